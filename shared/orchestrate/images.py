@@ -39,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from shared.envs import EnvConfig, env_path, is_digest
 from shared.errors import ConfigError, PlatformError, display_path, raise_all
@@ -422,12 +422,14 @@ class ImageGatedRunner:
         images first.)"""
         if self.holds_resources(LAYER, env) is False:
             return None
-        return _held_failure(
-            self.checks.held(env), on_output, lambda repository: f"still in the registry: {repository.describe(env)}",
-            lambda held, listed: (
-                f"nothing of {LAYER} was deleted: {ECR_REFUSES}, and {listed} still hold(s) some. Empty or delete "
-                f"them (above; {env.name}'s are the images its services ran: keep what another env still needs, e.g. "
-                f"what its replication has not copied yet), then run `nox -s destroy -- {env.name}` again"))
+        return _refused(
+            self.checks.held(env), on_output,
+            lambda repository: f"images: still in the registry: {repository.describe(env)}",
+            lambda held: (
+                f"nothing of {LAYER} was deleted: {ECR_REFUSES}, and {_with_images(held)} still hold(s) some. "
+                f"Empty or delete them (above; {env.name}'s are the images its services ran: keep what another env "
+                f"still needs, e.g. what its replication has not copied yet), then run "
+                f"`nox -s destroy -- {env.name}` again"))
 
     def _removed_repositories(self, env: EnvConfig) -> list[str]:
         """The services whose repositories compute's deployed stack holds (its ``repository_urls``: every service of
@@ -446,12 +448,13 @@ class ImageGatedRunner:
         RepositoryNotEmptyException, botocore ecr model), and the update fails there after it has deleted the service's
         ECS service, roles and log group, and again on every later ``up`` (the repository stays in the state)."""
         removed = self._removed_repositories(env)
-        return _held_failure(
+        return _refused(
             self.checks.held(env, removed) if removed else [], on_output,
-            lambda kept: f"removed from the catalog, still in the registry: {kept.describe(env, 'up')}",
-            lambda held, listed: (
+            lambda kept: f"images: removed from the catalog, still in the registry: {kept.describe(env, 'up')}",
+            lambda held: (
                 f"nothing of {LAYER} was changed: its up would delete the repositories of "
-                f"{', '.join(r.service for r in held)} (no longer in the catalog), and {ECR_REFUSES}: {listed}. Keep "
+                f"{', '.join(r.service for r in held)} (no longer in the catalog), and {ECR_REFUSES}: "
+                f"{_with_images(held)}. Keep "
                 f"what another env still needs (what its replication or a promotion has not copied yet), delete "
                 f"{'it' if len(held) == 1 else 'them'} with the images (above), then run the up again (it asks "
                 f"--allow-replace for each repository's delete)"))
@@ -466,25 +469,11 @@ class ImageGatedRunner:
         has deleted the load balancer and whatever else was scheduled first, and again on every later ``up``."""
         unforced = self.unforced_buckets(LAYER, env) or []
         removed = [bucket for bucket in unforced if bucket not in self._buckets]
-        held = self.checks.held_buckets(env, removed) if removed else []
-        if not held:
-            return None
-        for bucket in held:
-            on_output(f"buckets: no longer in compute's program, without force_destroy, not empty: "
-                      f"{bucket.describe(env)}")
-        listed = ", ".join(bucket.bucket for bucket in held)
-        it = "it" if len(held) == 1 else "them"
-        stop_logs = _stop_logs_first(held)
-        if env.protect:  # its program never sets force_destroy: emptying is the only way
-            how = (f"{env.name} protects state, so they keep their objects: copy what must be kept (access logs are "
-                   f"audit evidence, models are trained data), then empty {it} (above){stop_logs}")
-        else:
-            how = (f"Either empty {it} (above){stop_logs}, or put back what declared {it} for one `up`, which stores "
-                   "force_destroy, before removing it")
-        return LayerResult(LAYER, Status.FAILED, detail=(
-            f"nothing of {LAYER} was changed: its up would delete {listed} (no longer in its program), S3 refuses to "
-            f"delete a bucket that holds objects (BucketNotEmpty), and compute's state records no force_destroy "
-            f"for {it} (the provider reads the flag only from the state). {how}; then run the up again"))
+        return _refused(
+            self.checks.held_buckets(env, removed) if removed else [], on_output,
+            lambda bucket: f"buckets: no longer in compute's program, without force_destroy, not empty: "
+                           f"{bucket.describe(env)}",
+            lambda held: _removed_bucket_detail(env, held))
 
     def _removed_protected_load_balancer_refusal(self, env: EnvConfig,
                                                  on_output: OutputSink) -> LayerResult | None:
@@ -501,22 +490,11 @@ class ImageGatedRunner:
         read from the state, which holds what the last ``up`` set (the program is what sets it); turned off by hand,
         it reads as on until a refresh records it, so the refusal asks for that refresh."""
         protected = self.deletion_protected_load_balancers(LAYER, env) or []
-        removed = [balancer for balancer in protected if balancer.name not in self._load_balancers]
-        if not removed:
-            return None
-        for balancer in removed:
-            on_output(f"load balancers: no longer in compute's program, AWS deletion protection on: {balancer.name} "
-                      f"({balancer.arn})")
-        listed = ", ".join(balancer.name for balancer in removed)
-        commands = "; ".join(deletion_protection_off_command(balancer.arn, env.region) for balancer in removed)
-        one = len(removed) == 1
-        return LayerResult(LAYER, Status.FAILED, detail=(
-            f"nothing of {LAYER} was changed: its up would delete the load balancer{'' if one else 's'} {listed} (no "
-            f"longer in its program), and AWS's deletion protection on {'it' if one else 'them'} (set where the env "
-            "protects state) refuses DeleteLoadBalancer (OperationNotPermitted): the up would stop there after "
-            f"deleting {'its' if one else 'their'} listener and target group, the gateway no longer serving. Turn "
-            f"{'it' if one else 'them'} off ({commands}), then `nox -s refresh -- {env.name} --layers {LAYER} "
-            "--exact` (compute's state records it on until a refresh reads it), then run the up again"))
+        return _refused(
+            [balancer for balancer in protected if balancer.name not in self._load_balancers], on_output,
+            lambda balancer: f"load balancers: no longer in compute's program, AWS deletion protection on: "
+                             f"{balancer.name} ({balancer.arn})",
+            lambda removed: _removed_protected_load_balancer_detail(env, removed))
 
     def interrupt(self, terminate: bool = False) -> None:
         # no step 2 after an interrupted step 1; no release tag and no update after interrupted checks; no further
@@ -719,19 +697,55 @@ class ImageGatedRunner:
 
 #: why compute's repositories block a delete (shared.components.ecr: force_delete off; botocore ecr
 #: DeleteRepository: RepositoryNotEmptyException)
+_T = TypeVar("_T")
+
 ECR_REFUSES = "ECR refuses to delete a repository that holds images (force_delete is off)"
 
 
-def _held_failure(held: Sequence[HeldRepository], on_output: OutputSink, line: Callable[[HeldRepository], str],
-                  detail: Callable[[Sequence[HeldRepository], str], str]) -> LayerResult | None:
-    """compute FAILED for the repositories that still hold images, each printed (``images: `` and ``line``'s text),
-    with ``detail`` of them and their "repository (images)" list; None when none holds any."""
-    if not held:
+def _refused(items: Sequence[_T], on_output: OutputSink, line: Callable[[_T], str],
+             detail: Callable[[Sequence[_T]], str]) -> LayerResult | None:
+    """compute FAILED for ``items`` (what stands in the way of its run: repositories holding images, buckets holding
+    objects, protected load balancers), each printed (``line``'s text), with ``detail`` of them; None when there are
+    none."""
+    if not items:
         return None
-    for repository in held:
-        on_output(f"images: {line(repository)}")
-    return LayerResult(LAYER, Status.FAILED,
-                       detail=detail(held, ", ".join(f"{r.repository} ({r.images})" for r in held)))
+    for item in items:
+        on_output(line(item))
+    return LayerResult(LAYER, Status.FAILED, detail=detail(items))
+
+
+def _with_images(held: Sequence[HeldRepository]) -> str:
+    """The "repository (images)" list of ``held``."""
+    return ", ".join(f"{r.repository} ({r.images})" for r in held)
+
+
+def _removed_bucket_detail(env: EnvConfig, held: Sequence[HeldBucket]) -> str:
+    """Why compute's ``up`` is refused for the removed buckets ``held`` that hold objects, and the way on."""
+    listed = ", ".join(bucket.bucket for bucket in held)
+    it = "it" if len(held) == 1 else "them"
+    stop_logs = _stop_logs_first(held)
+    if env.protect:  # its program never sets force_destroy: emptying is the only way
+        how = (f"{env.name} protects state, so they keep their objects: copy what must be kept (access logs are "
+               f"audit evidence, models are trained data), then empty {it} (above){stop_logs}")
+    else:
+        how = (f"Either empty {it} (above){stop_logs}, or put back what declared {it} for one `up`, which stores "
+               "force_destroy, before removing it")
+    return (f"nothing of {LAYER} was changed: its up would delete {listed} (no longer in its program), S3 refuses to "
+            f"delete a bucket that holds objects (BucketNotEmpty), and compute's state records no force_destroy "
+            f"for {it} (the provider reads the flag only from the state). {how}; then run the up again")
+
+
+def _removed_protected_load_balancer_detail(env: EnvConfig, removed: Sequence[ProtectedLoadBalancer]) -> str:
+    """Why compute's ``up`` is refused for the removed load balancers with deletion protection, and the way on."""
+    listed = ", ".join(balancer.name for balancer in removed)
+    commands = "; ".join(deletion_protection_off_command(balancer.arn, env.region) for balancer in removed)
+    one = len(removed) == 1
+    return (f"nothing of {LAYER} was changed: its up would delete the load balancer{'' if one else 's'} {listed} (no "
+            f"longer in its program), and AWS's deletion protection on {'it' if one else 'them'} (set where the env "
+            "protects state) refuses DeleteLoadBalancer (OperationNotPermitted): the up would stop there after "
+            f"deleting {'its' if one else 'their'} listener and target group, the gateway no longer serving. Turn "
+            f"{'it' if one else 'them'} off ({commands}), then `nox -s refresh -- {env.name} --layers {LAYER} "
+            "--exact` (compute's state records it on until a refresh reads it), then run the up again")
 
 
 def _stop_logs_first(held: Sequence[HeldBucket]) -> str:
