@@ -18,7 +18,10 @@ __all__ = ["management_api"]  # its autouse fixture: the stacks' management endp
 
 
 class BrokerStackRunner(RecordingRunner):
-    """The recording runner whose broker stack records ``broker_id`` (None: a stack without that output)."""
+    """The recording runner whose broker stack records ``broker_id`` (None: a stack without that output), and the
+    outputs of ``recorded`` besides."""
+
+    recorded: Mapping[str, str] = {}
 
     def __init__(self, broker_id: str | None) -> None:
         super().__init__()
@@ -27,7 +30,7 @@ class BrokerStackRunner(RecordingRunner):
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
         outputs = dict(super().stack_outputs(layer, env) or {})
         if layer == "broker" and self.broker_id is not None:
-            outputs.update(broker_id=self.broker_id, broker_mode="amazon-mq")
+            outputs.update(broker_id=self.broker_id, broker_mode="amazon-mq", **self.recorded)
         return outputs
 
 
@@ -82,11 +85,7 @@ def test_an_external_broker_is_not_looked_for(moto_aws: None, edit_env: Any) -> 
 class PendingBrokerStack(BrokerStackRunner):
     """The broker stack recording a 3.13 broker on mq.m7g.large: the instance type step of AWS's 3-to-4 upgrade."""
 
-    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
-        outputs = dict(super().stack_outputs(layer, env) or {})
-        if layer == "broker":
-            outputs.update(engine_version="3.13", instance_type="mq.m7g.large", deployment_mode="CLUSTER_MULTI_AZ")
-        return outputs
+    recorded = {"engine_version": "3.13", "instance_type": "mq.m7g.large", "deployment_mode": "CLUSTER_MULTI_AZ"}
 
 
 class PendingClients(Clients):
@@ -462,11 +461,7 @@ def test_an_answer_the_broker_program_would_refuse_is_not_handed_over() -> None:
 class RefusedUpgradeRunner(HandingRunner):
     """The broker stack whose last up asked for 4.2 on prod's mq.m7g.large cluster."""
 
-    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
-        outputs = dict(super().stack_outputs(layer, env) or {})
-        if layer == "broker":
-            outputs.update(engine_version="4.2", instance_type="mq.m7g.large", deployment_mode="CLUSTER_MULTI_AZ")
-        return outputs
+    recorded = {"engine_version": "4.2", "instance_type": "mq.m7g.large", "deployment_mode": "CLUSTER_MULTI_AZ"}
 
 
 def _refused_upgrade(codes: list[str]) -> dict[str, Any]:
