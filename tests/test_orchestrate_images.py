@@ -752,10 +752,14 @@ def test_an_up_removing_an_empty_unforced_bucket_or_keeping_its_buckets_goes_on(
 
 
 def test_prod_s_refusal_says_to_keep_what_must_be_kept_first(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """prod's buckets are protected in the state as well: Pulumi's engine refuses to delete them until released."""
     _, code, said = compute_up_with_unforced_bucket("prod", monkeypatch, holding=True)
     assert code == 1, said
     assert ("prod protects state, so they keep their objects: copy what must be kept (access logs are audit evidence, "
             "models are trained data), then empty it") in said
+    prod = load_env("prod")
+    assert (f"release it from the state's protect for that up: `pulumi state unprotect --stack "
+            f"{prod.pulumi_org}/compute/prod '<URN>'` in stacks/compute") in said
     assert "put back" not in said  # prod's program never sets force_destroy
 
 

@@ -721,12 +721,18 @@ def _with_images(held: Sequence[HeldRepository]) -> str:
 
 def _removed_bucket_detail(env: EnvConfig, held: Sequence[HeldBucket]) -> str:
     """Why compute's ``up`` is refused for the removed buckets ``held`` that hold objects, and the way on."""
+    from shared.contracts import stack_reference_name
+
     listed = ", ".join(bucket.bucket for bucket in held)
     it = "it" if len(held) == 1 else "them"
     stop_logs = _stop_logs_first(held)
     if env.protect:  # its program never sets force_destroy: emptying is the only way
+        # the state marks them protect too (protect_stateful), which Pulumi's engine refuses to delete
         how = (f"{env.name} protects state, so they keep their objects: copy what must be kept (access logs are "
-               f"audit evidence, models are trained data), then empty {it} (above){stop_logs}")
+               f"audit evidence, models are trained data), then empty {it} (above){stop_logs}, and release {it} from "
+               f"the state's protect for that up: `pulumi state unprotect --stack "
+               f"{stack_reference_name(env.pulumi_org, LAYER, env.name)} '<URN>'` in stacks/{LAYER} (`pulumi stack "
+               "--show-urns` lists the URNs)")
     else:
         how = (f"Either empty {it} (above){stop_logs}, or put back what declared {it} for one `up`, which stores "
                "force_destroy, before removing it")
