@@ -217,6 +217,27 @@ def test_a_restarting_cluster_is_a_note(moto_aws: None) -> None:
     assert f"note: environments/prod.yaml: the broker {broker_id} is restarting" in out and "still answers" in out
 
 
+def test_a_cluster_restarting_into_rabbitmq_4_is_waited_for(moto_aws: None,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A cluster that runs RabbitMQ 3 while the env asks for 4 may be restarting to apply the upgrade, and "During the
+    upgrade, Amazon MQ blocks all connections to the broker" ("Upgrading Amazon MQ for RabbitMQ 3 broker to 4"): its
+    nodes do not take turns, so messaging waits as for a single instance."""
+    prod = load_env("prod")
+    broker_id = _broker(prod)
+    upgrading = {**REBOOTING, "EngineVersion": "3.13.7"}
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "messaging", "--exact"],
+                           checker(PendingClients(upgrading)), BrokerStackRunner(broker_id))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert (f"it runs RabbitMQ 3.13.7 and messaging.engine_version asks for {prod.messaging.engine_version}: a 3 -> 4 "
+            "upgrade, which Amazon MQ applies with every connection to the broker blocked, a cluster's too") in error
+    assert "Nothing was run" in error and "still answers" not in error
+    # preview says the up would be refused, and runs
+    code, out, runner = up(["preview", "prod", "--layers", "messaging", "--exact"],
+                           checker(PendingClients(upgrading)), BrokerStackRunner(broker_id))
+    assert code == 0 and "note: up would be refused: " in out and "a 3 -> 4 upgrade" in out, out
+
+
 def test_compute_waits_until_the_bigger_instance_type_is_applied(moto_aws: None, edit_env: Any,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """The env loader sizes the broker on ``messaging.instance_type``, but Amazon MQ applies a new type at a reboot or

@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 from shared import lifecycle
+from shared.amazonmq import engine_tuple
 from shared.broker_capacity import RUNNING_BROKER_VARIABLE, capacity_notes, running_broker, running_broker_value
+from shared.broker_upgrade import ENGINE_KEY
 from shared.catalog import load_catalog
 from shared.cli import UsageParser
 from shared.dag import NEEDS_VPC_REACH, downstream_closure
@@ -233,8 +235,8 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
     rebooting = rebooting_broker_refusal(env, layers, report.broker_running)
     if rebooting is not None:
         # a cluster keeps two of its three nodes running while one restarts ("Scheduling the maintenance window"):
-        # its management API still answers, so a note
-        (report.refusals if env.messaging.deployment_mode == "SINGLE_INSTANCE" else report.notes).append(rebooting)
+        # its management API still answers, so a note; not during a 3 -> 4 upgrade, which blocks every connection
+        (report.notes if _answers_while_rebooting(env, report.broker_running) else report.refusals).append(rebooting)
     unapplied = unapplied_type_refusal(env, layers, report.broker_running, report.broker_pending)
     if unapplied is not None:
         report.refusals.append(unapplied)
@@ -284,11 +286,27 @@ def rebooting_broker_refusal(env: EnvConfig, layers: Sequence[str], broker: Runn
                   f"(REBOOT_IN_PROGRESS: its maintenance window, messaging.maintenance_window {window}, lasts up to "
                   f"two hours, or a reboot), and {', '.join(reaching)} talks to its RabbitMQ management API")
     state = broker_state_command(env, broker_id)
-    if env.messaging.deployment_mode != "SINGLE_INSTANCE":
+    if _answers_while_rebooting(env, broker):
         return (f"{restarting}: a cluster restarts one node at a time with two running, so it still answers; should "
                 f"{reaching[0]} fail on a connection, run again once {state} says RUNNING")
+    if env.messaging.deployment_mode != "SINGLE_INSTANCE":
+        return (f"{restarting}; it runs RabbitMQ {broker.engine_version} and {ENGINE_KEY} asks for "
+                f"{env.messaging.engine_version}: a 3 -> 4 upgrade, which Amazon MQ applies with every connection to "
+                "the broker blocked, a cluster's too, until it is done (Amazon MQ developer guide, \"Upgrading Amazon "
+                f"MQ for RabbitMQ 3 broker to 4\"). Nothing was run. Wait until {state} says RUNNING, then run again")
     return (f"{restarting}, which a single-instance broker does not answer until it runs again. Nothing was run. "
             f"Wait until {state} says RUNNING, then run again")
+
+
+def _answers_while_rebooting(env: EnvConfig, broker: RunningBroker | None) -> bool:
+    """Whether the env's broker answers while it restarts: a cluster does, one node at a time with two running
+    ("Scheduling the maintenance window"), but not while the restart may be applying a 3 -> 4 upgrade (it runs
+    RabbitMQ 3, the env asks for 4: "During the upgrade, Amazon MQ blocks all connections to the broker",
+    "Upgrading Amazon MQ for RabbitMQ 3 broker to 4"); a single instance never does."""
+    if env.messaging.deployment_mode == "SINGLE_INSTANCE":
+        return False
+    running = engine_tuple(broker.engine_version) if broker is not None and broker.engine_version else ()
+    return not (running[:1] == (3,) and engine_tuple(env.messaging.engine_version)[:1] >= (4,))
 
 
 #: DescribeBroker ``BrokerState`` values (botocore mq ``BrokerState``) of a broker that does not run and will not by
@@ -412,7 +430,6 @@ def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], broker: Runnin
     if (broker is None or running is None or running == messaging.instance_type or messaging.broker != "amazon-mq"
             or "compute" not in layers):
         return None
-    from shared.amazonmq import engine_tuple
     from shared.broker_capacity import capacity_problems
 
     mode = broker.deployment_mode or messaging.deployment_mode
