@@ -1013,6 +1013,28 @@ def held_buckets(env: EnvConfig, buckets: Iterable[str], clients: ClientFactory)
     return held
 
 
+def deletion_protected(env: EnvConfig, load_balancers: Iterable[str], clients: ClientFactory) -> list[str]:
+    """The ``load_balancers`` (by ARN) whose AWS deletion protection is on now (DescribeLoadBalancerAttributes
+    ``deletion_protection.enabled``, botocore elbv2 model), sorted: ELB refuses DeleteLoadBalancer while it is
+    (OperationNotPermitted). One that is not there any more is not (DeleteLoadBalancer "succeeds" for it)."""
+    elb = clients(env, "elbv2")
+    protected = []
+    for arn in sorted(set(load_balancers)):
+        try:
+            attributes = elb.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
+        except aws_errors() as error:
+            code = aws_error_code(error)
+            if code == "LoadBalancerNotFound":
+                continue
+            need = (": the caller needs elasticloadbalancing:DescribeLoadBalancerAttributes"
+                    if code in ("AccessDenied", "AccessDeniedException") else "")
+            raise AwsAccessError(f"{env.name}: ELB DescribeLoadBalancerAttributes of {arn} failed ({error}){need}"
+                                 ) from None
+        if any(a.get("Key") == "deletion_protection.enabled" and a.get("Value") == "true" for a in attributes):
+            protected.append(arn)
+    return protected
+
+
 # -- what ECS runs ------------------------------------------------------------------------------------
 
 

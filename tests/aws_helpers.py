@@ -257,6 +257,9 @@ class ReleasedEverywhere:
     def held_buckets(self, env: EnvConfig, buckets: Sequence[str]) -> list[findings.HeldBucket]:
         return []
 
+    def deletion_protected(self, env: EnvConfig, load_balancers: Sequence[str]) -> list[str]:
+        return []
+
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[findings.RunningImage]:
         return [findings.RunningImage(service, service, env.release.images[service]) for service in services]
 

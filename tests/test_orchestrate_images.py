@@ -855,15 +855,32 @@ class ProtectedBalancerRecorder(Recorder):
         return list(self.balancers) if layer == "compute" else []
 
 
-def compute_up_with_protected_balancer(env_name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[
-        ProtectedBalancerRecorder, int, str]:
+def aws_gateway_alb(env: EnvConfig, *, protected: bool) -> str:
+    """The public gateway's load balancer of ``env`` in moto's ELB, its deletion protection ``protected``: its ARN."""
+    ec2 = MotoAccounts.client(env.account_id, env.region, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=f"{env.region}{zone}")
+               ["Subnet"]["SubnetId"] for i, zone in enumerate("ab")]
+    elb = MotoAccounts.client(env.account_id, env.region, "elbv2")
+    arn = str(elb.create_load_balancer(Name="gateway-alb-1a2b3c4", Subnets=subnets)["LoadBalancers"][0]
+              ["LoadBalancerArn"])
+    elb.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=[
+        {"Key": "deletion_protection.enabled", "Value": str(protected).lower()}])
+    return arn
+
+
+def compute_up_with_protected_balancer(env_name: str, monkeypatch: pytest.MonkeyPatch, *,
+                                       aws: bool | None = True) -> tuple[ProtectedBalancerRecorder, int, str, str]:
     """compute's `up` (alone) in ``env_name``, every released image running, its state holding the public gateway's
-    load balancer with AWS's deletion protection on."""
+    load balancer with AWS's deletion protection on; in ELB the load balancer has it ``aws`` (None: the load
+    balancer is gone). Also the load balancer's ARN."""
     from shared.orchestrate.automation import deletion_protected_load_balancers
 
     env = load_env(env_name)
-    runner = ProtectedBalancerRecorder(balancers=deletion_protected_load_balancers({"resources": [gateway_alb(env)]}))
-    return runner, *released_compute_up(env, runner, monkeypatch)
+    arn = gateway_alb(env)["id"] if aws is None else aws_gateway_alb(env, protected=aws)
+    runner = ProtectedBalancerRecorder(balancers=deletion_protected_load_balancers(
+        {"resources": [gateway_alb(env, id=arn, outputs={"arn": arn, "enableDeletionProtection": True})]}))
+    return runner, *released_compute_up(env, runner, monkeypatch), arn
 
 
 def test_an_up_that_would_delete_a_load_balancer_aws_protects_from_deletion_stops_before_any_change(
@@ -871,11 +888,9 @@ def test_an_up_that_would_delete_a_load_balancer_aws_protects_from_deletion_stop
     """prod's public gateway turned off (compute.public_gateway true to false, or its service no longer public or
     released): the gateway's ALB has enable_deletion_protection where the env protects state, so the up would delete
     its listener and target group, then stop at DeleteLoadBalancer (OperationNotPermitted), on every later up again.
-    Refused before compute changes anything, naming the command that turns the protection off and the refresh that
-    records it in compute's state."""
+    Refused before compute changes anything, naming the command that turns the protection off."""
     prod = load_env("prod")
-    runner, code, said = compute_up_with_protected_balancer("prod", monkeypatch)
-    arn = gateway_alb(prod)["id"]
+    runner, code, said, arn = compute_up_with_protected_balancer("prod", monkeypatch)
     assert code == 1, said
     assert runner.compute_runs() == []
     assert f"load balancers: no longer in compute's program, AWS deletion protection on: gateway-alb ({arn})" in said
@@ -883,15 +898,44 @@ def test_an_up_that_would_delete_a_load_balancer_aws_protects_from_deletion_stop
             "program), and AWS's deletion protection on it (set where the env protects state) refuses "
             "DeleteLoadBalancer (OperationNotPermitted)") in said
     assert (f"`aws elbv2 modify-load-balancer-attributes --region {prod.region} --load-balancer-arn {arn} "
-            "--attributes Key=deletion_protection.enabled,Value=false`") in said
-    assert "then `nox -s refresh -- prod --layers compute --exact`" in said and "then run the up again" in said
+            "--attributes Key=deletion_protection.enabled,Value=false`), then run the up again") in said
+
+
+@pytest.mark.parametrize("aws", [False, None], ids=["turned-off", "gone"])
+def test_once_its_deletion_protection_is_off_or_the_load_balancer_gone_the_up_goes_on(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch, aws: bool | None) -> None:
+    """The state still records the flag on (what the last up set), but ELB is asked: turned off by hand since, or the
+    load balancer deleted outside Pulumi, DeleteLoadBalancer goes through (it "succeeds" for a load balancer that is
+    not there), so no refresh is needed first."""
+    runner, code, said, _ = compute_up_with_protected_balancer("prod", monkeypatch, aws=aws)
+    assert code == 0 and runner.compute_runs() == [Operation(Action.UP)], said
+    assert "deletion protection" not in said
+
+
+def test_a_load_balancer_s_deletion_protection_that_cannot_be_read_stops_the_run(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Denied DescribeLoadBalancerAttributes: the run stops (exit 2) naming the permission, not a guess either way."""
+    from botocore.exceptions import ClientError
+
+    from shared.images import AwsAccessError, deletion_protected
+
+    prod = load_env("prod")
+
+    class Denied:
+        def describe_load_balancer_attributes(self, **kwargs: Any) -> Any:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "DescribeLoadBalancerAttributes")
+
+    with pytest.raises(AwsAccessError) as raised:
+        deletion_protected(prod, ["arn:aws:elasticloadbalancing:x"], lambda env, service: Denied())
+    assert raised.value.exit_code == 2
+    assert "the caller needs elasticloadbalancing:DescribeLoadBalancerAttributes" in str(raised.value)
 
 
 def test_an_up_keeping_its_protected_load_balancer_goes_on(moto_aws: None, monkeypatch: pytest.MonkeyPatch,
                                                             edit_env: Any) -> None:
     """The program still declares it (the public gateway stays): the up updates it, deletes nothing."""
     edit_env("prod", public_gateway_on)
-    runner, code, said = compute_up_with_protected_balancer("prod", monkeypatch)
+    runner, code, said, _ = compute_up_with_protected_balancer("prod", monkeypatch)
     assert code == 0 and runner.compute_runs() == [Operation(Action.UP)], said
     assert "deletion protection" not in said
 

@@ -57,6 +57,7 @@ from shared.images import (
     SessionClients,
     WrongPlatform,
     applied_task_definitions,
+    deletion_protected,
     foreign_repositories,
     held_buckets,
     held_images,
@@ -197,6 +198,9 @@ class ImageChecks(Protocol):
         """The ``buckets`` (compute's state's, without force_destroy) that hold objects: its destroy cannot delete
         them."""
 
+    def deletion_protected(self, env: EnvConfig, load_balancers: Sequence[str]) -> list[str]:
+        """The ``load_balancers`` (ARNs) whose AWS deletion protection is on now: ELB refuses to delete them."""
+
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         """What ECS runs for ``services`` in the env."""
 
@@ -261,6 +265,9 @@ class AwsImageChecks:
 
     def held_buckets(self, env: EnvConfig, buckets: Sequence[str]) -> list[HeldBucket]:
         return held_buckets(env, buckets, self.clients)
+
+    def deletion_protected(self, env: EnvConfig, load_balancers: Sequence[str]) -> list[str]:
+        return deletion_protected(env, load_balancers, self.clients)
 
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         return running_images(env, services, self.clients)
@@ -477,21 +484,22 @@ class ImageGatedRunner:
 
     def _removed_protected_load_balancer_refusal(self, env: EnvConfig,
                                                  on_output: OutputSink) -> LayerResult | None:
-        """FAILED, before anything of compute changes, when its ``up`` would delete a load balancer its state records
-        with AWS's deletion protection on (:func:`shared.orchestrate.automation.deletion_protected_load_balancers`):
-        the public gateway's ALB where the env protects state (``enable_deletion_protection``,
+        """FAILED, before anything of compute changes, when its ``up`` would delete a load balancer with AWS's deletion
+        protection on: the public gateway's ALB where the env protects state (``enable_deletion_protection``,
         shared.components.gateway) once ``compute.public_gateway`` is turned off, or its service is no longer public
         or no longer released.
 
         Pulumi's ``protect`` is the state's and ``up`` deletes what the program no longer declares through it, but
         AWS's flag is the load balancer's own: Elastic Load Balancing refuses DeleteLoadBalancer while it is on
         (OperationNotPermitted), and the provider's delete only calls it. The update would fail there after deleting
-        the listener and target group (the gateway no longer serving), and again on every later ``up``. The flag is
-        read from the state, which holds what the last ``up`` set (the program is what sets it); turned off by hand,
-        it reads as on until a refresh records it, so the refusal asks for that refresh."""
+        the listener and target group (the gateway no longer serving), and again on every later ``up``. The state
+        names the candidates (:func:`shared.orchestrate.automation.deletion_protected_load_balancers`: what the last
+        ``up`` set), ELB says whether the flag is still on (turned off by hand since, the delete goes through)."""
         protected = self.deletion_protected_load_balancers(LAYER, env) or []
+        removed = [balancer for balancer in protected if balancer.name not in self._load_balancers]
+        still_on = set(self.checks.deletion_protected(env, [balancer.arn for balancer in removed])) if removed else ()
         return _refused(
-            [balancer for balancer in protected if balancer.name not in self._load_balancers], on_output,
+            [balancer for balancer in removed if balancer.arn in still_on], on_output,
             lambda balancer: f"load balancers: no longer in compute's program, AWS deletion protection on: "
                              f"{balancer.name} ({balancer.arn})",
             lambda removed: _removed_protected_load_balancer_detail(env, removed))
@@ -750,8 +758,7 @@ def _removed_protected_load_balancer_detail(env: EnvConfig, removed: Sequence[Pr
             f"longer in its program), and AWS's deletion protection on {'it' if one else 'them'} (set where the env "
             "protects state) refuses DeleteLoadBalancer (OperationNotPermitted): the up would stop there after "
             f"deleting {'its' if one else 'their'} listener and target group, the gateway no longer serving. Turn "
-            f"{'it' if one else 'them'} off ({commands}), then `nox -s refresh -- {env.name} --layers {LAYER} "
-            "--exact` (compute's state records it on until a refresh reads it), then run the up again")
+            f"{'it' if one else 'them'} off ({commands}), then run the up again")
 
 
 def _stop_logs_first(held: Sequence[HeldBucket]) -> str:
