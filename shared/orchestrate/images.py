@@ -703,10 +703,10 @@ class ImageGatedRunner:
         return result
 
 
-#: why compute's repositories block a delete (shared.components.ecr: force_delete off; botocore ecr
-#: DeleteRepository: RepositoryNotEmptyException)
 _T = TypeVar("_T")
 
+#: why compute's repositories block a delete (shared.components.ecr: force_delete off; botocore ecr
+#: DeleteRepository: RepositoryNotEmptyException)
 ECR_REFUSES = "ECR refuses to delete a repository that holds images (force_delete is off)"
 
 
@@ -735,12 +735,12 @@ def _removed_bucket_detail(env: EnvConfig, held: Sequence[HeldBucket]) -> str:
     it = "it" if len(held) == 1 else "them"
     stop_logs = _stop_logs_first(held)
     if env.protect:  # its program never sets force_destroy: emptying is the only way
+        stack = stack_reference_name(env.pulumi_org, LAYER, env.name)
         # the state marks them protect too (protect_stateful), which Pulumi's engine refuses to delete
         how = (f"{env.name} protects state, so they keep their objects: copy what must be kept (access logs are "
                f"audit evidence, models are trained data), then empty {it} (above){stop_logs}, and release {it} from "
-               f"the state's protect for that up: `pulumi state unprotect --stack "
-               f"{stack_reference_name(env.pulumi_org, LAYER, env.name)} '<URN>'` in stacks/{LAYER} (`pulumi stack "
-               "--show-urns` lists the URNs)")
+               f"the state's protect for that up: `pulumi state unprotect --stack {stack} '<URN>'` in "
+               f"stacks/{LAYER} (`pulumi stack --stack {stack} --show-urns` lists the URNs)")
     else:
         how = (f"Either empty {it} (above){stop_logs}, or put back what declared {it} for one `up`, which stores "
                "force_destroy, before removing it")
