@@ -912,8 +912,7 @@ def test_once_its_deletion_protection_is_off_or_the_load_balancer_gone_the_up_go
     assert "deletion protection" not in said
 
 
-def test_a_load_balancer_s_deletion_protection_that_cannot_be_read_stops_the_run(
-        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_load_balancer_s_deletion_protection_that_cannot_be_read_stops_the_run() -> None:
     """Denied DescribeLoadBalancerAttributes: the run stops (exit 2) naming the permission, not a guess either way."""
     from botocore.exceptions import ClientError
 
