@@ -220,19 +220,41 @@ def alarm_thresholds(engine_version: str, instance_type: str, deployment_mode: s
 
 
 #: The environment variable through which the orchestrator hands the broker program what the env's broker runs now
-#: (DescribeBroker ``HostInstanceType`` and ``EngineVersion``, read by its preflight): ``"<instance type> <engine>"``.
+#: (DescribeBroker ``HostInstanceType`` and ``EngineVersion``, read by its preflight): ``"<instance type> <engine>"``,
+#: followed by ``" pending <engine>"`` where the broker has an engine version it has not applied yet
+#: (``PendingEngineVersion``; none named: nothing pending, for the same DescribeBroker told both).
 RUNNING_BROKER_VARIABLE = "PLATFORM_BROKER_RUNNING"
 
 
-def running_broker_value(instance_type: str, engine_version: str) -> str:
-    """:data:`RUNNING_BROKER_VARIABLE`'s value: the engine as major.minor (DescribeBroker names the patch, 3.13.7;
+def running_broker_value(instance_type: str, engine_version: str, pending_engine: str | None = None) -> str:
+    """:data:`RUNNING_BROKER_VARIABLE`'s value: the engines as major.minor (DescribeBroker names the patch, 3.13.7;
     the limits are per major.minor)."""
-    return f"{instance_type} {'.'.join(map(str, engine_tuple(engine_version)[:2]))}"
+    value = f"{instance_type} {_major_minor(engine_version)}"
+    return f"{value} pending {_major_minor(pending_engine)}" if pending_engine else value
+
+
+def _major_minor(version: str) -> str:
+    return ".".join(map(str, engine_tuple(version)[:2]))
 
 
 #: :data:`RUNNING_BROKER_VARIABLE`'s form: an Amazon MQ instance type (botocore mq ``HostInstanceType``, mq.m7g.large)
-#: and an engine version, of which its major.minor counts
-_RUNNING_BROKER = re.compile(r"(mq\.[a-z0-9]+\.[a-z0-9]+) (\d+\.\d+)(?:\.\d+)?")
+#: and an engine version, of which its major.minor counts, then maybe the engine version pending
+_RUNNING_BROKER = re.compile(r"(mq\.[a-z0-9]+\.[a-z0-9]+) (\d+\.\d+)(?:\.\d+)?(?: pending (\d+\.\d+)(?:\.\d+)?)?")
+
+
+def _running_broker_match(environ: Mapping[str, str]) -> re.Match[str] | None:
+    value = environ.get(RUNNING_BROKER_VARIABLE, "").strip()
+    if not value:
+        return None
+    found = _RUNNING_BROKER.fullmatch(value)
+    if found is None:
+        raise ConfigError(RUNNING_BROKER_VARIABLE, "(environment variable)",
+                          f"{value!r} is not '<instance type> <engine major.minor>' (as 'mq.m7g.large 4.2', or "
+                          "'mq.m7g.large 3.13 pending 4.2': what the broker runs, DescribeBroker HostInstanceType and "
+                          "EngineVersion, and PendingEngineVersion, which `nox -s up` and `preview` hand the broker "
+                          "program); unset it and the capacity alarms take the env's messaging.instance_type and "
+                          "engine_version")
+    return found
 
 
 def running_broker(environ: Mapping[str, str]) -> tuple[str, str] | None:
@@ -240,14 +262,12 @@ def running_broker(environ: Mapping[str, str]) -> tuple[str, str] | None:
     over (a ``pulumi up`` run without the orchestrator, a broker not read or not created yet). A value of another
     form is a :class:`~shared.errors.ConfigError` naming the variable (set by hand: the alarms would silently take
     the env's figures, or a broker's limits misread)."""
-    value = environ.get(RUNNING_BROKER_VARIABLE, "").strip()
-    if not value:
-        return None
-    found = _RUNNING_BROKER.fullmatch(value)
-    if found is None:
-        raise ConfigError(RUNNING_BROKER_VARIABLE, "(environment variable)",
-                          f"{value!r} is not '<instance type> <engine major.minor>' (as 'mq.m7g.large 4.2': what the "
-                          "broker runs, DescribeBroker HostInstanceType and EngineVersion, which `nox -s up` and "
-                          "`preview` hand the broker program); unset it and the capacity alarms take the env's "
-                          "messaging.instance_type and engine_version")
-    return found.group(1), found.group(2)
+    found = _running_broker_match(environ)
+    return None if found is None else (found.group(1), found.group(2))
+
+
+def pending_engine(environ: Mapping[str, str]) -> str | None:
+    """The engine major.minor the broker has pending, from :data:`RUNNING_BROKER_VARIABLE`; None: nothing pending,
+    or nothing handed over (then :func:`running_broker` is None too)."""
+    found = _running_broker_match(environ)
+    return None if found is None else found.group(3)

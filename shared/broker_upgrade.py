@@ -21,10 +21,11 @@ guide): a broker Amazon MQ does not upgrade from RabbitMQ 3 to 4 (classic queues
 flag) stays available on 3.13 in the state CRITICAL_ACTION_REQUIRED with DescribeBroker ``ActionsRequired[]`` holding
 ``ActionRequiredCode`` :data:`NOT_UPGRADEABLE_TO_V4`, and "You can clear the CRITICAL_ACTION_REQUIRED state by
 updating the broker engine version back to 3.13 using the UpdateBroker API operation". So an env's
-``engine_version`` set back to the version the broker runs is accepted while the broker reports that code
-(:func:`going_back`), and only then; the orchestrator reads it (its preflight's DescribeBroker) and hands it to the
-broker program (:data:`ACTIONS_VARIABLE`). A 3 -> 4 upgrade also blocks every connection to the broker while it runs
-("Upgrading Amazon MQ for RabbitMQ 3 broker to 4"): :func:`major_upgrade_note`.
+``engine_version`` set back to the version the broker runs is accepted while the broker reports that code, or once
+that UpdateBroker was made and cleared it (:func:`going_back`); the orchestrator reads both (its preflight's
+DescribeBroker) and hands them to the broker program (:data:`ACTIONS_VARIABLE`,
+:data:`shared.broker_capacity.RUNNING_BROKER_VARIABLE`). A 3 -> 4 upgrade also blocks every connection to the
+broker while it runs ("Upgrading Amazon MQ for RabbitMQ 3 broker to 4"): :func:`major_upgrade_note`.
 
 Standard library and the env schema only (the orchestrator imports it without Pulumi).
 """
@@ -81,12 +82,24 @@ def actions_required(environ: Mapping[str, str]) -> frozenset[str] | None:
     return codes
 
 
-def going_back(wanted: str, running_engine: str | None, actions: Collection[str] | None) -> bool:
-    """Whether ``messaging.engine_version`` ``wanted`` is AWS's way out of a refused upgrade to RabbitMQ 4: the broker
-    reports :data:`NOT_UPGRADEABLE_TO_V4` (``actions``: DescribeBroker's codes, None: not read) and runs ``wanted``
-    (``running_engine``: DescribeBroker ``EngineVersion``, major.minor or with its patch; None: not read)."""
-    return (actions is not None and NOT_UPGRADEABLE_TO_V4 in actions and running_engine is not None
-            and _major_minor(running_engine) == _major_minor(wanted))
+def going_back(wanted: str, running_engine: str | None, actions: Collection[str] | None,
+               pending_engine: str | None = None) -> bool:
+    """Whether ``messaging.engine_version`` ``wanted``, back across a major version from what the broker stack last
+    asked for, is AWS's way out of a refused upgrade to RabbitMQ 4. The broker runs ``wanted`` (``running_engine``:
+    DescribeBroker ``EngineVersion``, major.minor or with its patch; None: not read, so never) and either reports
+    :data:`NOT_UPGRADEABLE_TO_V4` (``actions``: DescribeBroker's codes, None: not read), or reports it no more with
+    no engine version pending (``pending_engine``: ``PendingEngineVersion``): the way back's UpdateBroker was made,
+    which clears the code, and the `up` that made it did not finish (a later resource failed, the run was stopped),
+    so the stack's export, written at the program's end, still names the version the broker left. Its broker
+    resource's state already holds ``wanted``: the next `up` changes nothing of the broker. A broker that runs
+    ``wanted`` with the upgrade still pending is refused (the upgrade is applied in its window, or refused with the
+    code). The broker program is handed what the broker runs and its codes, not what it has pending: the
+    orchestrator, which reads all three, judges that before any layer runs."""
+    if running_engine is None or _major_minor(running_engine) != _major_minor(wanted):
+        return False
+    if actions is not None and NOT_UPGRADEABLE_TO_V4 in actions:
+        return True
+    return pending_engine is None or _major_minor(pending_engine) == _major_minor(wanted)
 
 
 def _across_major(wanted: str, deployed: str) -> bool:
@@ -107,7 +120,7 @@ def judged_with_the_broker(env: EnvConfig, outputs: Mapping[str, Any] | None) ->
 
 
 def _way_out(env: EnvConfig, wanted: str, deployed: str, running_engine: str | None,
-             actions: Collection[str] | None, broker_id: str) -> str:
+             actions: Collection[str] | None, pending_engine: str | None, broker_id: str) -> str:
     """What the downgrade refusal says of AWS's way out of a refused upgrade to RabbitMQ 4, where the move is back
     across a major version (empty elsewhere: Amazon MQ has no way back from 4.3 to 4.2)."""
     if not _across_major(wanted, deployed):
@@ -117,11 +130,16 @@ def _way_out(env: EnvConfig, wanted: str, deployed: str, running_engine: str | N
             f"the Khepri feature flag) stays on the version it ran, CRITICAL_ACTION_REQUIRED with the "
             f"action-required code {NOT_UPGRADEABLE_TO_V4} ({query}), and `{ENGINE_KEY}` set back to the version it "
             "runs is what clears it (Amazon MQ developer guide, \"Broker not upgradeable to version 4\"); `up` "
-            "accepts that while the broker reports the code (README \"Changing the broker\")")
+            "accepts that while the broker reports the code, or runs that version with nothing pending once the code "
+            "is cleared (README \"Changing the broker\")")
     if actions is None:
         return (f"{rule}. Whether this broker reports it was not read here (`nox -s up` reads it with DescribeBroker "
                 "before any layer; where that failed, its notes say why)")
     if NOT_UPGRADEABLE_TO_V4 not in actions:
+        if pending_engine is not None and running_engine is not None:
+            return (f"{rule}; this broker reports no such code: it runs {running_engine} with {pending_engine} "
+                    "pending, which Amazon MQ applies in its maintenance window or at a reboot (or refuses, with the "
+                    "code)")
         return f"{rule}; this broker reports no such code"
     if running_engine is None:
         return f"{rule}; this broker reports it, but what it runs was not read: run `nox -s up`, which reads it"
@@ -174,12 +192,14 @@ def _set_to(asked: str, running: str | None, same: bool) -> str:
 
 def engine_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None,
                         running: tuple[str, str] | None = None,
-                        actions: Collection[str] | None = None) -> ConfigError | None:
+                        actions: Collection[str] | None = None,
+                        pending_engine: str | None = None) -> ConfigError | None:
     """Why the env's broker settings are not a move Amazon MQ applies to the broker the broker stack's ``outputs``
     describe (None: they are, or nothing is deployed to compare with). ``running``: (instance type, engine
     major.minor) the broker runs, where known (:func:`shared.broker_capacity.running_broker`), for the wording;
     ``actions``: its DescribeBroker action-required codes (None: not read), which accept the version it runs back
-    from a refused upgrade to RabbitMQ 4 (:func:`going_back`)."""
+    from a refused upgrade to RabbitMQ 4 (:func:`going_back`), as does no code with nothing pending
+    (``pending_engine``: DescribeBroker ``PendingEngineVersion``, None: none or not read)."""
     messaging = env.messaging
     if messaging.broker != "amazon-mq" or not outputs or outputs.get("broker_mode") != "amazon-mq":
         return None  # not the platform's broker, or no broker of the platform deployed yet (a first `up`)
@@ -208,9 +228,10 @@ def engine_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None,
     if _major_minor(wanted) == _major_minor(str(deployed_engine)):
         return None
     if _major_minor(wanted) < _major_minor(str(deployed_engine)):
-        if _across_major(wanted, str(deployed_engine)) and going_back(wanted, running_engine, actions):
+        if _across_major(wanted, str(deployed_engine)) and going_back(wanted, running_engine, actions,
+                                                                          pending_engine):
             return None  # AWS's way out of a refused upgrade to RabbitMQ 4: UpdateBroker back to what the broker runs
-        way_out = _way_out(env, wanted, str(deployed_engine), running_engine, actions,
+        way_out = _way_out(env, wanted, str(deployed_engine), running_engine, actions, pending_engine,
                            str(outputs.get("broker_id") or "<broker id>"))
         return ConfigError(file, ENGINE_KEY, (
             f"is {wanted}, but {engine_set}: Amazon MQ only upgrades a broker's engine (to the "
@@ -238,9 +259,10 @@ def engine_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None,
 
 
 def check_engine_move(env: EnvConfig, outputs: Mapping[str, Any] | None,
-                      running: tuple[str, str] | None = None, actions: Collection[str] | None = None) -> None:
+                      running: tuple[str, str] | None = None, actions: Collection[str] | None = None,
+                      pending_engine: str | None = None) -> None:
     """Raise :func:`engine_move_refusal`'s error, if any."""
-    refusal = engine_move_refusal(env, outputs, running, actions)
+    refusal = engine_move_refusal(env, outputs, running, actions, pending_engine)
     if refusal is not None:
         raise refusal
 

@@ -77,16 +77,16 @@ def test_a_move_amazon_mq_cannot_apply_is_refused(outputs: dict[str, Any], engin
 # EngineVersion / HostInstanceType, or only as PendingEngineVersion / PendingHostInstanceType until a reboot or the
 # maintenance window applies it. The refusal says which where it knows what runs (the orchestrator hands the broker
 # program PLATFORM_BROKER_RUNNING), and both where it does not (the orchestrator's check runs before DescribeBroker).
-@pytest.mark.parametrize(("running", "says"), [
-    (("mq.m7g.large", "4.2"), "is 3.13, but the broker runs 4.2:"),
-    (("mq.m7g.large", "3.13"), "is 3.13, but the broker runs 3.13 and has 4.2 pending:"),
-    (None, "is 3.13, but the broker was last set to 4.2 (it runs it, or has it pending until a reboot or its "
-           "maintenance window):"),
+@pytest.mark.parametrize(("running", "pending", "says"), [
+    (("mq.m7g.large", "4.2"), None, "is 3.13, but the broker runs 4.2:"),
+    (("mq.m7g.large", "3.13"), "4.2", "is 3.13, but the broker runs 3.13 and has 4.2 pending:"),
+    (None, None, "is 3.13, but the broker was last set to 4.2 (it runs it, or has it pending until a reboot or its "
+                 "maintenance window):"),
 ])
 def test_the_refusal_says_whether_the_broker_runs_the_version_or_has_it_pending(
-        running: tuple[str, str] | None, says: str, edit_env: Any) -> None:
+        running: tuple[str, str] | None, pending: str | None, says: str, edit_env: Any) -> None:
     set_broker(edit_env, "3.13", "mq.m7g.large")
-    refusal = engine_move_refusal(load_env("dev"), deployed("4.2", "mq.m7g.large"), running)
+    refusal = engine_move_refusal(load_env("dev"), deployed("4.2", "mq.m7g.large"), running, None, pending)
     assert refusal is not None and refusal.key == ENGINE and says in refusal.reason
 
 
@@ -103,15 +103,18 @@ def test_the_instance_type_refusal_says_whether_the_type_is_pending(running: tup
 
 def test_the_program_words_the_refusal_from_what_the_broker_runs(edit_env: Any,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """The layer program passes what the orchestrator read (PLATFORM_BROKER_RUNNING) to the refusal."""
+    """The layer program passes what the orchestrator read (PLATFORM_BROKER_RUNNING: what runs, what is pending) to
+    the refusal, and accepts the way back an `up` made and did not finish (3.13 runs, nothing pending)."""
     from shared.broker_capacity import RUNNING_BROKER_VARIABLE
 
     first = synth_broker(None)  # dev as shipped: 4.2 on mq.m7g.medium, which this up leaves pending
-    monkeypatch.setenv(RUNNING_BROKER_VARIABLE, "mq.m7g.medium 3.13.7")
+    monkeypatch.setenv(RUNNING_BROKER_VARIABLE, "mq.m7g.medium 3.13.7 pending 4.2.1")
     set_broker(edit_env, "3.13", "mq.m7g.medium")
     with pytest.raises(ConfigError) as refused:
         synth_broker(first["outputs"])
     assert "the broker runs 3.13 and has 4.2 pending" in refused.value.reason
+    monkeypatch.setenv(RUNNING_BROKER_VARIABLE, "mq.m7g.medium 3.13.7")
+    assert synth_broker(first["outputs"])["outputs"]["engine_version"] == "3.13"
 
 
 @pytest.mark.parametrize(("outputs", "engine", "instance_type"), [
@@ -160,22 +163,40 @@ def test_the_version_the_broker_runs_is_accepted_back_while_it_reports_the_refus
                                {NOT_UPGRADEABLE_TO_V4, "RABBITMQ_MEMORY_ALARM"}) is None
 
 
-@pytest.mark.parametrize(("running", "actions", "says"), [
-    # the broker was read and reports no such code: a plain downgrade
-    (("mq.m7g.large", "3.13"), set(), "; this broker reports no such code"),
-    (("mq.m7g.large", "3.13"), {"RABBITMQ_MEMORY_ALARM"}, "; this broker reports no such code"),
+def test_the_way_back_made_by_an_up_that_did_not_finish_is_accepted(edit_env: Any) -> None:
+    """UpdateBroker back to 3.13 clears the code ("You can clear the CRITICAL_ACTION_REQUIRED state by updating the
+    broker engine version back to 3.13"); an `up` stopped after it (a later resource failed, the job timed out) leaves
+    the stack's export at 4.2, written at the program's end. The broker then runs 3.13 with no code and nothing
+    pending: the next `up` is accepted (its broker resource already holds 3.13), not refused as a downgrade forever."""
+    set_broker(edit_env, "3.13", "mq.m7g.large")
+    assert engine_move_refusal(load_env("dev"), deployed("4.2", "mq.m7g.large"), ("mq.m7g.large", "3.13"),
+                               set()) is None
+    assert engine_move_refusal(load_env("dev"), deployed("4.2", "mq.m7g.large"), ("mq.m7g.large", "3.13.7"),
+                               {"RABBITMQ_MEMORY_ALARM"}) is None
+    # the broker program is handed no codes where the broker reports none (None): what runs decides the same
+    assert engine_move_refusal(load_env("dev"), deployed("4.2", "mq.m7g.large"), ("mq.m7g.large", "3.13")) is None
+
+
+@pytest.mark.parametrize(("running", "actions", "pending", "says"), [
+    # the broker runs 3.13 and has the upgrade to 4.2 still pending: a plain downgrade of what the last up asked for
+    (("mq.m7g.large", "3.13"), set(), "4.2",
+     "; this broker reports no such code: it runs 3.13 with 4.2 pending, which Amazon MQ applies in its maintenance "
+     "window or at a reboot (or refuses, with the code)"),
+    (("mq.m7g.large", "3.13"), {"RABBITMQ_MEMORY_ALARM"}, "4.2", "; this broker reports no such code"),
     # not read (the layer program run without the orchestrator, a DescribeBroker that failed)
-    (None, None, "Whether this broker reports it was not read here (`nox -s up` reads it with DescribeBroker"),
+    (None, None, None, "Whether this broker reports it was not read here (`nox -s up` reads it with DescribeBroker"),
     # the code, but what runs unknown, or another version than the env's
-    (None, {NOT_UPGRADEABLE_TO_V4}, "this broker reports it, but what it runs was not read"),
-    (("mq.m7g.large", "4.2"), {NOT_UPGRADEABLE_TO_V4},
+    (None, {NOT_UPGRADEABLE_TO_V4}, None, "this broker reports it, but what it runs was not read"),
+    (("mq.m7g.large", "4.2"), {NOT_UPGRADEABLE_TO_V4}, None,
      f"this broker reports it and runs 4.2: set `{ENGINE}: \"4.2\"`"),
+    # it runs 4.2 now: the upgrade was applied, whatever it reports
+    (("mq.m7g.large", "4.2"), set(), None, "; this broker reports no such code"),
 ])
 def test_any_other_way_back_is_refused_naming_aws_way_out(running: tuple[str, str] | None, actions: set[str] | None,
-                                                          says: str, edit_env: Any) -> None:
+                                                          pending: str | None, says: str, edit_env: Any) -> None:
     set_broker(edit_env, "3.13", "mq.m7g.large")
     refusal = engine_move_refusal(load_env("dev"), {**deployed("4.2", "mq.m7g.large"), "broker_id": "b-1"}, running,
-                                  actions)
+                                  actions, pending)
     assert refusal is not None and refusal.key == ENGINE
     assert "only upgrades" in refusal.reason and "nothing was changed" in refusal.reason
     assert (f"the action-required code {NOT_UPGRADEABLE_TO_V4} (`aws mq describe-broker --broker-id b-1 --region "
@@ -271,7 +292,7 @@ def test_the_program_goes_back_where_the_orchestrator_hands_it_the_refused_upgra
     from shared.broker_capacity import RUNNING_BROKER_VARIABLE
 
     first = synth_broker(None)  # dev as shipped: 4.2 on mq.m7g.medium, which Amazon MQ refused to apply
-    monkeypatch.setenv(RUNNING_BROKER_VARIABLE, "mq.m7g.medium 3.13.7")
+    monkeypatch.setenv(RUNNING_BROKER_VARIABLE, "mq.m7g.medium 3.13.7 pending 4.2")
     set_broker(edit_env, "3.13", "mq.m7g.medium")
     with pytest.raises(ConfigError) as refused:  # the code not handed over: a downgrade
         synth_broker(first["outputs"])

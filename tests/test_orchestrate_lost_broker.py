@@ -508,8 +508,41 @@ def test_the_way_back_from_a_refused_upgrade_to_rabbitmq_4_is_run(moto_aws: None
         code, out, _ = up([*action, "--layers", "broker", "--exact"],
                           checker(PendingClients(_refused_upgrade([NOT_UPGRADEABLE_TO_V4]))), runner)
         assert code == 0 and runner.started() == ["broker"], out
-        assert runner.handed == {RUNNING_BROKER_VARIABLE: "mq.m7g.large 3.13", ACTIONS_VARIABLE: NOT_UPGRADEABLE_TO_V4}
+        assert runner.handed == {RUNNING_BROKER_VARIABLE: "mq.m7g.large 3.13 pending 4.2",
+                                 ACTIONS_VARIABLE: NOT_UPGRADEABLE_TO_V4}
         assert "major version upgrade" not in out
+
+
+def _gone_back(state: str) -> dict[str, Any]:
+    """DescribeBroker after the way back's UpdateBroker to 3.13 was made: it cleared the code and the pending 4.2."""
+    return {"EngineVersion": "3.13.7", "BrokerState": state, "ActionsRequired": []}
+
+
+def test_the_way_back_an_up_made_and_did_not_finish_is_run_again(moto_aws: None, edit_env: Any) -> None:
+    """The `up` that made the way back's UpdateBroker stopped before its end (a later resource failed, the job timed
+    out): the stack's export still says 4.2, written at the program's end, and the broker runs 3.13 with no code and
+    nothing pending. The next `up` runs the broker layer (its broker resource holds 3.13 already) instead of refusing
+    it as a downgrade on every later run."""
+    from shared.broker_capacity import RUNNING_BROKER_VARIABLE
+
+    edit_env("prod", lambda data: data["messaging"].update(engine_version="3.13"))
+    broker_id = _broker(load_env("prod"))
+    runner = RefusedUpgradeRunner(broker_id)
+    code, out, _ = up(["up", "prod", "--yes", "--layers", "broker", "--exact"],
+                      checker(PendingClients(_gone_back("RUNNING"))), runner)
+    assert code == 0 and runner.started() == ["broker"], out
+    assert runner.handed == {RUNNING_BROKER_VARIABLE: "mq.m7g.large 3.13"}
+
+
+def test_a_restarting_broker_on_the_version_is_not_taken_for_the_way_back(
+        moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """REBOOT_IN_PROGRESS with nothing pending may be the upgrade to 4.2 being applied: not the way back."""
+    edit_env("prod", lambda data: data["messaging"].update(engine_version="3.13"))
+    broker_id = _broker(load_env("prod"))
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "broker", "--exact"],
+                           checker(PendingClients(_gone_back("REBOOT_IN_PROGRESS"))), RefusedUpgradeRunner(broker_id))
+    assert code == 2 and runner.started() == [], out
+    assert "is 3.13, but the broker runs 3.13 and has 4.2 pending" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("codes", [[], ["RABBITMQ_MEMORY_ALARM"]])

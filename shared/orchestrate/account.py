@@ -372,6 +372,9 @@ class RunningBroker:
     actions_required: tuple[str, ...] = ()
     """``ActionsRequired[].ActionRequiredCode``: why a CRITICAL_ACTION_REQUIRED broker needs its operator (as
     RABBITMQ_BROKER_NOT_UPGRADEABLE_TO_V4: :func:`shared.broker_upgrade.going_back`)."""
+    pending_engine_version: str | None = None
+    """``PendingEngineVersion``: the engine version the broker was set to and has not applied yet (at a reboot or in
+    the maintenance window); None: nothing pending."""
 
 
 @dataclass
@@ -772,7 +775,7 @@ class AwsAccountCheck:
                           if action.get("ActionRequiredCode"))
             report.broker_running = RunningBroker(
                 broker_id, running["BrokerState"], running["HostInstanceType"], running["DeploymentMode"],
-                running["EngineVersion"], codes)
+                running["EngineVersion"], codes, report.broker_pending.get("engine_version"))
 
     def _check_broker_offering(self, env: EnvConfig, report: AccountReport) -> None:
         """Refuse where Amazon MQ does not offer the env's broker (``messaging.instance_type`` with its

@@ -335,15 +335,17 @@ BROKER_NOT_RUNNING: dict[str, Callable[[str, str, str], str]] = {
 
 def program_environment(env: EnvConfig, broker: RunningBroker | None) -> dict[str, str]:
     """What the layer programs of the run are handed from the preflight: the type and engine the env's broker runs
-    (:data:`shared.broker_capacity.RUNNING_BROKER_VARIABLE`), which its capacity alarms keep to until Amazon MQ
-    applies the env's (:func:`shared.components.alarms.capacity_alarms`), and the action-required codes it reports
-    (:data:`shared.broker_upgrade.ACTIONS_VARIABLE`, where it reports any), which accept AWS's way back from a refused
-    upgrade to RabbitMQ 4; nothing where the broker was not read, or runs in another deployment mode (the run's broker
-    layer replaces it: CreateBroker runs the env's type at once)."""
+    and the engine it has pending (:data:`shared.broker_capacity.RUNNING_BROKER_VARIABLE`), which its capacity
+    alarms keep to until Amazon MQ applies the env's (:func:`shared.components.alarms.capacity_alarms`), and the
+    action-required codes it reports (:data:`shared.broker_upgrade.ACTIONS_VARIABLE`, where it reports any): with
+    them, the broker program accepts AWS's way back from a refused upgrade to RabbitMQ 4; nothing where the broker
+    was not read, or runs in another deployment mode (the run's broker layer replaces it: CreateBroker runs the env's
+    type at once)."""
     if (broker is None or broker.instance_type is None or broker.engine_version is None
             or broker.deployment_mode not in (None, env.messaging.deployment_mode)):
         return {}
-    handed = {RUNNING_BROKER_VARIABLE: running_broker_value(broker.instance_type, broker.engine_version)}
+    handed = {RUNNING_BROKER_VARIABLE: running_broker_value(broker.instance_type, broker.engine_version,
+                                                           broker.pending_engine_version)}
     try:
         running_broker(handed)
     except ConfigError:  # an answer of a form the broker program would refuse: it takes the env's figures
@@ -625,8 +627,9 @@ def check_broker_way_back(plan: Plan, operation: Operation, env: EnvConfig, read
                           broker: RunningBroker | None) -> None:
     """ConfigError (exit 2) before any layer runs when the broker's ``up``/``preview`` sets ``engine_version`` back
     across a major version (4.2 to 3.13), unless it is AWS's way out of a refused upgrade to RabbitMQ 4: ``broker``
-    (the account preflight's DescribeBroker; None: not read) reports RABBITMQ_BROKER_NOT_UPGRADEABLE_TO_V4 and runs
-    that version (:func:`shared.broker_upgrade.going_back`)."""
+    (the account preflight's DescribeBroker; None: not read) runs that version and reports
+    RABBITMQ_BROKER_NOT_UPGRADEABLE_TO_V4, or no longer does with no engine version pending (the way back made by an
+    `up` that did not finish: :func:`shared.broker_upgrade.going_back`)."""
     from shared.broker_upgrade import check_engine_move, judged_with_the_broker
 
     if env.messaging.broker != "amazon-mq":
@@ -639,10 +642,16 @@ def check_broker_way_back(plan: Plan, operation: Operation, env: EnvConfig, read
         # DescribeBroker names the patch (3.13.7); the env and the rule major.minor
         running = (broker.instance_type, ".".join(map(str, engine_tuple(broker.engine_version)[:2])))
     actions = broker.actions_required if broker is not None else None
+    pending = broker.pending_engine_version if broker is not None else None
+    restarting = broker is not None and broker.state == "REBOOT_IN_PROGRESS"
 
     def check(outputs: Mapping[str, Any] | None) -> None:
         if judged_with_the_broker(env, outputs):
-            check_engine_move(env, outputs, running, actions)
+            from shared.broker_upgrade import ENGINE_OUTPUT
+
+            # a restart may be applying what the last `up` asked for (the upgrade itself), so that is still pending
+            unapplied = pending or (str((outputs or {}).get(ENGINE_OUTPUT)) if restarting else None)
+            check_engine_move(env, outputs, running, actions, unapplied)
 
     _check_deployed_layer(plan, operation, env, read_outputs, "broker", "the broker's deployed engine version", check)
 

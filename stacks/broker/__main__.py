@@ -24,7 +24,7 @@ from shared.components.broker import (
     external_consumer_timeout_warning,
     external_endpoints,
 )
-from shared.broker_capacity import running_broker
+from shared.broker_capacity import pending_engine, running_broker
 from shared.broker_upgrade import actions_required, check_engine_move
 from shared.components.deploy_runner import DeployRunner, DeployRunnerArgs
 from shared.contracts import NetworkOutputs
@@ -35,8 +35,9 @@ layer = Layer("broker")
 # downgrade, the instance family and the major version at once, or back to mq.t3.micro) is refused (exit 2) here too,
 # for a `pulumi up` run in this folder without the orchestrator's own check. An engine version set back to the one
 # the broker runs is accepted where the orchestrator hands over that the broker reports AWS's code for a refused
-# upgrade to RabbitMQ 4 (shared.broker_upgrade.going_back).
-check_engine_move(layer.env, layer.last_outputs(), running_broker(os.environ), actions_required(os.environ))
+# upgrade to RabbitMQ 4, or no longer does with nothing pending (shared.broker_upgrade.going_back).
+check_engine_move(layer.env, layer.last_outputs(), running_broker(os.environ), actions_required(os.environ),
+                  pending_engine(os.environ))
 network = layer.upstream("network").contract(NetworkOutputs)
 
 runner = DeployRunner("deploy-runner", DeployRunnerArgs.from_env(layer.env), vpc_id=network.vpc_id,

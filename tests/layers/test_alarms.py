@@ -863,6 +863,14 @@ def test_a_malformed_running_broker_is_refused_by_name(value: str) -> None:
     assert running_broker({}) is None and running_broker({RUNNING_BROKER_VARIABLE: ""}) is None
     assert running_broker({RUNNING_BROKER_VARIABLE: "mq.m7g.medium 4.2"}) == ("mq.m7g.medium", "4.2")
     assert running_broker({RUNNING_BROKER_VARIABLE: " mq.m9x.huge 3.13.7 "}) == ("mq.m9x.huge", "3.13")
+    # what the broker has pending follows (shared.broker_upgrade.going_back): none named is nothing pending
+    from shared.broker_capacity import pending_engine
+
+    handed = {RUNNING_BROKER_VARIABLE: "mq.m7g.large 3.13.7 pending 4.2.1"}
+    assert running_broker(handed) == ("mq.m7g.large", "3.13") and pending_engine(handed) == "4.2"
+    assert pending_engine({RUNNING_BROKER_VARIABLE: "mq.m7g.large 3.13"}) is None and pending_engine({}) is None
+    with pytest.raises(ConfigError):
+        pending_engine({RUNNING_BROKER_VARIABLE: "mq.m7g.large 3.13 pending"})
 
 
 # -- what the pager reads -----------------------------------------------------------------------------
