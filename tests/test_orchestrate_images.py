@@ -811,24 +811,26 @@ def gateway_alb(env: EnvConfig, *, protected: bool = True, **extra: Any) -> dict
             "outputs": {"arn": arn, "enableDeletionProtection": protected}, **extra}
 
 
-def test_the_state_s_load_balancers_with_deletion_protection_are_read_from_the_export() -> None:
-    """AWS's deletion protection as the last up set it (the state's outputs); an old copy marked delete is not the live
-    one; the name is the resource's (its URN's last part), which the gateway keeps from one up to the next."""
-    from shared.orchestrate.automation import ProtectedLoadBalancer, deletion_protected_load_balancers
+def test_the_state_s_load_balancers_are_read_from_the_export() -> None:
+    """Every load balancer the state records, whatever its recorded flag (AWS's flag is the load balancer's own,
+    turned on by remediation outside the platform too: ELB is asked), an old copy marked delete with it; the name is
+    the resource's (its URN's last part), which the gateway keeps from one up to the next."""
+    from shared.orchestrate.automation import StateLoadBalancer, state_load_balancers
 
     prod = load_env("prod")
+    arn = gateway_alb(prod)["id"]
     deployment = {"resources": [
         {"urn": "urn:pulumi:prod::compute::pulumi:pulumi:Stack::compute-prod", "type": "pulumi:pulumi:Stack"},
         gateway_alb(prod),
         {**gateway_alb(prod, protected=False), "urn": "urn:pulumi:prod::compute::aws:lb/loadBalancer:LoadBalancer::x"},
-        {**gateway_alb(prod, delete=True), "urn": "urn:pulumi:prod::compute::aws:lb/loadBalancer:LoadBalancer::old"},
+        {**gateway_alb(prod, delete=True, id=f"{arn}-old")},
         {**gateway_alb(prod), "type": "aws:alb/loadBalancer:LoadBalancer",
          "urn": "urn:pulumi:prod::compute::aws:alb/loadBalancer:LoadBalancer::legacy-alb"},
     ]}
-    arn = gateway_alb(prod)["id"]
-    assert deletion_protected_load_balancers(deployment) == [ProtectedLoadBalancer("gateway-alb", arn),
-                                                             ProtectedLoadBalancer("legacy-alb", arn)]
-    assert deletion_protected_load_balancers(None) == []
+    assert state_load_balancers(deployment) == [StateLoadBalancer("gateway-alb", arn),
+                                                StateLoadBalancer("gateway-alb", f"{arn}-old", old=True),
+                                                StateLoadBalancer("legacy-alb", arn), StateLoadBalancer("x", arn)]
+    assert state_load_balancers(None) == []
 
 
 def test_the_program_s_load_balancers_are_named_as_the_state_names_them(edit_env: Any) -> None:
@@ -847,11 +849,11 @@ def test_the_program_s_load_balancers_are_named_as_the_state_names_them(edit_env
 
 @dataclass
 class ProtectedBalancerRecorder(Recorder):
-    """compute's state holds ``balancers`` (AutomationRunner.deletion_protected_load_balancers)."""
+    """compute's state holds ``balancers`` (AutomationRunner.state_load_balancers)."""
 
     balancers: list[Any] = field(default_factory=list)
 
-    def deletion_protected_load_balancers(self, layer: str, env: EnvConfig) -> list[Any]:
+    def state_load_balancers(self, layer: str, env: EnvConfig) -> list[Any]:
         return list(self.balancers) if layer == "compute" else []
 
 
@@ -869,17 +871,18 @@ def aws_gateway_alb(env: EnvConfig, *, protected: bool) -> str:
     return arn
 
 
-def compute_up_with_protected_balancer(env_name: str, monkeypatch: pytest.MonkeyPatch, *,
-                                       aws: bool | None = True) -> tuple[ProtectedBalancerRecorder, int, str, str]:
+def compute_up_with_protected_balancer(env_name: str, monkeypatch: pytest.MonkeyPatch, *, aws: bool | None = True,
+                                       recorded: bool = True,
+                                       **extra: Any) -> tuple[ProtectedBalancerRecorder, int, str, str]:
     """compute's `up` (alone) in ``env_name``, every released image running, its state holding the public gateway's
-    load balancer with AWS's deletion protection on; in ELB the load balancer has it ``aws`` (None: the load
-    balancer is gone). Also the load balancer's ARN."""
-    from shared.orchestrate.automation import deletion_protected_load_balancers
+    load balancer (``extra``: more of its state entry), ``recorded`` as AWS's deletion protection; in ELB the load
+    balancer has it ``aws`` (None: the load balancer is gone). Also the load balancer's ARN."""
+    from shared.orchestrate.automation import state_load_balancers
 
     env = load_env(env_name)
     arn = gateway_alb(env)["id"] if aws is None else aws_gateway_alb(env, protected=aws)
-    runner = ProtectedBalancerRecorder(balancers=deletion_protected_load_balancers(
-        {"resources": [gateway_alb(env, id=arn, outputs={"arn": arn, "enableDeletionProtection": True})]}))
+    runner = ProtectedBalancerRecorder(balancers=state_load_balancers({"resources": [gateway_alb(
+        env, protected=recorded, id=arn, outputs={"arn": arn, "enableDeletionProtection": recorded}, **extra)]}))
     return runner, *released_compute_up(env, runner, monkeypatch), arn
 
 
@@ -894,11 +897,32 @@ def test_an_up_that_would_delete_a_load_balancer_aws_protects_from_deletion_stop
     assert code == 1, said
     assert runner.compute_runs() == []
     assert f"load balancers: no longer in compute's program, AWS deletion protection on: gateway-alb ({arn})" in said
-    assert ("nothing of compute was changed: its up would delete the load balancer gateway-alb (no longer in its "
-            "program), and AWS's deletion protection on it (set where the env protects state) refuses "
-            "DeleteLoadBalancer (OperationNotPermitted)") in said
+    assert ("nothing of compute was changed: its up would delete the load balancer gateway-alb (no longer in "
+            "compute's program), and AWS's deletion protection on it (set where the env protects state, or turned on "
+            "outside the platform) refuses DeleteLoadBalancer (OperationNotPermitted)") in said
     assert (f"`aws elbv2 modify-load-balancer-attributes --region {prod.region} --load-balancer-arn {arn} "
             "--attributes Key=deletion_protection.enabled,Value=false`), then run the up again") in said
+
+
+def test_a_load_balancer_remediation_protected_outside_the_platform_is_asked_about_too(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dev's program sets deletion protection off and its state records it so, but AWS Config or Security Hub ELB.6
+    remediation turned it on: ELB says so, and the up that would remove the gateway is refused the same way."""
+    runner, code, said, arn = compute_up_with_protected_balancer("dev", monkeypatch, recorded=False)
+    assert code == 1 and runner.compute_runs() == [], said
+    assert f"load balancers: no longer in compute's program, AWS deletion protection on: gateway-alb ({arn})" in said
+
+
+def test_an_old_copy_marked_for_deletion_with_deletion_protection_stops_the_up(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch, edit_env: Any) -> None:
+    """The program keeps its gateway, but the state also records an old copy of its ALB marked delete (a
+    replacement whose delete of it failed): Pulumi deletes it on the next up, which DeleteLoadBalancer refuses while
+    its flag is on. Same name as the live one: refused by the mark, not the name."""
+    edit_env("prod", public_gateway_on)
+    runner, code, said, arn = compute_up_with_protected_balancer("prod", monkeypatch, delete=True)
+    assert code == 1 and runner.compute_runs() == [], said
+    assert (f"load balancers: an old copy compute's state marks for deletion (left by a replacement), AWS deletion "
+            f"protection on: gateway-alb ({arn})") in said
 
 
 @pytest.mark.parametrize("aws", [False, None], ids=["turned-off", "gone"])

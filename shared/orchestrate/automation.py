@@ -600,31 +600,28 @@ LOAD_BALANCER_TYPES = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer
 
 
 @dataclass(frozen=True)
-class ProtectedLoadBalancer:
-    """A load balancer a state records with AWS's deletion protection on."""
+class StateLoadBalancer:
+    """A load balancer a state records."""
 
     name: str  #: its resource name (the URN's last part): the gateway's ``<service>-alb``
     arn: str   #: its id (an ELBv2 load balancer's id is its ARN)
+    old: bool = False  #: marked ``delete``: an old copy a replacement left, which the next ``up`` deletes
 
 
-def deletion_protected_load_balancers(deployment: Mapping[str, Any] | None) -> list[ProtectedLoadBalancer]:
-    """The load balancers an exported ``deployment`` records with ``enableDeletionProtection`` (sorted by name): the
-    public gateway's ALB where the env protects state (shared.components.gateway, ``enable_deletion_protection``).
-    Elastic Load Balancing refuses DeleteLoadBalancer while it is on (OperationNotPermitted), whatever Pulumi's
-    ``protect`` says. The flag lives in AWS, and the state holds what the last ``up`` set (or a refresh read): that
-    is good enough to go by, as only the platform's program sets it. One turned off by hand since reads as still on
-    until a refresh of the layer records it (so the refusal that asks to turn it off asks for that refresh too). One
-    marked ``delete`` (an old copy an interrupted replacement left) is not the live one."""
-    found = []
-    for resource in state_resources(deployment):
-        if resource.get("type") not in LOAD_BALANCER_TYPES or resource.get("delete"):
-            continue
-        outputs, inputs = resource.get("outputs") or {}, resource.get("inputs") or {}
-        if outputs.get("enableDeletionProtection", inputs.get("enableDeletionProtection")) is not True:
-            continue
-        found.append(ProtectedLoadBalancer(str(resource.get("urn", "")).rsplit("::", 1)[-1],
-                                           str(resource.get("id") or outputs.get("arn") or "<its ARN>")))
-    return sorted(found, key=lambda balancer: balancer.name)
+def state_load_balancers(deployment: Mapping[str, Any] | None) -> list[StateLoadBalancer]:
+    """The load balancers an exported ``deployment`` records (sorted by name, then ARN), whatever its
+    ``enableDeletionProtection`` says: AWS's flag is the load balancer's own, which the platform's program sets where
+    the env protects state (shared.components.gateway, ``enable_deletion_protection``) and remediation outside it
+    turns on too (AWS Config ``elb-deletion-protection-enabled``, Security Hub ELB.6), and Elastic Load Balancing
+    refuses DeleteLoadBalancer while it is on (OperationNotPermitted); so only ELB says (:func:`shared.images.
+    deletion_protected`). One marked ``delete`` (left by a create-before-delete replacement whose delete of the old
+    copy failed) is deleted by the next ``up`` whatever the program declares (Pulumi deletes every prior resource
+    marked so)."""
+    found = [StateLoadBalancer(str(resource.get("urn", "")).rsplit("::", 1)[-1],
+                               str(resource.get("id") or (resource.get("outputs") or {}).get("arn") or "<its ARN>"),
+                               bool(resource.get("delete")))
+             for resource in state_resources(deployment) if resource.get("type") in LOAD_BALANCER_TYPES]
+    return sorted(found, key=lambda balancer: (balancer.name, balancer.arn))
 
 
 def deletion_protection_off_command(arn: str = "<its ARN>", region: str | None = None) -> str:
@@ -695,7 +692,7 @@ class AutomationRunner:
         #: (env, layer) -> the URNs its state marks protect, from the same export
         self._protected: dict[tuple[str, str], list[str]] = {}
         self._unforced: dict[tuple[str, str], list[str]] = {}
-        self._deletion_protected: dict[tuple[str, str], list[ProtectedLoadBalancer]] = {}
+        self._load_balancers: dict[tuple[str, str], list[StateLoadBalancer]] = {}
         #: (env, layer) -> the operations its state records as pending (:mod:`shared.orchestrate.pending`), same export
         self._pending: dict[tuple[str, str], list[PendingOperation]] = {}
         #: (env, layer) -> the ids of the Amazon MQ brokers its state holds (:func:`broker_ids`), same export
@@ -1128,7 +1125,7 @@ class AutomationRunner:
             self._holds[(env.name, layer)] = holds_resources(deployment)
             self._protected[(env.name, layer)] = protected_urns(deployment)
             self._unforced[(env.name, layer)] = unforced_buckets(deployment)
-            self._deletion_protected[(env.name, layer)] = deletion_protected_load_balancers(deployment)
+            self._load_balancers[(env.name, layer)] = state_load_balancers(deployment)
             self._pending[(env.name, layer)] = pending_operations(deployment)
             self._brokers[(env.name, layer)] = broker_ids(deployment)
             self._app_mesh[(env.name, layer)] = app_mesh_urns(deployment)
@@ -1174,12 +1171,12 @@ class AutomationRunner:
             return None
         return list(self._unforced.get((env.name, layer), []))
 
-    def deletion_protected_load_balancers(self, layer: str, env: EnvConfig) -> list[ProtectedLoadBalancer] | None:
-        """The load balancers ``layer``'s state held with AWS's deletion protection on when :meth:`prepare` read it
-        (:func:`deletion_protected_load_balancers`); None when it was not read."""
+    def state_load_balancers(self, layer: str, env: EnvConfig) -> list[StateLoadBalancer] | None:
+        """The load balancers ``layer``'s state held when :meth:`prepare` read it (:func:`state_load_balancers`);
+        None when it was not read."""
         if (env.name, layer) not in self._holds:
             return None
-        return list(self._deletion_protected.get((env.name, layer), []))
+        return list(self._load_balancers.get((env.name, layer), []))
 
     def _pulumi_cli(self) -> auto.PulumiCommand:
         """One ``pulumi`` for the runner's own reads (its creation runs ``pulumi version`` once), where each

@@ -72,7 +72,7 @@ from shared.images import (
 from shared.orchestrate.automation import (
     BUCKET_TYPE,
     LOAD_BALANCER_TYPES,
-    ProtectedLoadBalancer,
+    StateLoadBalancer,
     deletion_protection_off_command,
 )
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, OutputSink, Status
@@ -379,10 +379,9 @@ class ImageGatedRunner:
         """:meth:`AutomationRunner.unforced_buckets` (None: cannot tell)."""
         return cast("list[str] | None", self._inner_answer("unforced_buckets", layer, env))
 
-    def deletion_protected_load_balancers(self, layer: str, env: EnvConfig) -> list[ProtectedLoadBalancer] | None:
-        """:meth:`AutomationRunner.deletion_protected_load_balancers` (None: cannot tell)."""
-        return cast("list[ProtectedLoadBalancer] | None",
-                    self._inner_answer("deletion_protected_load_balancers", layer, env))
+    def state_load_balancers(self, layer: str, env: EnvConfig) -> list[StateLoadBalancer] | None:
+        """:meth:`AutomationRunner.state_load_balancers` (None: cannot tell)."""
+        return cast("list[StateLoadBalancer] | None", self._inner_answer("state_load_balancers", layer, env))
 
     def _bucket_refusal(self, env: EnvConfig, on_output: OutputSink) -> LayerResult | None:
         """FAILED, before anything of compute is deleted, when a bucket its state records without ``force_destroy``
@@ -487,20 +486,21 @@ class ImageGatedRunner:
         """FAILED, before anything of compute changes, when its ``up`` would delete a load balancer with AWS's deletion
         protection on: the public gateway's ALB where the env protects state (``enable_deletion_protection``,
         shared.components.gateway) once ``compute.public_gateway`` is turned off, or its service is no longer public
-        or no longer released.
+        or no longer released; one whose flag remediation outside the platform turned on (AWS Config, Security Hub
+        ELB.6); an old copy the state marks ``delete``, left by a replacement whose delete failed.
 
         Pulumi's ``protect`` is the state's and ``up`` deletes what the program no longer declares through it, but
         AWS's flag is the load balancer's own: Elastic Load Balancing refuses DeleteLoadBalancer while it is on
         (OperationNotPermitted), and the provider's delete only calls it. The update would fail there after deleting
         the listener and target group (the gateway no longer serving), and again on every later ``up``. The state
-        names the candidates (:func:`shared.orchestrate.automation.deletion_protected_load_balancers`: what the last
-        ``up`` set), ELB says whether the flag is still on (turned off by hand since, the delete goes through)."""
-        protected = self.deletion_protected_load_balancers(LAYER, env) or []
-        removed = [balancer for balancer in protected if balancer.name not in self._load_balancers]
-        still_on = set(self.checks.deletion_protected(env, [balancer.arn for balancer in removed])) if removed else ()
+        names the load balancers the ``up`` deletes (:func:`shared.orchestrate.automation.state_load_balancers`),
+        ELB says whether the flag is on (one ELB read each; none where the program keeps every load balancer)."""
+        recorded = self.state_load_balancers(LAYER, env) or []
+        deleted = [balancer for balancer in recorded if balancer.old or balancer.name not in self._load_balancers]
+        still_on = set(self.checks.deletion_protected(env, [balancer.arn for balancer in deleted])) if deleted else ()
         return _refused(
-            [balancer for balancer in removed if balancer.arn in still_on], on_output,
-            lambda balancer: f"load balancers: no longer in compute's program, AWS deletion protection on: "
+            [balancer for balancer in deleted if balancer.arn in still_on], on_output,
+            lambda balancer: f"load balancers: {_why_deleted(balancer)}, AWS deletion protection on: "
                              f"{balancer.name} ({balancer.arn})",
             lambda removed: _removed_protected_load_balancer_detail(env, removed))
 
@@ -749,15 +749,21 @@ def _removed_bucket_detail(env: EnvConfig, held: Sequence[HeldBucket]) -> str:
             f"for {it} (the provider reads the flag only from the state). {how}; then run the up again")
 
 
-def _removed_protected_load_balancer_detail(env: EnvConfig, removed: Sequence[ProtectedLoadBalancer]) -> str:
-    """Why compute's ``up`` is refused for the removed load balancers with deletion protection, and the way on."""
-    listed = ", ".join(balancer.name for balancer in removed)
+def _why_deleted(balancer: StateLoadBalancer) -> str:
+    """Why compute's ``up`` deletes ``balancer``, as the refusal says it."""
+    return ("an old copy compute's state marks for deletion (left by a replacement)" if balancer.old
+            else "no longer in compute's program")
+
+
+def _removed_protected_load_balancer_detail(env: EnvConfig, removed: Sequence[StateLoadBalancer]) -> str:
+    """Why compute's ``up`` is refused for the load balancers it deletes with deletion protection on, and the way on."""
+    listed = ", ".join(f"{balancer.name} ({_why_deleted(balancer)})" for balancer in removed)
     commands = "; ".join(deletion_protection_off_command(balancer.arn, env.region) for balancer in removed)
     one = len(removed) == 1
-    return (f"nothing of {LAYER} was changed: its up would delete the load balancer{'' if one else 's'} {listed} (no "
-            f"longer in its program), and AWS's deletion protection on {'it' if one else 'them'} (set where the env "
-            "protects state) refuses DeleteLoadBalancer (OperationNotPermitted): the up would stop there after "
-            f"deleting {'its' if one else 'their'} listener and target group, the gateway no longer serving. Turn "
+    return (f"nothing of {LAYER} was changed: its up would delete the load balancer{'' if one else 's'} {listed}, "
+            f"and AWS's deletion protection on {'it' if one else 'them'} (set where the env protects state, or "
+            "turned on outside the platform) refuses DeleteLoadBalancer (OperationNotPermitted): the up would stop "
+            f"there after deleting {'its' if one else 'their'} listener and target group. Turn "
             f"{'it' if one else 'them'} off ({commands}), then run the up again")
 
 
