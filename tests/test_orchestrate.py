@@ -378,6 +378,20 @@ def test_a_run_without_compute_does_not_read_the_other_env_files(env_dir: Path) 
     assert runner.prepared is not None and runner.prepared[1] == ["network"]
 
 
+def test_a_released_public_service_without_a_public_gateway_is_noted(edit_env: Any) -> None:
+    """No shipped env has compute.public_gateway (it needs an ACM certificate of the user's): the catalog's public
+    `gateway` then has no load balancer and nothing outside the VPC reaches it. up and preview with compute say so;
+    a run without compute, or an env with the gateway, does not."""
+    said = "compute.public_gateway is off, so gateway (`public` in the catalog) gets no load balancer"
+    for argv in (["up", "staging", "--yes"], ["preview", "staging"]):
+        code, output = run(argv, RecordingRunner())
+        assert code == 0 and f"staging.yaml: {said}" in output, output
+    assert said not in run(["up", "staging", "--yes", "--layers", "network"], RecordingRunner())[1]
+    edit_env("staging", lambda data: data["compute"].update(
+        public_gateway=True, certificate_arn=f"arn:aws:acm:eu-west-1:{data['account_id']}:certificate/abc-123"))
+    assert said not in run(["preview", "staging"], RecordingRunner())[1]
+
+
 # -- confirmation ------------------------------------------------------------------------------------
 
 

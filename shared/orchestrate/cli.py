@@ -264,6 +264,24 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
     return report
 
 
+def unreachable_public_note(env: EnvConfig) -> str | None:
+    """A note where the env releases a service the catalog makes ``public`` but has ``compute.public_gateway`` off
+    (no shipped env turns it on: it needs an ACM certificate of the user's, ``compute.certificate_arn``). No load
+    balancer is created, and the network opens a service's port only to its callers (the catalog's ``calls``), so
+    nothing outside the VPC, and nothing inside that does not call it, reaches it over HTTP; its queue consumer
+    works. None: no such service released, or the gateway on."""
+    if env.compute.public_gateway:
+        return None
+    public = sorted(name for name, spec in load_catalog().services.items()
+                    if spec.public and name in env.release.images)
+    if not public:
+        return None
+    return (f"compute.public_gateway is off, so {', '.join(public)} (`public` in the catalog) gets no load "
+            "balancer: nothing outside the VPC reaches its HTTP port (its queue consumer still works). To serve it, "
+            "set compute.public_gateway: true and compute.certificate_arn (an ACM certificate issued in the env's "
+            "account and region; README, \"Environments\")")
+
+
 def broker_state_command(env: EnvConfig, broker_id: str) -> str:
     """The AWS CLI command (in backticks) a refusal names to watch the broker's DescribeBroker ``BrokerState``."""
     return f"`aws mq describe-broker --broker-id {broker_id} --region {env.region} --query BrokerState`"
@@ -906,6 +924,9 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         if args.exact and args.layers is None:
             raise UsageError("--exact needs --layers (the layers to run, alone)")
         plan = make_plan(operation, requested_layers(args.layers), exact=args.exact)
+        unreachable = unreachable_public_note(env) if "compute" in plan.layers else None
+        if unreachable is not None and operation.action in (Action.UP, Action.PREVIEW):
+            out.write(f"note: {display_path(str(env_path(env.name)))}: {unreachable}\n")
         if "compute" in plan.layers and operation.action in (Action.UP, Action.PREVIEW):
             # the env files compute's program and preflights read too (its image replication): a bad one stops the
             # run here, as a bad env file does, not after the backend's and the account's checks
