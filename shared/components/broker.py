@@ -308,7 +308,8 @@ class AmazonMqBroker(pulumi.ComponentResource):
         # left in the account (configurations cost nothing) rather than deleted under the broker. The one way back,
         # 4.2 to 3.13 out of a refused upgrade (shared.broker_upgrade.going_back), replaces it by a new 3.13 one of
         # the name the first, retained, still has: Amazon MQ configuration names need not be unique (README, what a
-        # destroy leaves behind), and the broker is pointed at the new one's id.
+        # destroy leaves behind; IaC re-creating a broker's configuration of one name on every spin piles them up:
+        # aws/aws-sdk#758, hashicorp/terraform-provider-aws#47193), and the broker is pointed at the new one's id.
         # authentication_strategy is left unset here and on the broker: both take Amazon MQ's default, simple
         # (botocore mq CreateConfigurationRequest and CreateBrokerRequest, AuthenticationStrategy), so they agree.
         self.configuration = aws.mq.Configuration(
