@@ -93,8 +93,9 @@ def going_back(wanted: str, running_engine: str | None, actions: Collection[str]
     so the stack's export, written at the program's end, still names the version the broker left. Its broker
     resource's state already holds ``wanted``: the next `up` changes nothing of the broker. A broker that runs
     ``wanted`` with the upgrade still pending is refused (the upgrade is applied in its window, or refused with the
-    code). The broker program is handed what the broker runs and its codes, not what it has pending: the
-    orchestrator, which reads all three, judges that before any layer runs."""
+    code), as is one restarting (the orchestrator passes the stack's version as pending then: the restart may be the
+    upgrade). The broker program is handed all three from the orchestrator's DescribeBroker
+    (:data:`shared.broker_capacity.RUNNING_BROKER_VARIABLE`, :data:`ACTIONS_VARIABLE`)."""
     if running_engine is None or _major_minor(running_engine) != _major_minor(wanted):
         return False
     if actions is not None and NOT_UPGRADEABLE_TO_V4 in actions:
