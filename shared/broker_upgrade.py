@@ -94,8 +94,9 @@ def going_back(wanted: str, running_engine: str | None, actions: Collection[str]
     resource's state already holds ``wanted``: the next `up` changes nothing of the broker. A broker that runs
     ``wanted`` with the upgrade still pending is refused (the upgrade is applied in its window, or refused with the
     code), as is one restarting (the orchestrator passes the stack's version as pending then: the restart may be the
-    upgrade). The broker program is handed all three from the orchestrator's DescribeBroker
-    (:data:`shared.broker_capacity.RUNNING_BROKER_VARIABLE`, :data:`ACTIONS_VARIABLE`)."""
+    upgrade). The broker program is handed what runs, what is pending and the codes from the orchestrator's
+    DescribeBroker (:data:`shared.broker_capacity.RUNNING_BROKER_VARIABLE`, :data:`ACTIONS_VARIABLE`), not the
+    restart: the orchestrator refuses that before any layer runs."""
     if running_engine is None or _major_minor(running_engine) != _major_minor(wanted):
         return False
     if actions is not None and NOT_UPGRADEABLE_TO_V4 in actions:

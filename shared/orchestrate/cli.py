@@ -277,7 +277,7 @@ def unreachable_public_note(env: EnvConfig) -> str | None:
     if not public:
         return None
     return (f"compute.public_gateway is off, so {', '.join(public)} (`public` in the catalog) gets no load "
-            "balancer: nothing outside the VPC reaches its HTTP port (its queue consumer still works). To serve it, "
+            "balancer: nothing outside the VPC reaches its HTTP port. To serve it, "
             "set compute.public_gateway: true and compute.certificate_arn (an ACM certificate issued in the env's "
             "account and region; README, \"Environments\")")
 

@@ -762,8 +762,8 @@ def _removed_protected_load_balancer_detail(env: EnvConfig, removed: Sequence[St
     one = len(removed) == 1
     return (f"nothing of {LAYER} was changed: its up would delete the load balancer{'' if one else 's'} {listed}, "
             f"and AWS's deletion protection on {'it' if one else 'them'} (set where the env protects state, or "
-            "turned on outside the platform) refuses DeleteLoadBalancer (OperationNotPermitted): the up would stop "
-            f"there after deleting {'its' if one else 'their'} listener and target group. Turn "
+            "turned on outside the platform) refuses DeleteLoadBalancer (OperationNotPermitted): the up would fail "
+            "there, after deleting what depends on it (a removed gateway's listener and target group). Turn "
             f"{'it' if one else 'them'} off ({commands}), then run the up again")
 
 
