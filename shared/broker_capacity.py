@@ -229,11 +229,12 @@ RUNNING_BROKER_VARIABLE = "PLATFORM_BROKER_RUNNING"
 def running_broker_value(instance_type: str, engine_version: str, pending_engine: str | None = None) -> str:
     """:data:`RUNNING_BROKER_VARIABLE`'s value: the engines as major.minor (DescribeBroker names the patch, 3.13.7;
     the limits are per major.minor)."""
-    value = f"{instance_type} {_major_minor(engine_version)}"
-    return f"{value} pending {_major_minor(pending_engine)}" if pending_engine else value
+    value = f"{instance_type} {major_minor(engine_version)}"
+    return f"{value} pending {major_minor(pending_engine)}" if pending_engine else value
 
 
-def _major_minor(version: str) -> str:
+def major_minor(version: str) -> str:
+    """``version`` as major.minor (3.13.7 -> 3.13)."""
     return ".".join(map(str, engine_tuple(version)[:2]))
 
 

@@ -648,25 +648,22 @@ def check_broker_way_back(plan: Plan, operation: Operation, env: EnvConfig, read
     (the account preflight's DescribeBroker; None: not read) runs that version and reports
     RABBITMQ_BROKER_NOT_UPGRADEABLE_TO_V4, or no longer does with no engine version pending (the way back made by an
     `up` that did not finish: :func:`shared.broker_upgrade.going_back`)."""
-    from shared.broker_upgrade import check_engine_move, judged_with_the_broker
+    from shared.broker_capacity import major_minor
+    from shared.broker_upgrade import ENGINE_OUTPUT, check_engine_move, judged_with_the_broker
 
     if env.messaging.broker != "amazon-mq":
         return
     running = None
     if (broker is not None and broker.instance_type is not None and broker.engine_version is not None
             and broker.deployment_mode in (None, env.messaging.deployment_mode)):
-        from shared.amazonmq import engine_tuple
-
         # DescribeBroker names the patch (3.13.7); the env and the rule major.minor
-        running = (broker.instance_type, ".".join(map(str, engine_tuple(broker.engine_version)[:2])))
+        running = (broker.instance_type, major_minor(broker.engine_version))
     actions = broker.actions_required if broker is not None else None
     pending = broker.pending_engine_version if broker is not None else None
     restarting = broker is not None and broker.state == "REBOOT_IN_PROGRESS"
 
     def check(outputs: Mapping[str, Any] | None) -> None:
         if judged_with_the_broker(env, outputs):
-            from shared.broker_upgrade import ENGINE_OUTPUT
-
             # a restart may be applying what the last `up` asked for (the upgrade itself), so that is still pending
             unapplied = pending or (str((outputs or {}).get(ENGINE_OUTPUT)) if restarting else None)
             check_engine_move(env, outputs, running, actions, unapplied)
