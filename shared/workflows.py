@@ -18,8 +18,9 @@ Repository variables (names upper-case, ``<ENV>`` is the env name upper-cased):
 role for previews and promotion gates), ``VPC_RUNNER_PROJECT_<ENV>`` (CodeBuild project serving the
 env's in-VPC runner), ``PULUMI_BACKEND_URL`` (state, unless the env file's ``state.backend_url``).
 GitHub environment ``<env>``: variable ``AWS_ROLE_ARN`` (deploy role), secret
-``PULUMI_CONFIG_PASSPHRASE`` (unless the backend or secrets provider needs none). Secret
-``PULUMI_ACCESS_TOKEN`` (repository or environment) when the backend is Pulumi Cloud.
+``PULUMI_CONFIG_PASSPHRASE`` (unless the backend or secrets provider needs none; never a repository secret, which a
+workflow of any branch could read: the previews get none). Secret ``PULUMI_ACCESS_TOKEN`` (repository or environment)
+when the backend is Pulumi Cloud.
 """
 
 from __future__ import annotations

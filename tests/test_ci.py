@@ -210,6 +210,19 @@ def test_only_jobs_and_steps_that_run_pulumi_get_its_cli_and_its_secrets() -> No
                     f"{path.name}:{job_id}: step {step.get('name') or step.get('run')!r} gets {pulumi_secrets}"
 
 
+def test_only_jobs_in_a_github_environment_get_the_passphrase() -> None:
+    """The passphrase decrypts every secret of every passphrase-encrypted stack, for good (nothing logs its use).
+    GitHub hands a repository secret to a workflow of any branch, which may print it; an environment's secret only to
+    jobs of that environment, whose deployment branches are `main` (README, CI/CD). So the pull request's preview gets
+    none (its stacks' secrets use a KMS key the read role may only decrypt with)."""
+    given = [(path.name, job_id, job) for path in WORKFLOW_FILES for job_id, job in load(path)["jobs"].items()
+             if "secrets.PULUMI_CONFIG_PASSPHRASE" in json.dumps(job)]
+    assert len(given) == len(dag.LAYERS) + 2  # deploy-dev's layer jobs, staging's and prod's deploys
+    for name, job_id, job in given:
+        assert job.get("environment") in ("dev", "staging", "prod"), f"{name}:{job_id} is in no GitHub environment"
+    assert "secrets.PULUMI_CONFIG_PASSPHRASE" not in (workflows.WORKFLOW_DIR / "pull-request.yml").read_text()
+
+
 def test_the_pulumi_cli_of_every_workflow_is_the_pinned_sdk_version_checked_against_its_sha256() -> None:
     """Every job that runs pulumi installs it with .ci/install-pulumi (the release's sha256 checked), at the pin;
     no job takes it from an action that checks nothing (pulumi/actions v7 downloads the tarball unverified)."""

@@ -552,6 +552,25 @@ def test_an_empty_passphrase_from_an_unset_ci_secret_or_shadowing_a_file_is_refu
                      "awskms://alias/state")
 
 
+def test_a_pull_request_preview_of_passphrase_encrypted_stacks_is_refused_naming_the_kms_provider(
+        tmp_path: Path) -> None:
+    # a passphrase could reach a pull request's job only as a repository secret, which any branch's workflow reads
+    for event in ("pull_request", "pull_request_target"):
+        for environ in ({}, {"PULUMI_CONFIG_PASSPHRASE": ""}):
+            with pytest.raises(ConfigError, match=r"state\.secrets_provider") as error:
+                check_passphrase("s3://bucket/state", {**environ, "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": event})
+            assert "repository secret" in error.value.reason and "change-secrets-provider" in error.value.reason
+    # a KMS provider or Pulumi Cloud needs none; a deploy (push, workflow_dispatch) reads its environment's secret
+    pull_request = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request"}
+    check_passphrase("s3://bucket/state", pull_request, "awskms://alias/state?region=eu-west-1")
+    check_passphrase("https://api.pulumi.com", pull_request)
+    with pytest.raises(ConfigError, match="not set in the job's GitHub environment"):
+        check_passphrase("s3://bucket/state", {"PULUMI_CONFIG_PASSPHRASE": "", "GITHUB_ACTIONS": "true",
+                                               "GITHUB_EVENT_NAME": "push"})
+    # a passphrase the user wired in by hand is theirs to give
+    check_passphrase("s3://bucket/state", {**pull_request, "PULUMI_CONFIG_PASSPHRASE": "s3cret"})
+
+
 def test_the_default_backend_is_a_state_folder_inside_the_repo(fake_cli: FakeCli, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PULUMI_BACKEND_URL")

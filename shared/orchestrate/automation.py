@@ -96,6 +96,8 @@ STACKS_DIR = REPO_ROOT / "stacks"
 POLICY_CONFIG_DIR = REPO_ROOT / "build" / "policy-config"
 INSTALL_URL = "https://www.pulumi.com/docs/install/"
 PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+#: GITHUB_EVENT_NAME of a job a pull request starts (GitHub docs, "Events that trigger workflows")
+PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
 
 
 class PreflightError(PlatformError):
@@ -321,6 +323,18 @@ def check_passphrase(url: str, environ: Mapping[str, str], secrets_provider: str
     if not uses_passphrase(url, secrets_provider):
         return
     passphrase_file = environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    if (environ.get("GITHUB_EVENT_NAME") in PULL_REQUEST_EVENTS and not environ.get("PULUMI_CONFIG_PASSPHRASE")
+            and not passphrase_file):
+        # the platform's pull-request workflow gives its preview no passphrase on purpose: only a repository secret
+        # could reach it, and GitHub hands those to a workflow of any branch (environment secrets are the ones
+        # gated by deployment branches: GitHub docs, "Managing environments for deployment")
+        raise ConfigError(
+            "environment variables", "PULUMI_CONFIG_PASSPHRASE",
+            f"the stacks on {url} keep their secrets encrypted with a passphrase, and a pull request's preview is "
+            "given none: it would have to be a repository secret, which a workflow of any branch can read and which "
+            "decrypts every stack's secrets. Set state.secrets_provider to a KMS key (awskms://...) that the read "
+            "role may only decrypt with (nox -s roles grants it), move each stack to it with `pulumi stack "
+            "change-secrets-provider`, and delete the repository secret PULUMI_CONFIG_PASSPHRASE (README, CI/CD)")
     if environ.get("PULUMI_CONFIG_PASSPHRASE") == "":
         # The CLI takes PULUMI_CONFIG_PASSPHRASE whenever it is set, even empty, before the file (its
         # readPassphrase), and a GitHub secret that was never created reaches a step as "": both would
@@ -331,9 +345,10 @@ def check_passphrase(url: str, environ: Mapping[str, str], secrets_provider: str
                               f"{passphrase_file} would be ignored; unset PULUMI_CONFIG_PASSPHRASE")
         if environ.get("GITHUB_ACTIONS") == "true":
             raise ConfigError("environment variables", "PULUMI_CONFIG_PASSPHRASE",
-                              "is empty in a GitHub Actions job: the repository or environment secret "
-                              "PULUMI_CONFIG_PASSPHRASE is not set (an unset secret arrives as an empty string); "
-                              f"set it to the passphrase of the stacks on {url}, or use a KMS secrets provider")
+                              "is empty in a GitHub Actions job: the secret PULUMI_CONFIG_PASSPHRASE is not set "
+                              "in the job's GitHub environment (an unset secret arrives as an empty string); "
+                              f"set it to the passphrase of the stacks on {url}, or use a KMS secrets "
+                              "provider")
     if "PULUMI_CONFIG_PASSPHRASE" in environ:  # set by hand, even empty, it is the user's (if weak) choice
         return
     if passphrase_file:
