@@ -465,9 +465,23 @@ def generated() -> dict[Path, str]:
 # -- helpers the workflows call ---------------------------------------------------------------------------
 
 
+#: What to do when the files a push changed cannot be told: deploy-promoted.yml's `changed` job cannot pass --all
+NO_BASE_REMEDY = ("which env files changed cannot be told, so no env is chosen: in GitHub Actions, run the "
+                  f"{DEPLOY_PROMOTED} workflow by hand (Run workflow, input env) for each env to deploy; by hand, "
+                  "pass --only ENV or --all")
+
+
 def changed_files(base: str, head: str = "HEAD", repo: Path = REPO_ROOT) -> list[str]:
+    """The files changed between the merge base of ``base`` and ``head``; UsageError when ``base`` is no commit of
+    ``repo``: a new branch's all-zero ``github.event.before``, or a force push's old head, which a clone does not
+    hold (actions/checkout fetches refs, and no ref names it any more)."""
     if not re.fullmatch(r"[0-9a-fA-F]{7,64}|[A-Za-z0-9_][A-Za-z0-9._/-]*", base) or base.strip("0") == "":
-        raise UsageError(f"--base: {base!r} is not a commit (a new branch has no base: pass --all)")
+        raise UsageError(f"--base: {base!r} is not a commit (a new branch's push has none); {NO_BASE_REMEDY}")
+    known = subprocess.run(["git", "cat-file", "-e", f"{base}^{{commit}}"], cwd=repo, capture_output=True,
+                           text=True, check=False)
+    if known.returncode != 0:
+        raise UsageError(f"--base: {base} is no commit of this clone (after a force push, the old head is "
+                         f"reachable from no ref); {NO_BASE_REMEDY}")
     result = subprocess.run(["git", "diff", "--name-only", f"{base}...{head}"], cwd=repo, capture_output=True,
                             text=True, check=False)
     if result.returncode != 0:

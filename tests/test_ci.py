@@ -312,6 +312,11 @@ def test_changed_envs_from_git(tmp_path: Path) -> None:
     for bad in ("0" * 40, "--output=x", ""):  # a push that created the branch has an all-zero `before`
         with pytest.raises(UsageError):
             workflows.changed_files(bad, repo=tmp_path)
+    # a force push's old head is in no clone: deploy-promoted cannot pass --all, so the message names the manual run
+    for missing in ("0" * 40, "1234567890abcdef1234567890abcdef12345678"):
+        with pytest.raises(UsageError, match=r"is no commit of this clone|is not a commit") as error:
+            workflows.changed_files(missing, repo=tmp_path)
+        assert workflows.DEPLOY_PROMOTED in str(error.value) and "input env" in str(error.value)
 
 
 def test_target_refuses_a_backend_a_thrown_away_runner_would_lose() -> None:
