@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -811,3 +812,56 @@ def test_every_deploy_job_has_the_history_that_tells_an_older_commit() -> None:
             checkout = next(step for step in steps_of(job) if "actions/checkout" in step.get("uses", ""))
             assert checkout["with"].get("fetch-depth") == 0, (name, checkout)
     assert deploying >= 7  # dev's six layers, and every promoted env's job
+
+
+def _plan_diff_script() -> str:
+    job = load(workflows.WORKFLOW_DIR / "pull-request.yml")["jobs"]["plan-diff"]
+    assert "environment" not in job and set(job["permissions"]) == {"contents"}  # offline: no AWS, no secret
+    (step,) = [step for step in steps_of(job) if "nox -s diff" in step.get("run", "")]
+    assert step["env"]["BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
+    return str(step["run"]).replace("python3 -m nox -s diff --", f"{sys.executable} -m shared.plan_diff")
+
+
+def _run_plan_diff(clone: Path, base: str, tmp_path: Path) -> tuple[int, str]:
+    runner_temp = tmp_path / "runner"
+    runner_temp.mkdir(exist_ok=True)
+    summary = tmp_path / "summary.md"
+    summary.write_text("")
+    result = subprocess.run(["bash", "-e", "-c", _plan_diff_script()], cwd=clone, capture_output=True, text=True,
+                            check=False, env={**os.environ, "BASE_SHA": base, "RUNNER_TEMP": str(runner_temp),
+                                              "GITHUB_STEP_SUMMARY": str(summary), "PYTHONPATH": str(clone)})
+    return result.returncode, summary.read_text()
+
+
+def test_a_pull_request_shows_the_plan_diff_against_the_base_commit_and_fails_on_a_protected_replacement(
+        tmp_path: Path) -> None:
+    """The job runs the offline plan diff of every env against the snapshots of the commit the pull request merges
+    into: a clean change passes; one that moves a protected prod subnet's URN (a delete and an add for Pulumi) fails,
+    naming it in the job summary; an env the base has no snapshots of is named, not compared."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.email=a@b", "-c", "user.name=a", *args], cwd=clone, check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--shared", str(REPO_ROOT), str(clone)], check=True)
+    for path in ("shared", "stacks", "policies", "environments", "tests/snapshots"):  # the tree under test
+        shutil.rmtree(clone / path)
+        shutil.copytree(REPO_ROOT / path, clone / path, ignore=shutil.ignore_patterns("__pycache__"))
+    git("add", "-A")
+    git("commit", "-q", "--allow-empty", "-m", "the tree under test")
+    status, summary = _run_plan_diff(clone, git("rev-parse", "HEAD"), tmp_path)
+    assert status == 0, summary
+    assert "OK: no protected resource" in summary and "plan diff of prod" in summary
+
+    # the base named the subnet otherwise: this change "renames" it, which deletes the protected one
+    snapshot = clone / "tests/snapshots/prod/network.json"
+    text = snapshot.read_text()
+    snapshot.write_text(text.replace("::network-private-a\"", "::network-private-1\""))
+    shutil.rmtree(clone / "tests/snapshots/staging")  # staging is new on this base
+    git("commit", "-qam", "a base with another subnet name and no staging")
+    base = git("rev-parse", "HEAD")
+    git("checkout", "-q", "HEAD~1")
+    status, summary = _run_plan_diff(clone, base, tmp_path)
+    assert status == 1, summary
+    assert "network-private-1" in summary and "FAIL" in summary
+    assert "New envs, every resource an add (no snapshots on the base): staging" in summary

@@ -78,6 +78,26 @@ def test_a_renamed_protected_resource_is_a_blocked_delete_plus_an_add() -> None:
     assert sorted(_actions(BASE, fresh)) == [("add", "main-vpc", False), ("delete", "vpc", True)]
 
 
+ALB = "urn:pulumi:prod::compute::aws:lb/loadBalancer:LoadBalancer::gateway-alb"
+
+
+@pytest.mark.parametrize(("deletion_protection", "blocked"), [(True, True), (False, False)])
+def test_a_load_balancer_with_aws_deletion_protection_is_blocked_when_replaced_or_deleted(
+        deletion_protection: bool, blocked: bool) -> None:
+    # not Pulumi's protect: ELB refuses DeleteLoadBalancer (OperationNotPermitted), after the replacement's new copy
+    # has taken the listener, and again on every later up
+    alb = _resource(ALB, "aws:lb/loadBalancer:LoadBalancer",
+                    {"internal": False, "loadBalancerType": "application",
+                     "enableDeletionProtection": deletion_protection})
+    internal = copy.deepcopy(alb)
+    internal["inputs"]["internal"] = True
+    assert _actions(_doc(alb), _doc(internal)) == [("replace", "gateway-alb", blocked)]
+    assert _actions(_doc(alb), _doc()) == [("delete", "gateway-alb", blocked)]
+    idle = copy.deepcopy(alb)
+    idle["inputs"]["idleTimeout"] = 120
+    assert _actions(_doc(alb), _doc(idle)) == [("update", "gateway-alb", False)]
+
+
 def test_inputs_unknown_at_synth_time_are_not_compared() -> None:
     fresh = copy.deepcopy(BASE)
     fresh["resources"][1]["inputs"]["natGatewayId"] = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"

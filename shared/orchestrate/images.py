@@ -494,7 +494,10 @@ class ImageGatedRunner:
         (OperationNotPermitted), and the provider's delete only calls it. The update would fail there after deleting
         the listener and target group (the gateway no longer serving), and again on every later ``up``. The state
         names the load balancers the ``up`` deletes (:func:`shared.orchestrate.automation.state_load_balancers`),
-        ELB says whether the flag is on (one ELB read each; none where the program keeps every load balancer)."""
+        ELB says whether the flag is on (one ELB read each; none where the program keeps every load balancer). A kept
+        load balancer that the ``up`` replaces (a changed force-new input: ``internal``, its type) is not asked about
+        here: a pull request's offline plan diff fails on that change (shared.plan_diff.guarded), and an old copy
+        a replacement left is refused on the next ``up``."""
         recorded = self.state_load_balancers(LAYER, env) or []
         deleted = [balancer for balancer in recorded if balancer.old or balancer.name not in self._load_balancers]
         still_on = set(self.checks.deletion_protected(env, [balancer.arn for balancer in deleted])) if deleted else ()

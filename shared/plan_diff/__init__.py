@@ -25,7 +25,10 @@ How a change is classified, resource by resource (matched by URN):
   nothing. Top-level input names only; a nested path is compared in full (the diff then shows a change the
   engine may skip);
 * a ``protect``ed resource in the baseline that would be replaced or deleted is **blocked**: the
-  real ``up`` would stop there.
+  real ``up`` would stop there. So is one whose inputs turn on AWS's own deletion protection
+  (:data:`DELETION_PROTECTION_INPUTS`: a gateway's load balancer where the env protects state), which Pulumi's
+  ``protect`` does not cover: the replacement's create-before-delete would make the new copy, move its dependents
+  to it, then fail at deleting the old one (ELB DeleteLoadBalancer: OperationNotPermitted), on every ``up``.
 
 Inputs unknown at synth time are never compared (they are unknown in both).
 """
@@ -221,6 +224,18 @@ def _kind_changes(type_: str, before: dict[str, Any], after: dict[str, Any]) -> 
     return {k for k in kinds if before.get(k)} != {k for k in kinds if after.get(k)}
 
 
+#: inputs that turn on a resource's deletion protection in AWS itself, by type (botocore elbv2
+#: ModifyLoadBalancerAttributes ``deletion_protection.enabled``, which pulumi_aws's LoadBalancer sets from this input)
+DELETION_PROTECTION_INPUTS: dict[str, str] = {"aws:lb/loadBalancer:LoadBalancer": "enableDeletionProtection"}
+
+
+def guarded(resource: dict[str, Any]) -> bool:
+    """Whether a synthesized ``resource`` cannot be deleted by an ``up``: Pulumi's ``protect``, or AWS's own
+    deletion protection (:data:`DELETION_PROTECTION_INPUTS`)."""
+    flag = DELETION_PROTECTION_INPUTS.get(resource.get("type", ""))
+    return bool(resource.get("protect")) or (flag is not None and resource.get("inputs", {}).get(flag) is True)
+
+
 @dataclass(frozen=True)
 class Change:
     action: str  # add | delete | update | replace
@@ -331,7 +346,7 @@ def _delete_before_replace_dependents(resources: dict[str, dict[str, Any]], resu
             if existing is not None and existing.action in ("add", "delete"):
                 continue
             inputs = tuple(sorted(set(existing.inputs if existing else ()) | depends))
-            change = Change("replace", urn, resource["type"], inputs, protected=bool(resource.get("protect")))
+            change = Change("replace", urn, resource["type"], inputs, protected=guarded(resource))
             if existing is not None:
                 result.changes[known[urn]] = change
             else:
@@ -360,7 +375,7 @@ def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str,
             result.changes.append(Change("add", urn, after["type"]))
             continue
         if after is None:
-            result.changes.append(Change("delete", urn, before["type"], protected=bool(before.get("protect"))))
+            result.changes.append(Change("delete", urn, before["type"], protected=guarded(before)))
             continue
         if not before.get("custom", True):
             continue  # a component has no inputs of its own in the cloud
@@ -374,7 +389,7 @@ def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str,
             not path or _differs(_at(before_inputs.get(key), path), _at(after_inputs.get(key), path))
             for key, path in _entries(after["type"], changed))
         result.changes.append(Change("replace" if forced else "update", urn, after["type"], changed,
-                                     protected=bool(before.get("protect"))))
+                                     protected=guarded(before)))
     _delete_before_replace_dependents(new, result)
     return result
 
@@ -414,7 +429,7 @@ def _cascade(diffs: list[LayerDiff], fresh: dict[str, dict[str, Any] | None]) ->
                 if existing and inputs == set(existing.inputs) and not forced:
                     continue
                 change = Change("replace" if forced else "update", urn, resource["type"],
-                                tuple(sorted(inputs)), protected=bool(resource.get("protect")))
+                                tuple(sorted(inputs)), protected=guarded(resource))
                 if existing:
                     layer_diff.changes[known[urn]] = change
                 else:
