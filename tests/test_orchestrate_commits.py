@@ -20,10 +20,12 @@ from pathlib import Path
 import pytest
 
 from shared.dag import LAYERS
+from shared.errors import ConfigError
 from shared.orchestrate import commits
 from shared.orchestrate.automation import AutomationRunner
 from shared.orchestrate.cli import main
 from shared.orchestrate.commits import (
+    MAIN_REMOTE_VAR,
     NOT_CHECKED,
     Checkout,
     DeployedCommit,
@@ -270,6 +272,45 @@ def test_a_commit_not_on_origin_s_main_after_the_fetch_is_let_through_with_a_not
     assert code == 0, everything
     assert "let through, as commits off main: organization/broker/dev (0123456789ab)" in everything
     assert NOT_CHECKED not in everything
+
+
+def test_a_fork_s_clone_judges_against_the_remote_platform_main_remote_names(
+        fake_cli: FakeCli, repo: dict, origin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fork's clone: ``origin`` is the fork, whose main is stale (A), ``upstream`` the repository CI deploys from
+    (B). Judged against origin, B looks unpushed and is let through, with a note naming the variable and the other
+    remote; with PLATFORM_MAIN_REMOTE=upstream the run is refused instead of undoing B."""
+    fork = tmp_path / "fork.git"
+    git(tmp_path, "clone", "-q", "--bare", f"file://{origin}", str(fork))
+    laptop = clone(fork, tmp_path / "laptop")
+    git(laptop, "remote", "add", "upstream", f"file://{origin}")
+    push_b(repo, origin)
+    deploy(fake_cli, "dev")
+    updated_from(fake_cli, "dev", "compute", str(repo["B"]))
+    monkeypatch.delenv(MAIN_REMOTE_VAR, raising=False)
+    code, output = up(laptop, tmp_path)
+    everything = output + capsys.readouterr().err
+    assert code == 0, everything
+    assert "nor on origin's main, fetched just now" in everything
+    assert f"if origin is your fork, name the remote of the repository CI deploys from in {MAIN_REMOTE_VAR} (this " \
+           "checkout also has upstream)" in everything
+
+    monkeypatch.setenv(MAIN_REMOTE_VAR, "upstream")
+    before = len(changed_operations(fake_cli))
+    code, _ = up(laptop, tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, error
+    assert len(changed_operations(fake_cli)) == before
+    assert f"organization/compute/dev: last updated from {str(repo['B'])[:12]}" in error
+    assert git(laptop, "rev-parse", "refs/remotes/upstream/main") == repo["B"]
+
+
+@pytest.mark.parametrize("remote", ["--upload-pack=x", "up stream", "-u"])
+def test_a_main_remote_that_is_no_remote_name_is_refused_naming_the_variable(
+        remote: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MAIN_REMOTE_VAR, remote)
+    with pytest.raises(ConfigError, match=MAIN_REMOTE_VAR):
+        Checkout(tmp_path)
 
 
 class _AsksForCredentials(http.server.BaseHTTPRequestHandler):

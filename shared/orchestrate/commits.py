@@ -16,13 +16,14 @@ main, a feature branch deployed to dev by hand or a commit amended since, is let
 What this checkout knows of main can be behind: a laptop that has not fetched since CI deployed a newer commit lacks
 that commit, and a shallow clone (the deploy runner's, a CI checkout without ``fetch-depth: 0``) lacks history, where
 ``merge-base --is-ancestor`` can answer "no" for an ancestor cut off by the clone. So when a deployed commit is
-unknown here, or off main as far as this checkout knows, or the clone is shallow, main is fetched from ``origin``
-first (and the clone made complete) and every stack judged again. A commit still unknown after that is not on origin's
-main (an unpushed commit deployed from a laptop, or one amended since): let through with a note, as a commit off main.
-A fetch that fails (no ``origin``, no network, no credentials: git never prompts here) leaves what it could not judge
-to a note naming git's error, and so does a git that cannot read this checkout at all (one owned by another user,
-no ``git``). Going back is done forward: a ``git revert`` on main, or a rollback through ``nox -s promote`` (README,
-Promotion), each a new commit that contains the one deployed.
+unknown here, or off main as far as this checkout knows, or the clone is shallow, main is fetched from ``origin`` (or
+the remote ``PLATFORM_MAIN_REMOTE`` names: a fork's clone names the canonical repository's) into
+``refs/remotes/<remote>/main`` first (and the clone made complete) and every stack judged again. A commit still
+unknown after that is not on that remote's main (an unpushed commit deployed from a laptop, or one amended since): let
+through with a note, as a commit off main. A fetch that fails (no such remote, no network, no credentials: git never
+prompts here) leaves what it could not judge to a note naming git's error, and so does a git that cannot read this
+checkout at all (one owned by another user, no ``git``). Going back is done forward: a ``git revert`` on main, or a
+rollback through ``nox -s promote`` (README, Promotion), each a new commit that contains the one deployed.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.errors import PlatformError
+from shared.errors import ConfigError, PlatformError
 from shared.orchestrate.report import mask_url_credentials
 
 #: the metadata key of an update's commit (pulumi/pulumi pkg/backend/updates.go: GitHead)
@@ -49,9 +50,12 @@ HISTORY_PAGE = 20
 GIT_TIMEOUT = 60
 #: seconds the fetch of main may take: a shallow clone's ``--unshallow`` downloads the whole history
 FETCH_TIMEOUT = 300
-#: where the fetch puts origin's main, the ref :meth:`Checkout.on_main` reads first (a forced update: main's tip as
-#: origin has it, whatever this checkout held before)
-ORIGIN_MAIN = "refs/remotes/origin/main"
+#: the git remote of the repository CI deploys from, when not ``origin``: a fork's clone, whose ``origin`` is the fork
+#: (its main stale, so a commit CI deployed would look unpushed and be let through), names the canonical one here
+MAIN_REMOTE_VAR = "PLATFORM_MAIN_REMOTE"
+DEFAULT_REMOTE = "origin"
+#: a remote's name as git takes it; never one that reads as an option
+REMOTE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]*")
 #: what the notes of stacks not judged start with
 NOT_CHECKED = "not checked whether this checkout contains the commit each stack was last updated from"
 #: a commit id as git prints it: anything else from a stack's history is never passed to git (an option's shape)
@@ -132,8 +136,15 @@ def _first_error(output: str) -> str:
 class Checkout:
     """The git checkout the layers' programs run from."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, remote: str | None = None) -> None:
         self.root = root
+        #: the remote main is fetched from and read at (:data:`MAIN_REMOTE_VAR`, else ``origin``)
+        self.remote = remote or os.environ.get(MAIN_REMOTE_VAR) or DEFAULT_REMOTE
+        if not REMOTE_NAME.fullmatch(self.remote):
+            raise ConfigError("environment variables", MAIN_REMOTE_VAR,
+                              f"{self.remote!r} is not a git remote's name (e.g. upstream)")
+        #: main as :attr:`remote` has it, once fetched
+        self.main_ref = f"refs/remotes/{self.remote}/main"
 
     def _git(self, *args: str, timeout: float = GIT_TIMEOUT) -> subprocess.CompletedProcess[str]:
         """``git -C root args``, bounded by ``timeout`` and never waiting for input; GitUnavailable when it cannot be
@@ -195,25 +206,30 @@ class Checkout:
             return None
         return self._is_ancestor(commit, "HEAD")
 
+    def remotes(self) -> list[str]:
+        """This checkout's remotes (``git remote``); none when git cannot list them."""
+        found = self._git("remote")
+        return found.stdout.split() if found.returncode == 0 else []
+
     def _is_ancestor(self, commit: str, of: str) -> bool:
         # exit 0: an ancestor (or the same commit), 1: not one, 128: an error
         return self._answer(self._git("merge-base", "--is-ancestor", commit, of))
 
     def on_main(self, commit: str) -> bool | None:
-        """Whether ``commit`` is in main's history (``origin/main``, else the local ``main``); None without either.
+        """Whether ``commit`` is in main's history (``<remote>/main``, else the local ``main``); None without either.
         Only such a commit is one an ``up`` must not take back: a feature branch deployed to dev by hand, squash-merged
         later, or a commit amended since, is never in main's history, and refusing for it would stop every deploy."""
-        for ref in (ORIGIN_MAIN, "refs/heads/main"):
+        for ref in (self.main_ref, "refs/heads/main"):
             if self._answer(self._git("rev-parse", "--verify", "--quiet", ref)):
                 return self._is_ancestor(commit, ref)
         return None
 
     def fetch_main(self, *, unshallow: bool) -> str | None:
-        """Brings ``origin``'s main into :data:`ORIGIN_MAIN` (with ``unshallow``, the whole history too); None when
-        done, else git's error (no ``origin``, no network, no credentials: nothing prompts)."""
+        """Brings :attr:`remote`'s main into :attr:`main_ref` (with ``unshallow``, the whole history too); None when
+        done, else git's error (no such remote, no network, no credentials: nothing prompts)."""
         try:
-            found = self._git("fetch", "--quiet", "--no-tags", *(["--unshallow"] if unshallow else []), "origin",
-                              f"+refs/heads/main:{ORIGIN_MAIN}", timeout=FETCH_TIMEOUT)
+            found = self._git("fetch", "--quiet", "--no-tags", *(["--unshallow"] if unshallow else []), self.remote,
+                              f"+refs/heads/main:{self.main_ref}", timeout=FETCH_TIMEOUT)
         except GitUnavailable as error:
             return str(error)
         return None if found.returncode == 0 else _first_error(found.stderr)
@@ -278,7 +294,7 @@ def _check_commits(env_name: str, label: str, deployed: Mapping[str, DeployedCom
         elif verdict == UNKNOWN:
             unjudged[stack] = (found, "not in this checkout")
         elif not fetched:  # off main as far as this checkout knows
-            unjudged[stack] = (found, "not in this checkout's main, which may be behind origin's")
+            unjudged[stack] = (found, f"not in this checkout's main, which may be behind {checkout.remote}'s")
     if older:
         lines = "\n".join(f"  - {stack}: last updated from {found.commit[:12]} ({found.result}, {found.when})"
                           for stack, found in older.items())
@@ -293,13 +309,18 @@ def _check_commits(env_name: str, label: str, deployed: Mapping[str, DeployedCom
     if unjudged:
         listed = "; ".join(f"{stack} ({found.commit[:12]}) {why}" for stack, (found, why) in unjudged.items())
         # fetched and still shallow: a fetch that did not complete the history (git should not leave one so)
-        because = (f"main could not be fetched from origin to judge them ({fetch_error})" if fetch_error
-                   else "still a shallow clone after fetching main from origin")
-        notes.append(f"{NOT_CHECKED}: {listed}; {because}: `git fetch origin main` (`--unshallow` in a shallow "
+        remote = checkout.remote
+        because = (f"main could not be fetched from {remote} to judge them ({fetch_error})" if fetch_error
+                   else f"still a shallow clone after fetching main from {remote}")
+        notes.append(f"{NOT_CHECKED}: {listed}; {because}: `git fetch {remote} main` (`--unshallow` in a shallow "
                      "clone) to have older code refused")
     if unpushed:
         listed = ", ".join(f"{stack} ({found.commit[:12]})" for stack, found in unpushed.items())
+        others = [name for name in checkout.remotes() if name != checkout.remote]
+        fork = (f"; if {checkout.remote} is your fork, name the remote of the repository CI deploys from in "
+                f"{MAIN_REMOTE_VAR} (this checkout also has {', '.join(others)}), or its main may be behind"
+                if others else "")
         notes.append(f"let through, as commits off main: {listed} last updated from a commit neither in this "
-                     "checkout nor on origin's main, fetched just now (an unpushed commit deployed from elsewhere, or "
-                     "one amended since)")
+                     f"checkout nor on {checkout.remote}'s main, fetched just now (an unpushed commit deployed from "
+                     f"elsewhere, or one amended since{fork})")
     return notes
