@@ -313,6 +313,31 @@ def test_a_main_remote_that_is_no_remote_name_is_refused_naming_the_variable(
         Checkout(tmp_path)
 
 
+def test_a_ci_job_s_complete_clone_lets_a_commit_off_main_through_without_a_fetch(
+        fake_cli: FakeCli, repo: dict, origin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deploy job's checkout (fetch-depth 0) holds main as of the job's start, and no credentials
+    (persist-credentials: false): a stack updated from a feature branch is off main, said quietly, as a fetch would
+    fail in a private repository and learn nothing in a public one. A laptop's clone still fetches first."""
+    git(repo["root"], "push", "-q", str(origin), f"{repo['C']}:refs/heads/side")
+    job = clone(origin, tmp_path / "job")
+    git(job, "remote", "set-url", "origin", str(tmp_path / "private-without-credentials.git"))
+    deploy(fake_cli, "dev")
+    all_updated_from(fake_cli, "dev", str(repo["A"]))
+    updated_from(fake_cli, "dev", "compute", str(repo["C"]))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    code, output = up(job, tmp_path)
+    everything = output + capsys.readouterr().err
+    assert code == 0, everything
+    assert NOT_CHECKED not in everything
+    monkeypatch.delenv("GITHUB_ACTIONS")
+    code, output = up(job, tmp_path)
+    everything = output + capsys.readouterr().err
+    assert code == 0, everything
+    assert f"organization/compute/dev ({str(repo['C'])[:12]}) not in this checkout's main, which may be behind " \
+           "origin's; main could not be fetched from origin" in everything
+
+
 class _AsksForCredentials(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.send_response(401)

@@ -206,6 +206,13 @@ class Checkout:
             return None
         return self._is_ancestor(commit, "HEAD")
 
+    def main_is_fresh(self) -> bool:
+        """Whether :attr:`main_ref` is as new as this checkout: a GitHub Actions job's complete clone
+        (``actions/checkout`` with ``fetch-depth: 0`` fetches every branch as the job starts), where a fetch for a
+        commit off main would learn nothing, and fails in a private repository (``persist-credentials: false``)."""
+        return (os.environ.get("GITHUB_ACTIONS") == "true" and not self.is_shallow()
+                and self._answer(self._git("rev-parse", "--verify", "--quiet", self.main_ref)))
+
     def remotes(self) -> list[str]:
         """This checkout's remotes (``git remote``); none when git cannot list them."""
         found = self._git("remote")
@@ -272,7 +279,9 @@ def _check_commits(env_name: str, label: str, deployed: Mapping[str, DeployedCom
     fetched = False
     # an unknown commit may be on origin's main since, one off main as this checkout knows it (or with no main here)
     # may have been merged since, and a shallow clone's "not an ancestor" may be its cut-off history's: ask origin
-    if shallow or {UNKNOWN, OFF_MAIN, NO_MAIN} & set(verdicts.values()):
+    # (a CI job's main is as of its start: a commit off it is off main)
+    fresh_main = OFF_MAIN in verdicts.values() and checkout.main_is_fresh()
+    if shallow or {UNKNOWN, NO_MAIN} & set(verdicts.values()) or (OFF_MAIN in verdicts.values() and not fresh_main):
         fetch_error = checkout.fetch_main(unshallow=shallow)
         if fetch_error is None:
             fetched = True
@@ -293,7 +302,7 @@ def _check_commits(env_name: str, label: str, deployed: Mapping[str, DeployedCom
             unpushed[stack] = found
         elif verdict == UNKNOWN:
             unjudged[stack] = (found, "not in this checkout")
-        elif not fetched:  # off main as far as this checkout knows
+        elif not fetched and not fresh_main:  # off main as far as this checkout knows
             unjudged[stack] = (found, f"not in this checkout's main, which may be behind {checkout.remote}'s")
     if older:
         lines = "\n".join(f"  - {stack}: last updated from {found.commit[:12]} ({found.result}, {found.when})"
