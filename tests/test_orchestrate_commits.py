@@ -215,6 +215,7 @@ def test_a_stale_checkout_fetches_main_and_is_refused_for_what_ci_deployed_since
     assert changed_operations(fake_cli) == []
     assert f"organization/compute/dev: last updated from {str(repo['B'])[:12]}" in error
     assert git(laptop, "rev-parse", "refs/remotes/origin/main") == repo["B"]
+    assert "fetching main from origin to judge the commits the stacks were last updated from" in error  # said first
 
 
 def test_a_shallow_clone_of_an_older_commit_is_made_complete_and_refused(
@@ -329,7 +330,7 @@ def test_a_ci_job_s_complete_clone_lets_a_commit_off_main_through_without_a_fetc
     code, output = up(job, tmp_path)
     everything = output + capsys.readouterr().err
     assert code == 0, everything
-    assert NOT_CHECKED not in everything
+    assert NOT_CHECKED not in everything and "fetching main" not in everything
     monkeypatch.delenv("GITHUB_ACTIONS")
     code, output = up(job, tmp_path)
     everything = output + capsys.readouterr().err

@@ -34,6 +34,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,6 +235,11 @@ class Checkout:
     def fetch_main(self, *, unshallow: bool) -> str | None:
         """Brings :attr:`remote`'s main into :attr:`main_ref` (with ``unshallow``, the whole history too); None when
         done, else git's error (no such remote, no network, no credentials: nothing prompts)."""
+        # a line first: the fetch may take minutes (a whole history), or wait on an SSH key's touch or an agent's
+        # confirmation, which git's captured output would not show
+        sys.stderr.write(f"fetching main from {self.remote} to judge the commits the stacks were last updated from "
+                         f"(at most {FETCH_TIMEOUT} s)\n")
+        sys.stderr.flush()
         try:
             found = self._git("fetch", "--quiet", "--no-tags", *(["--unshallow"] if unshallow else []), self.remote,
                               f"+refs/heads/main:{self.main_ref}", timeout=FETCH_TIMEOUT)
