@@ -119,6 +119,7 @@ def _tag(ecr: Any, service: str, repository: str, reference: str, detail: Mappin
         # #2179); the tag names the digest (release_tag), so it is this image's all the same.
         if aws_error_code(error) not in ("ImageAlreadyExistsException", "ImageTagAlreadyExistsException"):
             raise
+        return TagResult(service, repository, reference, digest, tag, "already-tagged")  # not this run's write
     return TagResult(service, repository, reference, digest, tag, "tagged")
 
 
@@ -139,7 +140,8 @@ def tag_release(ecr: Any, images: Mapping[str, str], *, check: bool = False,
     to expire the linux/amd64 manifest a task pulls through the index, whatever ECR's lifecycle evaluation
     makes of references (community reports differ; a release tag on each settles it).
 
-    ``stop`` is asked before each image is looked at (an index is tagged with all its manifests, or not at all: one
+    ``stop`` is asked before each image is looked at and again before its first write (an index is tagged with all its
+    manifests, or not at all: one
     left untagged would be the untagged rule's to expire): once it answers True nothing more is read or written, and
     the results so far come back (an interrupted ``up``,
     shared.orchestrate.images.ImageGatedRunner, writes no tag after the interrupt and says which it wrote before).
@@ -155,6 +157,8 @@ def tag_release(ecr: Any, images: Mapping[str, str], *, check: bool = False,
             results.append(TagResult(service, repository, reference, None, None, "missing"))
             continue
         image = _manifest(ecr, repository, str(detail["imageDigest"]))
+        if stopped():  # asked again after the reads: an interrupt during them writes no tag either
+            break
         results.append(_tag(ecr, service, repository, reference, detail, check, image))
         for child in _children(image):  # not stopped half-way: an untagged platform manifest may expire
             child_detail = _describe(ecr, repository, child)
