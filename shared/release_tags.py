@@ -141,9 +141,8 @@ def tag_release(ecr: Any, images: Mapping[str, str], *, check: bool = False,
     makes of references (community reports differ; a release tag on each settles it).
 
     ``stop`` is asked before each image is looked at and again before its first write (an index is tagged with all its
-    manifests, or not at all: one
-    left untagged would be the untagged rule's to expire): once it answers True nothing more is read or written, and
-    the results so far come back (an interrupted ``up``,
+    manifests, or not at all: one left untagged would be the untagged rule's to expire): once it answers True nothing
+    more is read or written, and the results so far come back (an interrupted ``up``,
     shared.orchestrate.images.ImageGatedRunner, writes no tag after the interrupt and says which it wrote before).
     """
     results: list[TagResult] = []
