@@ -936,6 +936,26 @@ def test_once_its_deletion_protection_is_off_or_the_load_balancer_gone_the_up_go
     assert "deletion protection" not in said
 
 
+def test_a_state_entry_without_an_arn_is_not_asked_about(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A load balancer the state records without an id names nothing ELB could answer for: never sent to it."""
+    from shared.orchestrate.automation import state_load_balancers
+
+    prod = load_env("prod")
+    entry = {**gateway_alb(prod), "id": "", "outputs": {}}
+    runner = ProtectedBalancerRecorder(balancers=state_load_balancers({"resources": [entry]}))
+    assert [balancer.arn for balancer in runner.balancers] == ["<its ARN>"]
+
+    class NotAsked(AwsImageChecks):
+        def deletion_protected(self, env: EnvConfig, load_balancers: Sequence[str]) -> list[str]:
+            raise AssertionError(f"ELB asked about {load_balancers}")
+
+    for service, digest in prod.release.images.items():
+        push_image(prod, service, digest)
+    settle_release(prod, monkeypatch)
+    code, said = compute_alone(runner, NotAsked(MotoAccounts()), "prod")
+    assert code == 0 and runner.compute_runs() == [Operation(Action.UP)], said
+
+
 def test_a_load_balancer_s_deletion_protection_that_cannot_be_read_stops_the_run() -> None:
     """Denied DescribeLoadBalancerAttributes: the run stops (exit 2) naming the permission, not a guess either way."""
     from botocore.exceptions import ClientError

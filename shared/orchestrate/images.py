@@ -500,7 +500,9 @@ class ImageGatedRunner:
         a replacement left is refused on the next ``up``."""
         recorded = self.state_load_balancers(LAYER, env) or []
         deleted = [balancer for balancer in recorded if balancer.old or balancer.name not in self._load_balancers]
-        still_on = set(self.checks.deletion_protected(env, [balancer.arn for balancer in deleted])) if deleted else ()
+        # only an ARN is asked about: a state entry without an id (``<its ARN>``) names nothing ELB could answer for
+        arns = [balancer.arn for balancer in deleted if balancer.arn.startswith("arn:")]
+        still_on = set(self.checks.deletion_protected(env, arns)) if arns else ()
         return _refused(
             [balancer for balancer in deleted if balancer.arn in still_on], on_output,
             lambda balancer: f"load balancers: {_why_deleted(balancer)}, AWS deletion protection on: "
