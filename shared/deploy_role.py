@@ -261,6 +261,16 @@ TAG_HELD_ACTIONS: dict[str, tuple[str, ...]] = {
 #: and DeleteTags: no resource carrying another env's or team's value is retagged into this env, while a create's
 #: tagging (and that adoption's) meets no tag. RegisterScalableTarget and its TagResource: a target's register is its
 #: create (its tags in the request). Cloud Map's CreateService: the new service has no tag (the namespace has).
+#: GuardDuty Runtime Monitoring's own clean-up: where it watches ECS Fargate (often turned on for every account by the
+#: organization's GuardDuty administrator), GuardDuty puts an interface endpoint (``guardduty-data``) with a security
+#: group of its own into the subnets of the VPC the tasks run in, tagged ``GuardDutyManaged=true`` and none of the
+#: env's tags. A subnet's or the VPC's delete then fails (DependencyViolation) unless the provider removes them: on that
+#: error it dissociates the subnet from that endpoint, and for the VPC deletes the endpoint and its group (pulumi_aws
+#: ec2 Subnet and Vpc docstrings; hashicorp/terraform-provider-aws#46747, #46953). Held by the env's tags alone, these
+#: three would be refused for GuardDuty's resources (destroy, and the AZ drop's second up, stopped), so they are also
+#: allowed on a resource tagged ``GuardDutyManaged=true``.
+GUARDDUTY_CLEANUP_ACTIONS = ("ec2:DeleteSecurityGroup", "ec2:DeleteVpcEndpoints", "ec2:ModifyVpcEndpoint")
+GUARDDUTY_MANAGED = {"aws:ResourceTag/GuardDutyManaged": "true"}
 TAG_HELD_IF_TAGGED_ACTIONS: dict[str, tuple[str, ...]] = {
     **{f"ec2:{action}": ("security-group",) for action in ("RevokeSecurityGroupEgress",
                                                             "RevokeSecurityGroupIngress")},
@@ -1075,7 +1085,10 @@ def tag_held_denials(env: Any) -> list[dict[str, Any]]:
     wanted: dict[str, str | list[str]] = {"env": sharing if len(sharing) > 1 else tags["env"],
                                           "managed-by": tags["managed-by"], "layer": order()}
     statements = []
-    for label, table, tagged in (("", TAG_HELD_ACTIONS, False), ("IfTagged", TAG_HELD_IF_TAGGED_ACTIONS, True)):
+    held = {action: kinds for action, kinds in TAG_HELD_ACTIONS.items() if action not in GUARDDUTY_CLEANUP_ACTIONS}
+    cleanup = {action: TAG_HELD_ACTIONS[action] for action in GUARDDUTY_CLEANUP_ACTIONS}
+    for label, table, tagged in (("", held, False), ("OrGuardDuty", cleanup, False),
+                                 ("IfTagged", TAG_HELD_IF_TAGGED_ACTIONS, True)):
         # every region and account: a stolen job's reach is not the env's region (an account's RAM-shared subnets
         # and VPCs are another account's), and no call of a run goes there
         resources = sorted({f"arn:{partition}:{service}:*:*:{TAG_HELD_RESOURCE_ARNS[service][kind]}"
@@ -1086,7 +1099,8 @@ def tag_held_denials(env: Any) -> list[dict[str, Any]]:
                                "Action": sorted(table), "Resource": resources,
                                # a key missing: StringNotEquals holds, so the Deny applies; where only a resource
                                # carrying the key is held, Null false holds only then (...IfExists would deny too)
-                               "Condition": {"StringNotEquals": {f"aws:ResourceTag/{key}": value},
+                               "Condition": {"StringNotEquals": {f"aws:ResourceTag/{key}": value,
+                                                                 **(GUARDDUTY_MANAGED if table is cleanup else {})},
                                              **({"Null": {f"aws:ResourceTag/{key}": "false"}} if tagged else {})}})
     # an untagged resource (another team's, no env key) is not tagged into the env outside a create (ec2:CreateAction:
     # EC2 user guide, "Grant permission to tag Amazon EC2 resources during creation"); security groups aside, whose

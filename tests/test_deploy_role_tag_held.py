@@ -197,6 +197,29 @@ def test_another_teams_resources_may_not_be_changed_or_deleted(shipped: Any) -> 
                         label, action, kind, context)
 
 
+def test_guardduty_s_own_endpoint_and_group_may_be_cleaned_up_and_nothing_else_by_that_tag(shipped: Any) -> None:
+    """GuardDuty Runtime Monitoring's ``guardduty-data`` endpoint and its security group sit in the env's subnets,
+    tagged GuardDutyManaged=true only: the provider dissociates the endpoint from a subnet it deletes, and deletes both
+    before the VPC (pulumi_aws ec2 Subnet and Vpc docs), so those three writes pass on them. The tag opens nothing
+    else: no other held write, and none of them on a resource GuardDuty does not manage."""
+    guardduty = _carried({"GuardDutyManaged": "true"})
+    for label, env, _documents, policies in shipped:
+        statements = statements_of(policies)
+        for action in deploy_role.GUARDDUTY_CLEANUP_ACTIONS:
+            for kind in ("vpc-endpoint", "security-group"):
+                if kind in deploy_role.TAG_HELD_ACTIONS[action]:
+                    assert iam_eval.allows(statements, action, _arn(env, action, kind), guardduty), (label, action)
+                    assert not iam_eval.allows(statements, action, _arn(env, action, kind),
+                                               _carried({"GuardDutyManaged": "false"})), (label, action)
+        # the dissociation names the env's subnet too, which carries its tags
+        assert iam_eval.allows(statements, "ec2:ModifyVpcEndpoint", _arn(env, "ec2:ModifyVpcEndpoint", "subnet"),
+                               _carried(env.common_tags("network"))), label
+        for action, kinds in deploy_role.TAG_HELD_ACTIONS.items():
+            if action not in deploy_role.GUARDDUTY_CLEANUP_ACTIONS:
+                for kind in kinds:
+                    assert not iam_eval.allows(statements, action, _arn(env, action, kind), guardduty), (label, action)
+
+
 def test_envs_sharing_one_role_are_told_when_their_policies_pass_the_per_role_quota() -> None:
     """IAM attaches 10 managed policies to a role by default: envs sharing one count theirs together, and the 11th
     attach fails with LimitExceeded after the others; an env whose own policies cannot be printed is named, not
