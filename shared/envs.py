@@ -89,6 +89,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+#: the private address blocks of RFC 1918, where a VPC's range belongs (the env schema's ``network.cidr``)
+RFC1918_BLOCKS = tuple(ipaddress.IPv4Network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+DOCKER_BRIDGE = ipaddress.IPv4Network("172.17.0.0/16")
+
+
 class NetworkConfig(_Strict):
     cidr: ipaddress.IPv4Network
     az_count: int = Field(ge=1, description="how many AZs the subnets spread over")
@@ -118,8 +123,14 @@ class NetworkConfig(_Strict):
         if not 16 <= network.prefixlen <= 22:
             raise ValueError(f"{value}: the VPC prefix must be between /16 and /22 (AWS allows /16-/28; "
                              "subnets are carved as /20 to /26 below it)")
-        if not network.is_private:
-            raise ValueError(f"{value} is not a private (RFC 1918) range")
+        if not any(network.subnet_of(block) for block in RFC1918_BLOCKS):
+            raise ValueError(f"{value} is not inside a private (RFC 1918) range: 10.0.0.0/8, 172.16.0.0/12 or "
+                             "192.168.0.0/16")
+        if network.overlaps(DOCKER_BRIDGE):
+            # AWS VPC user guide, "IPv4 VPC CIDR blocks": "Some AWS services use the 172.17.0.0/16 CIDR range. To
+            # avoid future conflicts, don't use this range when creating your VPC" (Docker's default bridge network)
+            raise ValueError(f"{value} overlaps 172.17.0.0/16, which some AWS services use (Docker's default bridge); "
+                             "AWS's VPC guide says not to use it for a VPC")
         return network
 
 

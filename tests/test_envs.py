@@ -83,6 +83,11 @@ MALFORMED = [
     ("overlapping CIDR", _set("network.cidr", "10.20.0.0/16"), "network.cidr", "overlaps 10.20.0.0/16"),
     # not only the same block: one inside another env's overlaps as much for peering and routes
     ("CIDR inside another env's", _set("network.cidr", "10.20.128.0/17"), "network.cidr", "overlaps 10.20.0.0/16"),
+    # RFC 1918 only: loopback, link-local and reserved ranges Python's is_private admits are no VPC's
+    *((f"CIDR {cidr}", _set("network.cidr", cidr), "network.cidr", "not inside a private (RFC 1918) range")
+      for cidr in ("127.0.0.0/16", "169.254.0.0/16", "198.18.0.0/16", "240.0.0.0/16", "8.8.0.0/16")),
+    # AWS VPC guide: some AWS services use 172.17.0.0/16 (Docker's bridge); not for a VPC
+    ("CIDR over Docker's bridge", _set("network.cidr", "172.17.128.0/20"), "network.cidr", "overlaps 172.17.0.0/16"),
     ("zero AZs", _set("network.az_count", 0), "network.az_count", "greater than or equal to 1"),
     ("more AZs than the region has", _set("network.az_count", 4), "network.az_count", "offers 3 availability zones"),
     ("unknown key", _set("network.nat_gateways", 2), "network.nat_gateways", "unknown key"),
