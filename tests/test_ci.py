@@ -865,3 +865,37 @@ def test_a_pull_request_shows_the_plan_diff_against_the_base_commit_and_fails_on
     assert status == 1, summary
     assert "network-private-1" in summary and "FAIL" in summary
     assert "New envs, every resource an add (no snapshots on the base): staging" in summary
+
+
+def _externally_managed_python() -> str | None:
+    """A system python3 marked EXTERNALLY-MANAGED (PEP 668: Debian's /usr/bin/python3), with its venv module."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if not os.path.exists(candidate):
+            continue
+        probe = subprocess.run([candidate, "-c", "import os, sys, sysconfig, venv, ensurepip\n"
+                                "sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path('stdlib'), "
+                                "'EXTERNALLY-MANAGED')) else 1)"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return candidate
+    return None
+
+
+def test_ci_bootstraps_nox_in_a_virtualenv_where_the_system_python_refuses_installs(tmp_path: Path) -> None:
+    """`.ci/run` on a machine whose python3 is a PEP 668 system Python (pip refuses: externally-managed-environment)
+    installs nox and uv into a virtualenv of its own, first on PATH, so the README's `python3 -m nox -s tests` runs."""
+    system = _externally_managed_python()
+    if system is None:
+        pytest.skip("no EXTERNALLY-MANAGED python3 with venv on this machine")
+    (tmp_path / ".ci").mkdir()
+    shutil.copy(REPO_ROOT / ".ci" / "bootstrap-requirements.txt", tmp_path / ".ci")
+    script = (REPO_ROOT / ".ci" / "run").read_text()
+    assert "python3 -m nox -s lint\npython3 -m nox -s tests\n" in script
+    (tmp_path / ".ci" / "run").write_text(script.replace("python3 -m nox -s lint\npython3 -m nox -s tests\n",
+                                                         "python3 -m nox --version\n"))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(system)
+    result = subprocess.run(["bash", str(tmp_path / ".ci" / "run")], capture_output=True, text=True, check=False,
+                            env={**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin:/usr/sbin:/sbin"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "build" / "ci-bootstrap" / "bin" / "nox").exists()
