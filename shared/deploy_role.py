@@ -555,6 +555,7 @@ def key_template(key: str) -> str:
 PREFLIGHT_ACTIONS = (
     "acm:DescribeCertificate", "ec2:AllocateAddress", "ec2:CreateInternetGateway", "ec2:CreateVpc",
     "ec2:DescribeAddresses", "ec2:DescribeAvailabilityZones", "ec2:DescribeInternetGateways",
+    "ec2:DescribeVpcBlockPublicAccessExclusions", "ec2:DescribeVpcBlockPublicAccessOptions",
     "ec2:DescribeVpcEndpointServices", "ec2:DescribeVpcs", "ecr:DescribeRegistry", "ecr:DescribeRepositories",
     "ecr:GetRegistryPolicy", "ecr:ListTagsForResource", "logs:DescribeResourcePolicies", "mq:DescribeBroker",
     "mq:DescribeBrokerInstanceOptions", "mq:ListBrokers", "secretsmanager:DescribeSecret",

@@ -89,6 +89,10 @@ class MotoAccounts:
                                         replication_status_answer(account_id, region))
         if service == "ec2":
             client.meta.events.register("before-call.ec2.CreateVpc", dry_run_answer)
+            client.meta.events.register("before-call.ec2.DescribeVpcBlockPublicAccessOptions",
+                                        block_public_access_answer(account_id, region))
+            client.meta.events.register("before-call.ec2.DescribeVpcBlockPublicAccessExclusions",
+                                        block_public_access_exclusions_answer(account_id, region))
         if service == "ecs":
             client.meta.events.register("before-call.ecs.ListServiceDeployments",
                                         service_deployments_answer(account_id, region))
@@ -102,6 +106,31 @@ REPLICATION_STATUSES: dict[tuple[str, str, str, str], list[dict[str, str]]] = {}
 
 class _Answered:
     status_code = 200
+
+
+#: (account, region) -> its VpcBlockPublicAccessOptions (botocore ec2: InternetGatewayBlockMode, ExclusionsAllowed,
+#: ManagedBy), which moto lacks; absent: off, as in a new account. Tests set entries with monkeypatch.
+BLOCK_PUBLIC_ACCESS: dict[tuple[str, str], dict[str, str]] = {}
+#: (account, region) -> its VpcBlockPublicAccessExclusions (ResourceArn, InternetGatewayExclusionMode, State)
+BLOCK_PUBLIC_ACCESS_EXCLUSIONS: dict[tuple[str, str], list[dict[str, str]]] = {}
+
+
+def block_public_access_answer(account_id: str, region: str) -> Any:
+    def answer(**_: Any) -> tuple[Any, dict[str, Any]]:
+        options = BLOCK_PUBLIC_ACCESS.get((account_id, region), {})
+        return _Answered(), {"VpcBlockPublicAccessOptions": {
+            "AwsAccountId": account_id, "AwsRegion": region, "State": "default-state",
+            "InternetGatewayBlockMode": "off", "ExclusionsAllowed": "allowed", "ManagedBy": "account", **options}}
+
+    return answer
+
+
+def block_public_access_exclusions_answer(account_id: str, region: str) -> Any:
+    def answer(**_: Any) -> tuple[Any, dict[str, Any]]:
+        return _Answered(), {"VpcBlockPublicAccessExclusions": BLOCK_PUBLIC_ACCESS_EXCLUSIONS.get((account_id, region),
+                                                                                                  [])}
+
+    return answer
 
 
 def dry_run_answer(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:

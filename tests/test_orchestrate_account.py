@@ -1489,3 +1489,54 @@ def test_a_gateway_certificate_pending_email_validation_names_the_approval_addre
     error = capsys.readouterr().err
     assert "PENDING_VALIDATION" in error and "admin@example.com, hostmaster@example.com" in error, error
     assert "api.example.com" in error and "validation email" in error, error
+
+
+def test_vpc_block_public_access_stops_up_until_the_envs_vpc_is_excluded(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The account's VPC Block Public Access in block-bidirectional (botocore ec2 VpcBlockPublicAccessOptions) lets
+    network's up pass and cuts all egress through the NAT after it: refused until the env's VPC is excluded, which
+    needs its id, so a first up of network alone goes on with a note. A policy that allows no exclusion is said so."""
+    from tests import aws_helpers
+
+    dev = load_env("dev")
+    where = (dev.account_id, dev.region)
+    monkeypatch.setitem(aws_helpers.BLOCK_PUBLIC_ACCESS, where, {"InternetGatewayBlockMode": "block-bidirectional"})
+    check = checker(Clients(roomy()))
+    report = check.check(dev, ["network", "discovery", "broker"])
+    (refusal,) = [r for r in report.refusals if "VPC Block Public Access" in r]
+    assert "is block-bidirectional in eu-west-1 (the account), which cuts all internet egress" in refusal
+    assert "Run `nox -s up -- dev --layers network --exact` first, exclude its VPC" in refusal
+    report = check.check(dev, ["network"])
+    assert not [r for r in report.refusals if "VPC Block Public Access" in r]
+    assert any("once this up made the VPC, exclude it (`aws ec2 create-vpc-block-public-access-exclusion --region "
+               "eu-west-1 --vpc-id <vpc> --internet-gateway-exclusion-mode allow-egress`)" in n for n in report.notes)
+
+    ec2 = MotoAccounts.client(dev.account_id, dev.region, "ec2")
+    vpc = ec2.create_vpc(CidrBlock=str(dev.network.cidr))["Vpc"]["VpcId"]
+    ec2.create_tags(Resources=[vpc], Tags=[{"Key": "env", "Value": "dev"}, {"Key": "layer", "Value": "network"},
+                                           {"Key": "managed-by", "Value": "pulumi"}])
+    report = check.check(dev, ["network", "discovery", "broker"])
+    assert [r for r in report.refusals if f"dev's VPC {vpc} is not excluded: `aws ec2 "
+            f"create-vpc-block-public-access-exclusion --region eu-west-1 --vpc-id {vpc}" in r], report.refusals
+    arn = f"arn:aws:ec2:{dev.region}:{dev.account_id}:vpc/{vpc}"
+    monkeypatch.setitem(aws_helpers.BLOCK_PUBLIC_ACCESS_EXCLUSIONS, where, [
+        {"ResourceArn": arn, "InternetGatewayExclusionMode": "allow-egress", "State": "create-in-progress"}])
+    report = check.check(dev, ["network", "discovery", "broker"])
+    assert [r for r in report.refusals if "is not excluded" in r]  # not in force yet
+    monkeypatch.setitem(aws_helpers.BLOCK_PUBLIC_ACCESS_EXCLUSIONS, where, [
+        {"ResourceArn": arn, "InternetGatewayExclusionMode": "allow-egress", "State": "create-complete"}])
+    report = check.check(dev, ["network", "discovery", "broker"])
+    assert not [r for r in report.refusals if "VPC Block Public Access" in r]
+    assert f"VPC Block Public Access: {vpc} excluded" in report.lines
+
+    # block-ingress keeps NAT egress: nothing to refuse without a public gateway
+    monkeypatch.setitem(aws_helpers.BLOCK_PUBLIC_ACCESS, where, {"InternetGatewayBlockMode": "block-ingress"})
+    monkeypatch.setitem(aws_helpers.BLOCK_PUBLIC_ACCESS_EXCLUSIONS, where, [])
+    assert not [r for r in check.check(dev, ["network", "compute"]).refusals if "VPC Block Public Access" in r]
+    # an organization's policy that allows no exclusion
+    monkeypatch.setitem(aws_helpers.BLOCK_PUBLIC_ACCESS, where, {
+        "InternetGatewayBlockMode": "block-bidirectional", "ExclusionsAllowed": "not-allowed",
+        "ManagedBy": "declarative-policy"})
+    (refusal,) = [r for r in check.check(dev, ["network"]).refusals if "VPC Block Public Access" in r]
+    assert "(the organization's declarative policy)" in refusal and "allows no exclusion" in refusal
+    capsys.readouterr()

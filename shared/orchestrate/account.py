@@ -484,6 +484,7 @@ class AwsAccountCheck:
             self._check_availability_zones(env, report)
             if not report.deployed_vpcs:
                 self._probe_network_creates(env, report)
+            self._check_block_public_access(env, layers, report)
         if brokers:
             self._list_brokers(env, report)
             if "broker" in layers:
@@ -988,6 +989,78 @@ class AwsAccountCheck:
                     "CreateVpcEndpoint would fail (\"does not support the availability zone of the subnet\"). List "
                     "other availability zones in network.availability_zones, or remove it from network.endpoints. "
                     "Nothing was run.")
+
+    def _check_block_public_access(self, env: EnvConfig, layers: Sequence[str], report: AccountReport) -> None:
+        """Refuse where the account's VPC Block Public Access (EC2 DescribeVpcBlockPublicAccessOptions
+        ``InternetGatewayBlockMode``, set by the account or an organization's declarative policy) blocks what the env
+        needs of its internet gateway and its VPC is not excluded (DescribeVpcBlockPublicAccessExclusions):
+        ``block-bidirectional`` stops all egress through the NAT gateways (the deploy runner's downloads, image pulls
+        without endpoints, the AWS APIs without one), ``block-ingress`` a public gateway's load balancer. Network's
+        own ``up`` passes either way, and an exclusion needs the VPC's id: a first ``up`` of network alone is let
+        through with a note, a first ``up`` of more is refused, naming that order."""
+        ec2 = self.clients(env, "ec2")
+        try:
+            options = ec2.describe_vpc_block_public_access_options()["VpcBlockPublicAccessOptions"]
+        except aws_errors() as error:
+            report.notes.append(f"whether VPC Block Public Access cuts {env.name}'s internet access is unknown "
+                                f"(DescribeVpcBlockPublicAccessOptions: {error})")
+            return
+        mode = str(options.get("InternetGatewayBlockMode", "off"))
+        report.lines.append(f"VPC Block Public Access: {mode}")
+        public = bool(gateway_services(env))
+        # what the env's VPC needs excluded: egress through the NAT always, ingress for a public gateway
+        wanted = {"block-bidirectional": {"allow-egress", "allow-bidirectional"} if not public
+                  else {"allow-bidirectional"},
+                  "block-ingress": {"allow-bidirectional"} if public else set()}.get(mode, set())
+        if not wanted:
+            return
+        cut = ("all internet egress through the NAT gateways (the deploy runner's downloads, image pulls and AWS APIs "
+               "without a VPC endpoint)" if mode == "block-bidirectional" else "")
+        if public:
+            cut = f"{cut + ' and ' if cut else ''}the public gateway's load balancer from the internet"
+        by = "the organization's declarative policy" if options.get("ManagedBy") == "declarative-policy" \
+            else "the account"
+        if options.get("ExclusionsAllowed") == "not-allowed":
+            report.refusals.append(
+                f"VPC Block Public Access is {mode} in {env.region} ({by}), which cuts {cut}, and allows no exclusion: "
+                f"{env.name} cannot work in account {env.account_id} there until it is lifted. Nothing was run.")
+            return
+        command = (f"`aws ec2 create-vpc-block-public-access-exclusion --region {env.region} --vpc-id <vpc> "
+                   f"--internet-gateway-exclusion-mode {'allow-bidirectional' if public else 'allow-egress'}`")
+        if not report.deployed_vpcs:
+            if list(layers) == ["network"]:
+                report.notes.append(f"VPC Block Public Access is {mode} in {env.region} ({by}), which cuts {cut}: "
+                                    f"once this up made the VPC, exclude it ({command}) before the other layers")
+            else:
+                report.refusals.append(
+                    f"VPC Block Public Access is {mode} in {env.region} ({by}), which cuts {cut}: the layers after "
+                    f"network would fail. Run `nox -s up -- {env.name} --layers network --exact` first, exclude its "
+                    f"VPC ({command}), then the rest. Nothing was run.")
+            return
+        try:
+            exclusions = every_page(ec2.describe_vpc_block_public_access_exclusions, "VpcBlockPublicAccessExclusions")
+        except aws_errors() as error:
+            report.notes.append(f"whether {env.name}'s VPC is excluded from VPC Block Public Access ({mode}) is "
+                                f"unknown (DescribeVpcBlockPublicAccessExclusions: {error})")
+            return
+        live = [exclusion for exclusion in exclusions
+                if exclusion.get("State") in ("create-complete", "update-complete")]
+        for vpc in report.deployed_vpcs:
+            if any(str(e.get("ResourceArn", "")).endswith(f":vpc/{vpc}") and e.get("InternetGatewayExclusionMode")
+                   in wanted for e in live):
+                report.lines.append(f"VPC Block Public Access: {vpc} excluded")
+                continue
+            if any(":subnet/" in str(e.get("ResourceArn", "")) for e in live):
+                report.notes.append(f"VPC Block Public Access is {mode} in {env.region} ({by}) and {vpc} has no "
+                                    f"exclusion of its own; subnet exclusions exist, which may cover it (if not: "
+                                    f"{command.replace('<vpc>', vpc)})")
+                continue
+            problem = (f"VPC Block Public Access is {mode} in {env.region} ({by}), which cuts {cut}, and "
+                       f"{env.name}'s VPC {vpc} is not excluded: {command.replace('<vpc>', vpc)}")
+            if list(layers) == ["network"]:  # network's own up needs no internet
+                report.notes.append(problem)
+            else:
+                report.refusals.append(f"{problem}, then run again. Nothing was run.")
 
     def _find_deployed_network(self, env: EnvConfig, report: AccountReport) -> None:
         """The account's VPCs (its own, in the env's region) tagged as the env's network layer tags its VPC (the
