@@ -152,3 +152,12 @@ def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     with mock_aws():
         create_role_boundaries()  # the shipped envs' accounts are prepared as README's fresh-account step 4 says
         yield
+
+
+@pytest.fixture(autouse=True)
+def _not_in_a_github_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests run as on a laptop, also in GitHub's `tests` job: its GITHUB_ACTIONS and GITHUB_EVENT_NAME
+    (pull_request) would change what the orchestrator does (a pull request's preview gets no passphrase); a test of
+    that behaviour sets them itself."""
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("GITHUB_EVENT_NAME", raising=False)
