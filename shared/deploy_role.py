@@ -261,6 +261,15 @@ TAG_HELD_ACTIONS: dict[str, tuple[str, ...]] = {
 #: and DeleteTags: no resource carrying another env's or team's value is retagged into this env, while a create's
 #: tagging (and that adoption's) meets no tag. RegisterScalableTarget and its TagResource: a target's register is its
 #: create (its tags in the request). Cloud Map's CreateService: the new service has no tag (the namespace has).
+TAG_HELD_IF_TAGGED_ACTIONS: dict[str, tuple[str, ...]] = {
+    **{f"ec2:{action}": ("security-group",) for action in ("RevokeSecurityGroupEgress",
+                                                            "RevokeSecurityGroupIngress")},
+    **{f"ec2:{action}": ("elastic-ip", "internet-gateway", "natgateway", "route-table", "security-group", "subnet",
+                         "vpc", "vpc-endpoint", "vpc-flow-log") for action in ("CreateTags", "DeleteTags")},
+    **{f"application-autoscaling:{action}": ("scalable-target",) for action in ("RegisterScalableTarget",
+                                                                                "TagResource")},
+    "servicediscovery:CreateService": ("namespace", "service"),
+}
 #: GuardDuty Runtime Monitoring's own clean-up: where it watches ECS Fargate (often turned on for every account by the
 #: organization's GuardDuty administrator), GuardDuty puts an interface endpoint (``guardduty-data``) with a security
 #: group of its own into the subnets of the VPC the tasks run in, tagged ``GuardDutyManaged=true`` and none of the
@@ -271,15 +280,6 @@ TAG_HELD_ACTIONS: dict[str, tuple[str, ...]] = {
 #: allowed on a resource tagged ``GuardDutyManaged=true``.
 GUARDDUTY_CLEANUP_ACTIONS = ("ec2:DeleteSecurityGroup", "ec2:DeleteVpcEndpoints", "ec2:ModifyVpcEndpoint")
 GUARDDUTY_MANAGED = {"aws:ResourceTag/GuardDutyManaged": "true"}
-TAG_HELD_IF_TAGGED_ACTIONS: dict[str, tuple[str, ...]] = {
-    **{f"ec2:{action}": ("security-group",) for action in ("RevokeSecurityGroupEgress",
-                                                            "RevokeSecurityGroupIngress")},
-    **{f"ec2:{action}": ("elastic-ip", "internet-gateway", "natgateway", "route-table", "security-group", "subnet",
-                         "vpc", "vpc-endpoint", "vpc-flow-log") for action in ("CreateTags", "DeleteTags")},
-    **{f"application-autoscaling:{action}": ("scalable-target",) for action in ("RegisterScalableTarget",
-                                                                                "TagResource")},
-    "servicediscovery:CreateService": ("namespace", "service"),
-}
 #: EC2 writes no resource type of the stacks calls (:data:`TYPE_SERVICES`' ``ec2`` types: the VPC, its subnets, route
 #: tables, gateways, Elastic IPs, endpoints, flow logs and security groups; and what Amazon MQ, Lambda, Elastic Load
 #: Balancing and Cloud Map check on the caller: network-interface actions and reads), so denied on every resource:

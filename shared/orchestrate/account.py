@@ -1020,20 +1020,22 @@ class AwsAccountCheck:
             cut = f"{cut + ' and ' if cut else ''}the public gateway's load balancer from the internet"
         by = "the organization's declarative policy" if options.get("ManagedBy") == "declarative-policy" \
             else "the account"
+        blocked = f"VPC Block Public Access is {mode} in {env.region} ({by})"
+        network_alone = list(layers) == ["network"]  # network's own up needs no internet
         if options.get("ExclusionsAllowed") == "not-allowed":
             report.refusals.append(
-                f"VPC Block Public Access is {mode} in {env.region} ({by}), which cuts {cut}, and allows no exclusion: "
+                f"{blocked}, which cuts {cut}, and allows no exclusion: "
                 f"{env.name} cannot work in account {env.account_id} there until it is lifted. Nothing was run.")
             return
         command = (f"`aws ec2 create-vpc-block-public-access-exclusion --region {env.region} --vpc-id <vpc> "
                    f"--internet-gateway-exclusion-mode {'allow-bidirectional' if public else 'allow-egress'}`")
         if not report.deployed_vpcs:
-            if list(layers) == ["network"]:
-                report.notes.append(f"VPC Block Public Access is {mode} in {env.region} ({by}), which cuts {cut}: "
+            if network_alone:
+                report.notes.append(f"{blocked}, which cuts {cut}: "
                                     f"once this up made the VPC, exclude it ({command}) before the other layers")
             else:
                 report.refusals.append(
-                    f"VPC Block Public Access is {mode} in {env.region} ({by}), which cuts {cut}: the layers after "
+                    f"{blocked}, which cuts {cut}: the layers after "
                     f"network would fail. Run `nox -s up -- {env.name} --layers network --exact` first, exclude its "
                     f"VPC ({command}), then the rest. Nothing was run.")
             return
@@ -1051,13 +1053,13 @@ class AwsAccountCheck:
                 report.lines.append(f"VPC Block Public Access: {vpc} excluded")
                 continue
             if any(":subnet/" in str(e.get("ResourceArn", "")) for e in live):
-                report.notes.append(f"VPC Block Public Access is {mode} in {env.region} ({by}) and {vpc} has no "
+                report.notes.append(f"{blocked} and {vpc} has no "
                                     f"exclusion of its own; subnet exclusions exist, which may cover it (if not: "
                                     f"{command.replace('<vpc>', vpc)})")
                 continue
-            problem = (f"VPC Block Public Access is {mode} in {env.region} ({by}), which cuts {cut}, and "
-                       f"{env.name}'s VPC {vpc} is not excluded: {command.replace('<vpc>', vpc)}")
-            if list(layers) == ["network"]:  # network's own up needs no internet
+            problem = f"{blocked}, which cuts {cut}, and {env.name}'s VPC {vpc} is not excluded: " \
+                      f"{command.replace('<vpc>', vpc)}"
+            if network_alone:
                 report.notes.append(problem)
             else:
                 report.refusals.append(f"{problem}, then run again. Nothing was run.")

@@ -208,10 +208,10 @@ class Checkout:
         return self._is_ancestor(commit, "HEAD")
 
     def main_is_fresh(self) -> bool:
-        """Whether :attr:`main_ref` is as new as this checkout: a GitHub Actions job's complete clone
+        """Whether :attr:`main_ref` is as new as this checkout, given a complete clone: a GitHub Actions job's
         (``actions/checkout`` with ``fetch-depth: 0`` fetches every branch as the job starts), where a fetch for a
         commit off main would learn nothing, and fails in a private repository (``persist-credentials: false``)."""
-        return (os.environ.get("GITHUB_ACTIONS") == "true" and not self.is_shallow()
+        return (os.environ.get("GITHUB_ACTIONS") == "true"
                 and self._answer(self._git("rev-parse", "--verify", "--quiet", self.main_ref)))
 
     def remotes(self) -> list[str]:
@@ -286,7 +286,7 @@ def _check_commits(env_name: str, label: str, deployed: Mapping[str, DeployedCom
     # an unknown commit may be on origin's main since, one off main as this checkout knows it (or with no main here)
     # may have been merged since, and a shallow clone's "not an ancestor" may be its cut-off history's: ask origin
     # (a CI job's main is as of its start: a commit off it is off main)
-    fresh_main = OFF_MAIN in verdicts.values() and checkout.main_is_fresh()
+    fresh_main = not shallow and OFF_MAIN in verdicts.values() and checkout.main_is_fresh()
     if shallow or {UNKNOWN, NO_MAIN} & set(verdicts.values()) or (OFF_MAIN in verdicts.values() and not fresh_main):
         fetch_error = checkout.fetch_main(unshallow=shallow)
         if fetch_error is None:
