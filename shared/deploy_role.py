@@ -74,11 +74,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
 
 from shared.components.compute_iam import KEY_ADMINISTRATION_ACTIONS
 from shared.errors import PlatformError, UsageError
 from shared.gateway_names import s3_bucket_arn
+from shared.kms_url import SCHEME as KMS_SCHEME
+from shared.kms_url import KmsKey, parse_kms_url
 
 #: IAM user guide, "IAM and AWS STS quotas": managed policy size, white space not counted
 MANAGED_POLICY_MAX_CHARS = 6144
@@ -650,8 +652,7 @@ def trusted_services(resource: Mapping[str, Any]) -> list[str]:
 class StateBackend:
     bucket: str | None
     prefix: str
-    kms_key: str | None  # an awskms:// key: alias/<name>, a key id or a key ARN
-    kms_region: str | None
+    kms: KmsKey | None  # the key of an awskms:// secrets provider
 
 
 def state_backend(backend_url: str, secrets_provider: str | None) -> StateBackend:
@@ -660,14 +661,8 @@ def state_backend(backend_url: str, secrets_provider: str | None) -> StateBacken
     parts = urlsplit(backend_url)
     if parts.scheme == "s3":
         bucket, prefix = parts.netloc, parts.path.strip("/")
-    key: str | None = None
-    region: str | None = None
-    if secrets_provider and secrets_provider.startswith("awskms://"):
-        kms = urlsplit(secrets_provider)
-        key = unquote(kms.netloc + kms.path).lstrip("/")  # awskms://alias/x, awskms://<id>, awskms:///arn:...
-        regions = parse_qs(kms.query).get("region")
-        region = regions[0] if regions else None
-    return StateBackend(bucket, prefix, key, region)
+    kms = parse_kms_url(secrets_provider) if secrets_provider and secrets_provider.startswith(KMS_SCHEME) else None
+    return StateBackend(bucket, prefix, kms)
 
 
 def _statement(sid: str, actions: Iterable[str], resources: Iterable[str],
@@ -1230,22 +1225,28 @@ def state_statements(partition: str, account: str, region: str, backend_url: str
             [f"arn:{partition}:kms:*:*:key/*"],
             {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"},
              "ArnLike": {"kms:EncryptionContext:aws:s3:arn": [f"{under}*", s3_bucket_arn(partition, state.bucket)]}}))
-    if state.kms_key:
-        key_region = state.kms_region or region
-        # GenerateDataKey for the writes (an upload into a bucket that encrypts with this key needs it, S3 user guide,
-        # SSE-KMS "Permissions"; Encrypt for a new stack's data key): the read role decrypts only
-        actions = ["kms:Decrypt", "kms:DescribeKey"] + (["kms:GenerateDataKey", "kms:Encrypt"] if write else [])
-        if state.kms_key.startswith("arn:"):
-            statements.append(_statement("StateKey", actions, [state.kms_key]))
-        elif state.kms_key.startswith("alias/"):
-            # an alias is no policy resource: the key it names, by kms:ResourceAliases (KMS developer guide,
-            # "Using aliases to control access to KMS keys")
+    if state.kms:
+        key_region = state.kms.key_region(region)
+        # Pulumi wraps each stack's data key with kms:Encrypt (a new stack, change-secrets-provider) and unwraps it
+        # with kms:Decrypt on every load; nothing else (gocloud secrets/awskms keeper: Encrypt and Decrypt only; no
+        # DescribeKey or GenerateDataKey in pulumi's Go code). GenerateDataKey for the writes into a bucket that
+        # encrypts with this key too (S3 user guide, SSE-KMS "Permissions"): the read role decrypts only.
+        actions = ["kms:Decrypt"] + (["kms:GenerateDataKey", "kms:Encrypt"] if write else [])
+        arn = state.kms.arn
+        alias = state.kms.alias
+        if alias:
+            # an alias, by name or ARN, is no policy resource for Encrypt/Decrypt: the key it names is, matched by
+            # kms:ResourceAliases (KMS developer guide, "Use aliases to control access to KMS keys")
             statements.append(_statement(
-                "StateKey", actions, [_arn(partition, "kms", key_region, account, "key/*")],
-                {"ForAnyValue:StringEquals": {"kms:ResourceAliases": state.kms_key}}))
+                "StateKey", actions,
+                [_arn(arn["partition"] if arn else partition, "kms", key_region, arn["account"] if arn else account,
+                      "key/*")],
+                {"ForAnyValue:StringEquals": {"kms:ResourceAliases": alias}}))
+        elif arn:
+            statements.append(_statement("StateKey", actions, [state.kms.key]))
         else:
             statements.append(_statement("StateKey", actions,
-                                         [_arn(partition, "kms", key_region, account, f"key/{state.kms_key}")]))
+                                         [_arn(partition, "kms", key_region, account, f"key/{state.kms.key}")]))
     return statements
 
 

@@ -57,6 +57,7 @@ from shared.amazonmq import (
 from shared.aws_limits import APPMESH_WEIGHTED_TARGETS_PER_ROUTE
 from shared.errors import ConfigError, ConfigErrors, non_string_key, raise_all
 from shared.fargate import unknown_key_reason
+from shared.kms_url import SCHEME, parse_kms_url
 from shared.maintenance import TIME_OF_DAY, DayOfWeek, business_hours_problem, time_zone_problem, windows_overlap
 from shared.mesh_names import SERVICE_TAG, VERSION_TAG
 from shared.regions import REGION_AZS
@@ -613,6 +614,13 @@ class StateConfig(_Strict):
     backend_url: str | None = Field(default=None, pattern=r"^(https://|s3://|file://|azblob://|gs://)\S+$")
     secrets_provider: str | None = Field(default=None, pattern=r"^(default|passphrase|awskms://|azurekeyvault://|"
                                                                 r"gcpkms://|hashivault://)\S*$")
+
+    @field_validator("secrets_provider")
+    @classmethod
+    def _kms_key(cls, value: str | None) -> str | None:
+        if value and value.startswith(SCHEME):
+            parse_kms_url(value)  # a key the roles' grants can match, or a ValueError naming why not
+        return value
 
 
 class Tags(BaseModel):

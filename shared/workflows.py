@@ -19,8 +19,9 @@ role for previews and promotion gates), ``VPC_RUNNER_PROJECT_<ENV>`` (CodeBuild 
 env's in-VPC runner), ``PULUMI_BACKEND_URL`` (state, unless the env file's ``state.backend_url``).
 GitHub environment ``<env>``: variable ``AWS_ROLE_ARN`` (deploy role), secret
 ``PULUMI_CONFIG_PASSPHRASE`` (unless the backend or secrets provider needs none; never a repository secret, which a
-workflow of any branch could read: the previews get none). Secret ``PULUMI_ACCESS_TOKEN`` (repository or environment)
-when the backend is Pulumi Cloud.
+workflow of any branch could read: the previews get none) and, when the backend is Pulumi Cloud, secret
+``PULUMI_ACCESS_TOKEN`` (the deploys' token: for the same reason an environment secret, not a repository one).
+Repository secret ``PULUMI_PREVIEW_ACCESS_TOKEN``: the pull-request previews' Pulumi Cloud token (read only).
 """
 
 from __future__ import annotations

@@ -188,7 +188,9 @@ def test_every_step_that_runs_pulumi_can_log_in_to_pulumi_cloud() -> None:
              for step in steps_of(job) if re.search(r"nox -s (up|preview|destroy|refresh)\b", step.get("run", ""))]
     assert len(steps) >= len(dag.LAYERS) + 3  # deploy-dev's layers, staging, prod, the pull-request preview
     for name, step in steps:
-        assert step["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}", (name, step["run"])
+        # a pull request's preview logs in with the read-only token of its own name (below)
+        secret = "PULUMI_PREVIEW_ACCESS_TOKEN" if name == "pull-request.yml" else "PULUMI_ACCESS_TOKEN"
+        assert step["env"]["PULUMI_ACCESS_TOKEN"] == f"${{{{ secrets.{secret} }}}}", (name, step["run"])
         assert "PULUMI_BACKEND_URL" in step["env"], (name, step["run"])
 
 
@@ -222,6 +224,21 @@ def test_only_jobs_in_a_github_environment_get_the_passphrase() -> None:
     for name, job_id, job in given:
         assert job.get("environment") in ("dev", "staging", "prod"), f"{name}:{job_id} is in no GitHub environment"
     assert "secrets.PULUMI_CONFIG_PASSPHRASE" not in (workflows.WORKFLOW_DIR / "pull-request.yml").read_text()
+
+
+def test_only_jobs_in_a_github_environment_get_the_deploy_token_and_previews_get_their_own() -> None:
+    """On Pulumi Cloud the deploys' PULUMI_ACCESS_TOKEN writes every stack and the service decrypts every stack secret
+    for it: like the passphrase, it is an environment secret (dev, staging, prod, deployment branches `main`), which
+    no branch's workflow is handed. A pull request's preview logs in with PULUMI_PREVIEW_ACCESS_TOKEN, the repository
+    secret any branch can read, so README asks for a team token with read on the previewed stacks only."""
+    given = [(path.name, job_id, job) for path in WORKFLOW_FILES for job_id, job in load(path)["jobs"].items()
+             if "secrets.PULUMI_ACCESS_TOKEN" in json.dumps(job)]
+    assert len(given) == len(dag.LAYERS) + 2  # deploy-dev's layer jobs, staging's and prod's deploys
+    for name, job_id, job in given:
+        assert job.get("environment") in ("dev", "staging", "prod"), f"{name}:{job_id} is in no GitHub environment"
+    previews = [(path.name, job_id) for path in WORKFLOW_FILES for job_id, job in load(path)["jobs"].items()
+                if "secrets.PULUMI_PREVIEW_ACCESS_TOKEN" in json.dumps(job)]
+    assert previews == [("pull-request.yml", "preview")]
 
 
 def test_the_pulumi_cli_of_every_workflow_is_the_pinned_sdk_version_checked_against_its_sha256() -> None:

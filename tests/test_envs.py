@@ -167,6 +167,14 @@ MALFORMED = [
                "amqps_endpoint": "amqps://mq.example.internal:5671",
                "management_endpoint": "https://mq.example.internal:15671"}})),
      "services.training.cpu_target_percent", "has no effect: training runs between min_count and max_count"),
+    # the deploy and read roles are granted the key; gocloud's role= makes the CLI's KMS calls as another role
+    ("KMS provider making its calls as another role",
+     _set("state", {"secrets_provider": "awskms://alias/pulumi-state?region=eu-west-1&role=arn:aws:iam::1:role/x"}),
+     "state.secrets_provider", "role= parameter makes every KMS call as that role"),
+    ("KMS key ARN asked of another region's KMS",
+     _set("state", {"secrets_provider": "awskms:///arn:aws:kms:eu-west-1:111111111111:alias/pulumi-state"
+                                        "?region=us-east-1"}),
+     "state.secrets_provider", "is not the region of the key ARN (eu-west-1)"),
     # RabbitMQ counts ready messages only against max-length, and the depth alarms read ready messages
     ("queue depth alarm above the queue's length limit", _set("messaging.max_length", 500),
      "alarms.queue_depth", "1000 is above messaging.max_length (500)"),

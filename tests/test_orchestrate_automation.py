@@ -273,7 +273,7 @@ def test_the_live_output_hides_a_secret_containing_another_and_each_line_of_a_mu
 
 
 def test_the_live_output_keeps_true_and_false_of_a_switch_named_like_a_secret() -> None:
-    """PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true (exported as the state-provider refusal tells) is a switch,
+    """PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true (exported for a by-hand `pulumi` run, README) is a switch,
     not a secret: every `true` of a diff must stay readable."""
     environ = {"PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER": "true"}
     assert redact_stream("    ~ protect: false => true", environ) == "    ~ protect: false => true"
@@ -560,6 +560,8 @@ def test_a_pull_request_preview_of_passphrase_encrypted_stacks_is_refused_naming
             with pytest.raises(ConfigError, match=r"state\.secrets_provider") as error:
                 check_passphrase("s3://bucket/state", {**environ, "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": event})
             assert "repository secret" in error.value.reason and "change-secrets-provider" in error.value.reason
+            # it judges the env file, not the states: a branch from before the stacks moved is told to merge main
+            assert "names no KMS key" in error.value.reason and "merge main into it" in error.value.reason
     # a KMS provider or Pulumi Cloud needs none; a deploy (push, workflow_dispatch) reads its environment's secret
     pull_request = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request"}
     check_passphrase("s3://bucket/state", pull_request, "awskms://alias/state?region=eu-west-1")
@@ -901,6 +903,29 @@ def test_pulumi_takes_the_env_profile_the_checks_take(fake_cli: FakeCli, tmp_pat
     assert code == 0, output
     assert {(c["aws_profile"], c["aws_access_key_id"]) for c in fake_cli.calls() if c["event"] == "call"} == {
         ("some-other-account", "AKIAOTHERACCOUNT")}
+
+
+def test_a_kms_key_without_a_region_is_asked_of_the_region_the_roles_grant_it_in(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: Any) -> None:
+    """`awskms://alias/pulumi-state` has no region=: the CLI's KMS client takes the SDK's default region (gocloud
+    aws.go LoadDefaultConfig: AWS_REGION, else the profile's), where a laptop's profile may hold no such alias, or one
+    naming another key. The deploy and read roles are granted the key in the env's region, so every `pulumi` of the
+    run gets that region; a URL naming its region, or none at all, leaves the shell's AWS_REGION alone."""
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://acme-pulumi-state/platform?region=eu-west-1")
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+
+    def regions(provider: str) -> set[str | None]:
+        edit_env("staging", lambda data: data.update(state={"secrets_provider": provider}))
+        (fake_cli.state / "calls.jsonl").unlink(missing_ok=True)
+        code, output = run(["preview", "staging", "--layers", "network", "--exact"], tmp_path)
+        assert code == 0, output
+        return {c["aws_region"] for c in fake_cli.calls() if c["event"] == "call" and c["args"] != ["version"]}
+
+    assert regions("awskms://alias/pulumi-state") == {"eu-west-1"}
+    assert regions("awskms:///arn:aws:kms:eu-central-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab") == {
+        "eu-central-1"}
+    assert regions("awskms://alias/pulumi-state?region=eu-west-1") == {"us-east-1"}
 
 
 def test_a_relative_aws_file_is_the_same_file_for_pulumi(fake_cli: FakeCli, tmp_path: Path,

@@ -307,6 +307,23 @@ def test_an_up_after_state_secrets_provider_changed_on_deployed_stacks_is_refuse
                if (fake_cli.state / f"{layer}.dev.secrets").exists())
 
 
+def test_the_printed_moves_name_the_backend_profile_and_region_this_run_gives_pulumi(
+        fake_cli: FakeCli, tmp_path: Path, edit_env: EnvEditor, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """change-secrets-provider run from the operator's shell must reach the same backend and key with the env's
+    credentials (PLATFORM_AWS_PROFILE_<ENV> is the orchestrator's, not the shell's) and, for a key URL without
+    region=, the region the roles grant it in; PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER plays no part in that
+    command (stack_change_secrets_provider.go builds its loader without fallback), so it is not asked for."""
+    deploy(fake_cli, "dev", ["network"])
+    monkeypatch.setenv("PLATFORM_AWS_PROFILE_DEV", "dev-admin")
+    edit_env("dev", lambda data: data.update(state={"secrets_provider": "awskms://alias/pulumi-state"}))
+    code, _ = run(["up", "dev", "--yes", "--local-state", "--layers", "network", "--exact"], tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2
+    assert "AWS_PROFILE=dev-admin" in error and "AWS_REGION=eu-west-1" in error and "PULUMI_BACKEND_URL=" in error
+    assert "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER" not in error
+
+
 def test_a_preview_with_a_changed_secrets_provider_runs_and_says_so(fake_cli: FakeCli, tmp_path: Path,
                                                                     edit_env: EnvEditor) -> None:
     deploy(fake_cli, "dev", ["network"])

@@ -46,6 +46,8 @@ from shared.contracts import stack_reference_name
 from shared.envs import EnvConfig, env_path, load_env
 from shared.errors import ConfigError, PlatformError, UsageError
 from shared.images import AWS_FILE_VARS, pulumi_credentials
+from shared.kms_url import SCHEME as KMS_SCHEME
+from shared.kms_url import parse_kms_url
 from shared.orchestrate.commits import (
     HISTORY_PAGE,
     NOT_CHECKED,
@@ -330,11 +332,13 @@ def check_passphrase(url: str, environ: Mapping[str, str], secrets_provider: str
         # gated by deployment branches: GitHub docs, "Managing environments for deployment")
         raise ConfigError(
             "environment variables", "PULUMI_CONFIG_PASSPHRASE",
-            f"the stacks on {url} keep their secrets encrypted with a passphrase, and a pull request's preview is "
-            "given none: it would have to be a repository secret, which a workflow of any branch can read and which "
-            "decrypts every stack's secrets. Set state.secrets_provider to a KMS key (awskms://...) that the read "
-            "role may only decrypt with (nox -s roles grants it), move each stack to it with `pulumi stack "
-            "change-secrets-provider`, and delete the repository secret PULUMI_CONFIG_PASSPHRASE (README, CI/CD)")
+            f"the env file's state.secrets_provider names no KMS key, so the stacks on {url} are taken to keep their "
+            "secrets encrypted with a passphrase, and a pull request's preview is given none: it would have to be a "
+            "repository secret, which a workflow of any branch can read and which decrypts every stack's secrets. "
+            "Set state.secrets_provider to a KMS key (awskms://...) that the read role may only decrypt with (nox -s "
+            "roles grants it), move each stack to it with `pulumi stack change-secrets-provider`, and delete the "
+            "repository secret PULUMI_CONFIG_PASSPHRASE (README, CI/CD). Where the stacks were moved already, this "
+            "branch lacks the env file's change: merge main into it")
     if environ.get("PULUMI_CONFIG_PASSPHRASE") == "":
         # The CLI takes PULUMI_CONFIG_PASSPHRASE whenever it is set, even empty, before the file (its
         # readPassphrase), and a GitHub secret that was never created reaches a step as "": both would
@@ -755,6 +759,13 @@ class AutomationRunner:
         # The env's credentials as the orchestrator's own AWS calls take them (preflight, image gate): the profile of
         # PLATFORM_AWS_PROFILE_<ENV> for the provider and the CLI's S3/KMS backend too, else the shell's chain.
         self._env_vars.update(pulumi_credentials(env.name, self.environ))
+        provider = env.state.secrets_provider or ""
+        kms_region = parse_kms_url(provider).cli_region(env.region) if provider.startswith(KMS_SCHEME) else None
+        if kms_region:
+            # an awskms:// URL without region= is opened in the SDK's default region (a laptop profile's may be
+            # another, where the alias names no key or another key): the one the roles grant (shared.kms_url); the
+            # layers' AWS provider pins its own region, so this steers only the CLI's KMS (and S3 backend) clients
+            self._env_vars["AWS_REGION"] = kms_region
         for name in AWS_FILE_VARS:
             # boto3 opened a relative one from here; each `pulumi` runs in stacks/<layer>, where the Go SDK opens the
             # same path relative to that folder (aws-sdk-go-v2 config: os.Open of the variable's value) and would not
@@ -921,8 +932,14 @@ class AutomationRunner:
         if not deployed:
             return notes
         refused = operation.action is Action.UP and not operation.preview_only
+        # the variables the printed commands need to act as this run's own `pulumi` would: the backend, and the
+        # env's profile and the key's region where this run sets them (change-secrets-provider builds the new key's
+        # manager from the settings file alone: PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER plays no part there,
+        # pkg/cmd/pulumi/stack/stack_change_secrets_provider.go)
+        variables = {name: value for name in ("PULUMI_BACKEND_URL", "AWS_PROFILE", "AWS_REGION")
+                     if (value := self._env_vars.get(name))}
         message = secrets_provider_refusal(env, wanted, {name: str(p) for name, p in deployed.items()},
-                                           self._backend.url, operation.label, refused)
+                                           variables, operation.label, refused)
         if refused:
             raise IdentityError(message)
         return [*notes, message]

@@ -207,14 +207,16 @@ def wanted_secrets_provider(env: EnvConfig, cloud_backend: bool) -> str:
     return provider
 
 
-def secrets_provider_refusal(env: EnvConfig, wanted: str, deployed: Mapping[str, str], backend_url: str,
+def secrets_provider_refusal(env: EnvConfig, wanted: str, deployed: Mapping[str, str], variables: Mapping[str, str],
                              action: str, refused: bool) -> str:
     """Why a run whose stacks keep their secrets with another provider than ``state.secrets_provider`` names is
     refused (``up``) or noted (every other action): ``deployed`` maps each such stack to its provider.
 
     An existing stack keeps the provider it was created with (``--secrets-provider`` is read by ``pulumi stack init``
     only), so the key's new value would silently never apply to them, while a stack created from now on (a new layer)
-    would take it: an env meant to leave a leaked passphrase behind would go on using it, unsaid."""
+    would take it: an env meant to leave a leaked passphrase behind would go on using it, unsaid. ``variables`` are
+    what the orchestrator's own ``pulumi`` runs get (``PULUMI_BACKEND_URL``, and ``AWS_PROFILE`` and ``AWS_REGION``
+    where it sets them), so the printed commands reach the same backend and key with the same credentials."""
     file = display_path(str(env_path(env.name)))
     said = env.state.secrets_provider
     value = f"{said!r}" if said is not None else f"unset (the backend's default: {wanted})"
@@ -233,9 +235,17 @@ def secrets_provider_refusal(env: EnvConfig, wanted: str, deployed: Mapping[str,
             f"would never apply to them, while a stack created now would take it; {outcome}. Either put back "
             f"state.secrets_provider: {back}, or move each stack to the new provider first (it decrypts with the old "
             f"one, so its passphrase or key access is needed, and re-encrypts every secret of the stack), with "
-            f"PULUMI_BACKEND_URL={backend_url} and PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true: {commands} commit "
+            f"{shared_variables(variables)} set: {commands} commit "
             f"a stacks/<layer>/Pulumi.{env.name}.yaml it rewrites where one is committed (messaging's, holding an "
             f"external broker's admin credentials), then run again.")
+
+
+def shared_variables(variables: Mapping[str, str]) -> str:
+    """``NAME=value`` for each of ``variables``, joined for a sentence; shell-quoted where needed."""
+    import shlex
+
+    names = [f"{name}={shlex.quote(value)}" for name, value in sorted(variables.items())]
+    return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
 
 
 def settings_secrets_provider(settings: Mapping[str, Any]) -> str | None:
