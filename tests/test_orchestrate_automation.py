@@ -26,6 +26,7 @@ from shared.orchestrate.automation import (
     MIN_CLI_VERSION,
     AutomationRunner,
     Backend,
+    check_access_token,
     check_layout,
     check_passphrase,
     check_project,
@@ -571,6 +572,19 @@ def test_a_pull_request_preview_of_passphrase_encrypted_stacks_is_refused_naming
                                                "GITHUB_EVENT_NAME": "push"})
     # a passphrase the user wired in by hand is theirs to give
     check_passphrase("s3://bucket/state", {**pull_request, "PULUMI_CONFIG_PASSPHRASE": "s3cret"})
+
+
+def test_an_empty_pulumi_cloud_token_in_a_github_job_names_the_secret_to_set() -> None:
+    """An unset secret reaches a step as "": the CLI's own error names no secret. A deploy's token is an environment
+    secret (a repository secret would reach any branch's workflow), a pull request's preview has its own."""
+    cloud = "https://api.pulumi.com"
+    with pytest.raises(ConfigError, match="job's GitHub environment"):
+        check_access_token(cloud, {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "PULUMI_ACCESS_TOKEN": ""})
+    with pytest.raises(ConfigError, match="PULUMI_PREVIEW_ACCESS_TOKEN"):
+        check_access_token(cloud, {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request"})
+    check_access_token(cloud, {"GITHUB_ACTIONS": "true", "PULUMI_ACCESS_TOKEN": "pul-0123"})
+    check_access_token(cloud, {})  # a laptop: `pulumi login` keeps its own credentials
+    check_access_token("s3://bucket/state", {"GITHUB_ACTIONS": "true", "PULUMI_ACCESS_TOKEN": ""})
 
 
 def test_the_default_backend_is_a_state_folder_inside_the_repo(fake_cli: FakeCli, tmp_path: Path,

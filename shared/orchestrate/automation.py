@@ -320,6 +320,25 @@ def uses_passphrase(url: str, secrets_provider: str | None) -> bool:
     return secrets_provider == "passphrase" or not backend_encrypts_secrets(url)
 
 
+def check_access_token(url: str, environ: Mapping[str, str]) -> None:
+    """A GitHub Actions job on Pulumi Cloud needs its token; ConfigError naming the secret when it arrived empty (an
+    unset secret reaches a step as ""). The CLI would stop at its first call with "PULUMI_ACCESS_TOKEN must be set
+    for login during non-interactive CLI sessions", naming no secret: the deploys' is an environment secret, the
+    previews' a repository secret of its own (README, CI/CD)."""
+    if not backend_encrypts_secrets(url) or environ.get("GITHUB_ACTIONS") != "true":
+        return
+    if environ.get("PULUMI_ACCESS_TOKEN"):
+        return
+    if environ.get("GITHUB_EVENT_NAME") in PULL_REQUEST_EVENTS:
+        where = ("the repository secret PULUMI_PREVIEW_ACCESS_TOKEN, which a pull request's preview logs in with, is "
+                 "not set: make it a team token with read on the previewed stacks only")
+    else:
+        where = ("the secret PULUMI_ACCESS_TOKEN is not set in the job's GitHub environment (a deploy's token is an "
+                 "environment secret: a repository secret would reach a workflow of any branch)")
+    raise ConfigError("environment variables", "PULUMI_ACCESS_TOKEN",
+                      f"is empty in a GitHub Actions job on {url}: {where} (README, CI/CD)")
+
+
 def check_passphrase(url: str, environ: Mapping[str, str], secrets_provider: str | None = None) -> None:
     """A passphrase-encrypted backend needs the passphrase of its stacks' secrets; ConfigError if unset."""
     if not uses_passphrase(url, secrets_provider):
@@ -739,6 +758,7 @@ class AutomationRunner:
         backend = resolve_backend(env, self.environ, self.repo_root)
         check_org(env, backend)
         check_passphrase(backend.url, self.environ, env.state.secrets_provider)
+        check_access_token(backend.url, self.environ)
         note = check_layout(backend, self.environ)
         if backend.source.startswith("the default"):
             # The file backend wants its folder to exist; only ever create our own default one.
