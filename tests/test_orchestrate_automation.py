@@ -1016,6 +1016,51 @@ def test_a_preview_says_the_up_would_refuse_a_stateful_replacement(
     assert "up refuses" not in summary_cells(output, "network")
 
 
+ALB = "aws:lb/loadBalancer:LoadBalancer"
+ALB_URN = "urn:pulumi:dev::compute::mlplatform:compute:PublicGateway$aws:lb/loadBalancer:LoadBalancer::gateway-alb"
+ALB_ARN = "arn:aws:elasticloadbalancing:eu-west-1:111111111111:loadbalancer/app/gateway-alb-1a2b3c4/50dc6c495c0c9188"
+
+
+class ProtectedEverywhere(ReleasedEverywhere):
+    """compute's program keeps its gateway's ALB, and ELB says every load balancer asked about has its deletion
+    protection on."""
+
+    def program_load_balancers(self, env: Any) -> list[str]:
+        return ["gateway-alb"]
+
+    def deletion_protected(self, env: Any, load_balancers: Any) -> list[str]:
+        return list(load_balancers)
+
+
+@pytest.mark.parametrize("steps", [replaced(ALB_URN, ALB), []], ids=["replaced", "kept"])
+def test_an_up_whose_preview_replaces_a_load_balancer_aws_protects_stops_before_its_update(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: list[dict[str, str]]) -> None:
+    """A kept gateway ALB whose force-new input changed (`internal`): the replacement creates the new copy, moves the
+    listener, then Elastic Load Balancing refuses the old copy's delete (OperationNotPermitted) while its deletion
+    protection is on, on this up and every later one. ELB is asked before compute runs; the up's own preview decides
+    whether it is replaced. Refused with the command that lifts the protection; a preview keeping it goes on."""
+    fake_cli.create_stacks("dev")
+    (fake_cli.state / "compute.dev.state.json").write_text(json.dumps({"version": 3, "deployment": {"resources": [
+        {"urn": "urn:pulumi:dev::compute::pulumi:pulumi:Stack::compute-dev", "type": "pulumi:pulumi:Stack"},
+        {"urn": ALB_URN, "type": ALB, "id": ALB_ARN, "outputs": {"arn": ALB_ARN, "enableDeletionProtection": True}},
+    ]}}))
+    preview_steps(monkeypatch, tmp_path, {"compute": steps})
+    out = io.StringIO()
+    runner = AutomationRunner(policy_config_dir=tmp_path / "policy-config")
+    code = main(["up", "dev", "--yes", "--local-state", "--layers", "compute", "--exact"], runner=runner, out=out,
+                images=ProtectedEverywhere())
+    output = out.getvalue()
+    if not steps:
+        assert code == 0, output
+        assert [c["layer"] for c in fake_cli.operations("up")] == ["compute"]
+        return
+    assert code == 1, output
+    assert fake_cli.operations("up") == [] and [c["layer"] for c in fake_cli.operations("preview")] == ["compute"]
+    assert f"refused: replace {ALB} {ALB_URN}" in output and f"AWS deletion protection on ({ALB_ARN})" in output
+    assert "nothing of compute was changed: its up would replace the load balancer(s) gateway-alb" in output
+    assert f"--load-balancer-arn {ALB_ARN} --attributes Key=deletion_protection.enabled,Value=false" in output
+
+
 def test_allow_replace_names_the_urn_the_refusal_gave_and_the_up_goes_on(
         fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     preview_steps(monkeypatch, tmp_path, {"broker": replaced(BROKER_URN, BROKER)})

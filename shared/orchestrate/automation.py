@@ -89,7 +89,7 @@ from shared.orchestrate.pending import (
 )
 from shared.orchestrate.policy_config import POLICIES_DIR, write_pack_configs
 from shared.orchestrate.reach import endpoint_layer
-from shared.orchestrate.replacements import ReplacementGuard, judge
+from shared.orchestrate.replacements import Destruction, ReplacementGuard, judge
 from shared.orchestrate.report import failure_detail, locked_detail
 from shared.policy_catalog import PACKS
 from shared.workflows import pulumi_version
@@ -670,6 +670,21 @@ def deletion_protection_off_command(arn: str = "<its ARN>", region: str | None =
             "Key=deletion_protection.enabled,Value=false`")
 
 
+def replaced_protected_load_balancer_refusal(layer: str, env: EnvConfig,
+                                             blocked: Sequence[tuple[Destruction, str]]) -> str:
+    """Why an ``up`` whose preview replaces a load balancer with AWS's deletion protection on is refused: the
+    replacement (a changed force-new input such as ``internal``) creates the new copy first, moves what points at it,
+    then deletes the old one, which Elastic Load Balancing refuses (OperationNotPermitted), so the update fails there
+    with two load balancers, and every later ``up`` retries that delete. Nothing of the layer has changed yet."""
+    listed = ", ".join(f"{item.urn.rsplit('::', 1)[-1]} ({arn})" for item, arn in blocked)
+    commands = "; ".join(deletion_protection_off_command(arn, env.region) for _, arn in blocked)
+    return (f"nothing of {layer} was changed: its up would replace the load balancer(s) {listed}, whose AWS deletion "
+            "protection is on (set where the env protects state, or turned on outside the platform): the new copy "
+            "would be created and the old one's DeleteLoadBalancer refused (OperationNotPermitted), failing this up "
+            "and every later one there. If the replacement is meant, turn the protection off on the old copy "
+            f"({commands}) and run the up again: the new copy takes the program's setting")
+
+
 def _program_options(layer: str, holds: bool = True) -> dict[str, Any]:
     """``refresh`` and ``destroy`` (and their previews) of a :data:`REFRESHED_LAYERS` layer run its program too,
     while its stack ``holds`` resources.
@@ -731,6 +746,9 @@ class AutomationRunner:
         self._protected: dict[tuple[str, str], list[str]] = {}
         self._unforced: dict[tuple[str, str], list[str]] = {}
         self._load_balancers: dict[tuple[str, str], list[StateLoadBalancer]] = {}
+        #: (env, layer) -> the load balancers its program keeps whose AWS deletion protection is on (name -> ARN), as
+        #: the caller found them (:meth:`hold_deletion_protected`): its up may not replace them
+        self._deletion_protected: dict[tuple[str, str], dict[str, str]] = {}
         #: (env, layer) -> the operations its state records as pending (:mod:`shared.orchestrate.pending`), same export
         self._pending: dict[tuple[str, str], list[PendingOperation]] = {}
         #: (env, layer) -> the ids of the Amazon MQ brokers its state holds (:func:`broker_ids`), same export
@@ -1000,6 +1018,12 @@ class AutomationRunner:
         :data:`shared.broker_capacity.RUNNING_BROKER_VARIABLE`)."""
         self._program_environment = dict(values)
 
+    def hold_deletion_protected(self, layer: str, env: EnvConfig, held: Mapping[str, str]) -> None:
+        """The load balancers of ``layer`` (resource name -> ARN) whose AWS deletion protection the caller found on
+        (:class:`shared.orchestrate.images.ImageGatedRunner` asks ELB): an ``up`` whose preview replaces one is
+        refused before it starts (:func:`replaced_protected_load_balancer_refusal`)."""
+        self._deletion_protected[(env.name, layer)] = dict(held)
+
     def _work_dir(self, layer: str) -> str:
         return str(self.stacks_dir / layer)
 
@@ -1078,6 +1102,14 @@ class AutomationRunner:
                 for item in verdict.refused:
                     on_output(f"refused: {item.describe()}")
                 return LayerResult(layer, Status.FAILED, detail=verdict.refusal(layer, env.name))
+            held = self._deletion_protected.get((env.name, layer), {})
+            blocked = [(item, held[name]) for item in guard.destroyed()
+                       if item.type in LOAD_BALANCER_TYPES and (name := item.urn.rsplit("::", 1)[-1]) in held]
+            if blocked:
+                for item, arn in blocked:
+                    on_output(f"refused: {item.describe()}: AWS deletion protection on ({arn})")
+                return LayerResult(layer, Status.FAILED,
+                                   detail=replaced_protected_load_balancer_refusal(layer, env, blocked))
             if stopped := self._not_started(layer, "its update"):
                 return stopped
             changes = stack.up(**streams, **policies, **_target_options(operation),

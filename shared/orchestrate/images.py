@@ -494,15 +494,21 @@ class ImageGatedRunner:
         (OperationNotPermitted), and the provider's delete only calls it. The update would fail there after deleting
         the listener and target group (the gateway no longer serving), and again on every later ``up``. The state
         names the load balancers the ``up`` deletes (:func:`shared.orchestrate.automation.state_load_balancers`),
-        ELB says whether the flag is on (one ELB read each; none where the program keeps every load balancer). A kept
-        load balancer that the ``up`` replaces (a changed force-new input: ``internal``, its type) is not asked about
-        here: a pull request's offline plan diff fails on that change (shared.plan_diff.guarded), and an old copy
-        a replacement left is refused on the next ``up``."""
+        ELB says whether the flag is on (one ELB read per load balancer the state records). A kept one with the flag
+        on is handed to the inner runner, whose ``up`` is refused when its own preview replaces it (a changed
+        force-new input: ``internal``, its type; :func:`shared.orchestrate.automation.
+        replaced_protected_load_balancer_refusal`), as a pull request's offline plan diff flags it
+        (shared.plan_diff.guarded); an old copy a replacement left is refused here on the next ``up``."""
         recorded = self.state_load_balancers(LAYER, env) or []
         deleted = [balancer for balancer in recorded if balancer.old or balancer.name not in self._load_balancers]
-        # only an ARN is asked about: a state entry without an id (``<its ARN>``) names nothing ELB could answer for
-        arns = [balancer.arn for balancer in deleted if balancer.arn.startswith("arn:")]
-        still_on = set(self.checks.deletion_protected(env, arns)) if arns else ()
+        # only an ARN is asked about: a state entry without an id (``<its ARN>``) names nothing ELB could answer for;
+        # the kept ones too, whose replacement the up's own preview may show (AutomationRunner.hold_deletion_protected)
+        arns = [balancer.arn for balancer in recorded if balancer.arn.startswith("arn:")]
+        still_on = set(self.checks.deletion_protected(env, arns)) if arns else set()
+        hand_over = getattr(self.inner, "hold_deletion_protected", None)
+        if hand_over is not None:
+            hand_over(LAYER, env, {balancer.name: balancer.arn for balancer in recorded
+                                   if balancer.arn in still_on and balancer not in deleted})
         return _refused(
             [balancer for balancer in deleted if balancer.arn in still_on], on_output,
             lambda balancer: f"load balancers: {_why_deleted(balancer)}, AWS deletion protection on: "

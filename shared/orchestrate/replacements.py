@@ -73,7 +73,7 @@ class ReplacementGuard:
             return
         metadata = pre.metadata
         op = getattr(metadata.op, "value", str(metadata.op))
-        if op not in DESTRUCTIVE_OPS or not is_stateful(metadata.type):
+        if op not in DESTRUCTIVE_OPS:
             return
         with self._lock:
             ops = self._ops.setdefault(metadata.urn, [])
@@ -82,6 +82,11 @@ class ReplacementGuard:
             self._types[metadata.urn] = metadata.type
 
     def destructions(self) -> list[Destruction]:
+        """The stateful resources the preview would replace or delete (:func:`shared.protect.is_stateful`)."""
+        return [item for item in self.destroyed() if is_stateful(item.type)]
+
+    def destroyed(self) -> list[Destruction]:
+        """Every resource the preview would replace or delete, stateful or not."""
         with self._lock:
             return [Destruction(urn, self._types[urn], tuple(ops)) for urn, ops in sorted(self._ops.items())]
 
