@@ -165,6 +165,32 @@ def test_a_replaced_resources_id_in_an_ignored_input_of_a_reader_changes_nothing
     assert changes(["vpcId"]) == [("replace", "vpc")]
 
 
+def test_a_reader_replaced_through_a_cascade_is_judged_by_its_deployed_protection() -> None:
+    """The same change replaces the VPC and unprotects its reader (prod's protect_stateful turned off, or a load
+    balancer's enableDeletionProtection off): the deployed copy is still protected, and it is that copy the up
+    deletes (the state's protect, ELB's flag), so the cascade's replacement is blocked."""
+    from shared.plan_diff import diff_layers
+    from shared.synth.mocks import generated_tokens
+
+    digest, _ = generated_tokens("network", "prod", "aws:ec2/vpc:Vpc", "vpc")
+    vpc_urn = "urn:pulumi:prod::network::aws:ec2/vpc:Vpc::vpc"
+    reader_urn = "urn:pulumi:prod::network::aws:ec2/securityGroup:SecurityGroup::reader"
+
+    def layer(cidr: str, protect: bool) -> dict[str, Any]:
+        return {"project": "network", "stack": "prod", **_doc(
+            _resource(vpc_urn, "aws:ec2/vpc:Vpc", {"cidrBlock": cidr}),
+            _resource(reader_urn, "aws:ec2/securityGroup:SecurityGroup",
+                      {"vpcId": f"vpc-0{digest}00000000", "description": "d"}, protect=protect))}
+
+    def changes(deployed: bool, asked: bool) -> list[tuple[str, str, bool]]:
+        return [(c.action, c.name, c.blocked) for d in diff_layers(
+            {"network": layer("10.30.0.0/16", deployed)}, {"network": layer("10.31.0.0/16", asked)}, ["network"])
+            for c in d.changes]
+
+    assert changes(deployed=True, asked=False) == [("replace", "reader", True), ("replace", "vpc", False)]
+    assert changes(deployed=False, asked=True) == [("replace", "reader", False), ("replace", "vpc", False)]
+
+
 EXCHANGE = "rabbitmq:index/exchange:Exchange"
 TOPIC_PERMISSIONS = "rabbitmq:index/topicPermissions:TopicPermissions"
 

@@ -323,13 +323,15 @@ def _aliased(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> 
     return moved
 
 
-def _delete_before_replace_dependents(resources: dict[str, dict[str, Any]], result: LayerDiff) -> None:
+def _delete_before_replace_dependents(resources: dict[str, dict[str, Any]], result: LayerDiff,
+                                      deployed: dict[str, dict[str, Any]]) -> None:
     """Replace, in place, what the engine replaces with a resource replaced delete-first: each resource whose
     replace-on-change input takes a value from one of them (its property dependencies) is deleted before it and
     created again after it (pulumi/pulumi tests/integration/delete_before_create: "DeleteReplacement Dependent" comes
     before "DeleteReplacement Base"), transitively. Only a delete_before_replace root does this: a resource created
     before the old one goes keeps the value its readers hold (the name of a fixed-name resource), so they stay.
-    ``resources``: the fresh synth's, by URN."""
+    ``resources``: the fresh synth's, by URN; ``deployed``: the baseline's, by the same URNs, whose protection is the
+    deployed copy's (:func:`guarded`)."""
     replaced = {change.urn for change in result.changes if change.action == "replace"
                 and resources.get(change.urn, {}).get("delete_before_replace")}
     known = {change.urn: index for index, change in enumerate(result.changes)}
@@ -346,7 +348,8 @@ def _delete_before_replace_dependents(resources: dict[str, dict[str, Any]], resu
             if existing is not None and existing.action in ("add", "delete"):
                 continue
             inputs = tuple(sorted(set(existing.inputs if existing else ()) | depends))
-            change = Change("replace", urn, resource["type"], inputs, protected=guarded(resource))
+            change = Change("replace", urn, resource["type"], inputs,
+                            protected=guarded(deployed.get(urn) or resource))
             if existing is not None:
                 result.changes[known[urn]] = change
             else:
@@ -390,12 +393,18 @@ def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str,
             for key, path in _entries(after["type"], changed))
         result.changes.append(Change("replace" if forced else "update", urn, after["type"], changed,
                                      protected=guarded(before)))
-    _delete_before_replace_dependents(new, result)
+    _delete_before_replace_dependents(new, result, old)
     return result
 
 
-def _cascade(diffs: list[LayerDiff], fresh: dict[str, dict[str, Any] | None]) -> None:
-    """Add what reading a replaced resource does to its readers, in place, until nothing more changes."""
+def _cascade(diffs: list[LayerDiff], fresh: dict[str, dict[str, Any] | None],
+             baseline: dict[str, dict[str, Any] | None]) -> None:
+    """Add what reading a replaced resource does to its readers, in place, until nothing more changes. A reader's
+    protection is its deployed copy's (the baseline's): the state's ``protect`` and the flag AWS holds decide whether
+    the old copy can go, not what the fresh synth asks for (:func:`guarded`)."""
+    deployed = {layer_diff.layer: _aliased(_by_urn(baseline.get(layer_diff.layer)),
+                                           _by_urn(fresh.get(layer_diff.layer)))
+                for layer_diff in diffs}
     texts: dict[tuple[str, str], str] = {}  # (urn, input) -> its JSON text, dumped once
 
     def text(urn: str, key: str, value: Any) -> str:
@@ -428,8 +437,8 @@ def _cascade(diffs: list[LayerDiff], fresh: dict[str, dict[str, Any] | None]) ->
                 inputs = set(existing.inputs if existing else ()) | hits
                 if existing and inputs == set(existing.inputs) and not forced:
                     continue
-                change = Change("replace" if forced else "update", urn, resource["type"],
-                                tuple(sorted(inputs)), protected=guarded(resource))
+                change = Change("replace" if forced else "update", urn, resource["type"], tuple(sorted(inputs)),
+                                protected=guarded(deployed[layer_diff.layer].get(urn) or resource))
                 if existing:
                     layer_diff.changes[known[urn]] = change
                 else:
@@ -444,7 +453,7 @@ def diff_layers(baseline: dict[str, dict[str, Any] | None], fresh: dict[str, dic
                 layers: list[str]) -> list[LayerDiff]:
     """What ``up`` would do to each of ``layers`` (in DAG order), replacements carried to their readers."""
     diffs = [diff_documents(layer, baseline.get(layer), fresh.get(layer)) for layer in layers]
-    _cascade(diffs, fresh)
+    _cascade(diffs, fresh, baseline)
     return diffs
 
 
