@@ -176,6 +176,37 @@ def major_upgrade_note(env: EnvConfig, outputs: Mapping[str, Any] | None) -> str
             f"you choose (`{reboot}`, which applies it at once; README \"Changing the broker\")")
 
 
+#: the version from which a quorum queue enforces its consumer timeout itself: it cancels the consumer (``basic.cancel``
+#: to a client that advertises ``consumer_cancel_notify``) rather than closing its channel, and the delivery it takes
+#: back does not count towards the delivery limit (RabbitMQ 4.3.0 release notes; rabbitmq-server discussion #18226)
+QUEUE_CONSUMER_TIMEOUT_SINCE = (4, 3)
+
+
+def consumer_timeout_note(env: EnvConfig, outputs: Mapping[str, Any] | None) -> str | None:
+    """A note for an `up` / `preview` of the broker layer that moves a deployed broker to RabbitMQ 4.3 or later from
+    an earlier version: a consumer written for 4.2's consumer timeout (its channel closed, the delivery counted) no
+    longer meets it there. None: no such move (a new broker, an external one, a refused move)."""
+    messaging = env.messaging
+    if messaging.broker != "amazon-mq" or not outputs or outputs.get("broker_mode") != "amazon-mq":
+        return None
+    deployed = outputs.get(ENGINE_OUTPUT)
+    if deployed is None or outputs.get(MODE_OUTPUT) not in (None, messaging.deployment_mode):
+        return None
+    wanted = messaging.engine_version
+    if not (_major_minor(str(deployed)) < QUEUE_CONSUMER_TIMEOUT_SINCE <= _major_minor(wanted)):
+        return None
+    if engine_move_refusal(env, outputs) is not None:
+        return None
+    return (f"{ENGINE_KEY}: {deployed} to {wanted}: from RabbitMQ 4.3 a work queue's consumer timeout "
+            "(max_job_seconds, else 30 minutes) cancels the consumer (basic.cancel, to clients that support consumer "
+            "cancel notifications: pika, the Java client, amqp091-go) instead of closing its channel, so a consumer "
+            "that only reconnects on a closed channel stays connected and consumes nothing more; and the delivery it "
+            "takes back no longer counts towards messaging.delivery_limit, so a job that always overruns is "
+            "delivered again without end, never dead-lettered. Check each consumer first: it consumes again (or "
+            "exits) on a broker's basic.cancel, and stops a job at its own deadline with basic.reject and requeue, "
+            "which counts (README \"What a service's image must provide\")")
+
+
 def _major_minor(version: str) -> tuple[int, ...]:
     return engine_tuple(version)[:2]
 

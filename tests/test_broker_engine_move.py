@@ -250,6 +250,28 @@ def test_no_outage_note_without_a_major_upgrade(outputs: dict[str, Any] | None, 
     assert major_upgrade_note(load_env("dev"), outputs) is None
 
 
+@pytest.mark.parametrize(("outputs", "engine", "noted"), [
+    (deployed("4.2", "mq.m7g.large"), "4.3", True),
+    (deployed("4.3", "mq.m7g.large"), "4.3", False),   # already there
+    (deployed("3.13", "mq.m7g.large"), "4.2", False),  # 4.2 keeps the channel-closing timeout
+    (None, "4.3", False),                              # a new broker: nothing its consumers were written for
+])
+def test_a_move_to_rabbitmq_4_3_says_its_consumer_timeout_cancels_and_does_not_count(
+        outputs: dict[str, Any] | None, engine: str, noted: bool, edit_env: Any) -> None:
+    """On 4.3 a quorum queue's consumer timeout cancels the consumer (basic.cancel) instead of closing its channel,
+    and the delivery taken back does not count towards the delivery limit (RabbitMQ 4.3.0 release notes;
+    rabbitmq-server discussion #18226): a consumer written for 4.2 sits idle, and a job that always hangs loops."""
+    from shared.broker_upgrade import consumer_timeout_note
+
+    set_broker(edit_env, engine, "mq.m7g.large")
+    note = consumer_timeout_note(load_env("dev"), outputs)
+    assert (note is not None) is noted
+    if note is not None:
+        assert note.startswith(f"{ENGINE}: 4.2 to 4.3: from RabbitMQ 4.3")
+        assert "cancels the consumer (basic.cancel" in note and "no longer counts towards messaging.delivery_limit" \
+            in note and "basic.reject and requeue" in note
+
+
 def test_an_external_broker_is_not_checked(edit_env: Any) -> None:
     """The platform does not upgrade an external broker; its operator does."""
     edit_env("dev", lambda data: data["messaging"].update(

@@ -942,6 +942,21 @@ def test_a_kms_key_without_a_region_is_asked_of_the_region_the_roles_grant_it_in
     assert regions("awskms://alias/pulumi-state?region=eu-west-1") == {"us-east-1"}
 
 
+def test_pulumi_gets_no_rabbitmq_provider_defaults_from_the_shell(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The RabbitMQ provider takes RABBITMQ_CACERT, RABBITMQ_PROXY, RABBITMQ_CLIENTCERT/KEY from the environment where
+    the program sets none (pulumi_rabbitmq Provider, terraform-provider-rabbitmq EnvDefaultFunc): one left in a shell
+    by a local broker would check Amazon MQ's certificate against that CA alone, or send the admin calls through a
+    proxy the reach probe does not know. Only the env file's messaging.management says; pulumi gets none of them."""
+    monkeypatch.setenv("RABBITMQ_CACERT", str(tmp_path / "local-ca.pem"))
+    monkeypatch.setenv("RABBITMQ_PROXY", "http://127.0.0.1:3128")
+    code, output = run(["up", "dev", "--yes", "--local-state", "--layers", "network"], tmp_path)
+    assert code == 0, output
+    # `pulumi version` (the CLI check, before any stack) runs no program
+    calls = [c for c in fake_cli.calls() if c["event"] == "call" and c["args"] != ["version"]]
+    assert calls and [c["args"] for c in calls if c["rabbitmq_vars"]] == []
+
+
 def test_a_relative_aws_file_is_the_same_file_for_pulumi(fake_cli: FakeCli, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """boto3 (the preflight, the image gate) opens a relative AWS_CONFIG_FILE from where nox runs; each `pulumi` runs in

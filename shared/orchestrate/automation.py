@@ -139,9 +139,14 @@ INTERRUPTED_MARKER = "interrupted"
 #: told). SIGTTOU ignored: a write to the terminal from this background group (``pulumi version``, whose stderr the
 #: Automation API leaves on the terminal) is then let through where ``stty tostop`` would stop the process (and the
 #: run) for good; the CLI does not handle it, so it stays ignored. Python ignores SIGPIPE and SIGXFSZ at start and
-#: ``exec`` keeps ignored signals ignored: put back.
+#: ``exec`` keeps ignored signals ignored: put back. The RabbitMQ provider's environment defaults go (a
+#: ``RABBITMQ_CACERT`` left in a shell by a local broker would replace the trusted roots the broker's certificate is
+#: checked against, a ``RABBITMQ_PROXY`` route the admin calls past the reach probe: terraform-provider-rabbitmq
+#: provider.go EnvDefaultFunc, pulumi_rabbitmq Provider ``get_env``): only the env file's messaging.management says.
 _SHIM_START = """\
 import os, signal, sys
+for name in [name for name in os.environ if name.startswith("RABBITMQ_")]:
+    del os.environ[name]
 signal.signal(signal.SIGINT, signal.SIG_DFL)
 signal.signal(signal.SIGHUP, signal.SIG_IGN)
 signal.signal(signal.SIGTTOU, signal.SIG_IGN)

@@ -622,10 +622,16 @@ def check_broker_engine_move(plan: Plan, operation: Operation, env: EnvConfig, r
     """ConfigError (exit 2) before any layer runs when the broker's ``up``/``preview`` asks Amazon MQ for an engine
     version / instance type move it does not apply to the deployed broker (shared.broker_upgrade), and a note on
     ``out`` when it asks for a new engine major version, which blocks every connection to the broker while Amazon
-    MQ applies it (:func:`shared.broker_upgrade.major_upgrade_note`). A version set back across a major version is
-    judged after the account preflight read the broker (:func:`check_broker_way_back`): only DescribeBroker tells
-    AWS's way out of a refused upgrade to RabbitMQ 4 from a downgrade."""
-    from shared.broker_upgrade import check_engine_move, judged_with_the_broker, major_upgrade_note
+    MQ applies it (:func:`shared.broker_upgrade.major_upgrade_note`), or a move to RabbitMQ 4.3, whose consumer
+    timeout its consumers meet differently (:func:`shared.broker_upgrade.consumer_timeout_note`). A version set back
+    across a major version is judged after the account preflight read the broker (:func:`check_broker_way_back`):
+    only DescribeBroker tells AWS's way out of a refused upgrade to RabbitMQ 4 from a downgrade."""
+    from shared.broker_upgrade import (
+        check_engine_move,
+        consumer_timeout_note,
+        judged_with_the_broker,
+        major_upgrade_note,
+    )
 
     if env.messaging.broker != "amazon-mq":
         return  # an external broker is its operator's to upgrade: no broker stack is read
@@ -634,9 +640,9 @@ def check_broker_engine_move(plan: Plan, operation: Operation, env: EnvConfig, r
         if judged_with_the_broker(env, outputs):
             return
         check_engine_move(env, outputs)
-        note = major_upgrade_note(env, outputs)
-        if note is not None and out is not None:
-            out.write(f"note: {display_path(str(env_path(env.name)))}: {note}\n")
+        for note in (major_upgrade_note(env, outputs), consumer_timeout_note(env, outputs)):
+            if note is not None and out is not None:
+                out.write(f"note: {display_path(str(env_path(env.name)))}: {note}\n")
 
     _check_deployed_layer(plan, operation, env, read_outputs, "broker", "the broker's deployed engine version", check)
 
