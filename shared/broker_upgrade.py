@@ -108,17 +108,25 @@ def _across_major(wanted: str, deployed: str) -> bool:
     return engine_tuple(wanted)[:1] < engine_tuple(deployed)[:1]
 
 
+def deployed_engine(env: EnvConfig, outputs: Mapping[str, Any] | None) -> str | None:
+    """The engine version the broker stack's last `up` set on the broker this env's `up` keeps (its ``outputs``):
+    None for an external broker, no broker deployed yet, or one of another deployment mode (the `up` creates a new
+    broker on the env's version: nothing is upgraded)."""
+    messaging = env.messaging
+    if messaging.broker != "amazon-mq" or not outputs or outputs.get("broker_mode") != "amazon-mq":
+        return None
+    deployed = outputs.get(ENGINE_OUTPUT)
+    if deployed is None or outputs.get(MODE_OUTPUT) not in (None, messaging.deployment_mode):
+        return None
+    return str(deployed)
+
+
 def judged_with_the_broker(env: EnvConfig, outputs: Mapping[str, Any] | None) -> bool:
     """Whether the env sets ``engine_version`` back across a major version from what the broker stack last asked for
     (4.2 to 3.13): refused, unless it is :func:`going_back`, which only DescribeBroker tells. The orchestrator's check
     before any layer leaves it to the one after its preflight read the broker."""
-    messaging = env.messaging
-    if messaging.broker != "amazon-mq" or not outputs or outputs.get("broker_mode") != "amazon-mq":
-        return False
-    deployed = outputs.get(ENGINE_OUTPUT)
-    if deployed is None or outputs.get(MODE_OUTPUT) not in (None, messaging.deployment_mode):
-        return False
-    return _across_major(messaging.engine_version, str(deployed))
+    deployed = deployed_engine(env, outputs)
+    return deployed is not None and _across_major(env.messaging.engine_version, deployed)
 
 
 def _way_out(env: EnvConfig, wanted: str, deployed: str, running_engine: str | None,
@@ -156,13 +164,10 @@ def major_upgrade_note(env: EnvConfig, outputs: Mapping[str, Any] | None) -> str
     cluster's too, not the node-by-node restart of other maintenance. None: no major upgrade asked for (or one the
     checks refuse: :func:`engine_move_refusal` says why), an external broker, or no broker deployed yet."""
     messaging = env.messaging
-    if messaging.broker != "amazon-mq" or not outputs or outputs.get("broker_mode") != "amazon-mq":
-        return None
-    deployed = outputs.get(ENGINE_OUTPUT)
-    if deployed is None or outputs.get(MODE_OUTPUT) not in (None, messaging.deployment_mode):
-        return None  # a new broker (another deployment mode) is created on the version: nothing upgraded
+    deployed = deployed_engine(env, outputs)
     wanted = messaging.engine_version
-    if not _across_major(str(deployed), wanted) or engine_move_refusal(env, outputs) is not None:
+    if (outputs is None or deployed is None or not _across_major(deployed, wanted)
+            or engine_move_refusal(env, outputs) is not None):
         return None
     window = " ".join(messaging.maintenance_window.spec())
     cluster = (f", on a {messaging.deployment_mode} broker too (not one node at a time)"
@@ -186,14 +191,9 @@ def consumer_timeout_note(env: EnvConfig, outputs: Mapping[str, Any] | None) -> 
     """A note for an `up` / `preview` of the broker layer that moves a deployed broker to RabbitMQ 4.3 or later from
     an earlier version: a consumer written for 4.2's consumer timeout (its channel closed, the delivery counted) no
     longer meets it there. None: no such move (a new broker, an external one, a refused move)."""
-    messaging = env.messaging
-    if messaging.broker != "amazon-mq" or not outputs or outputs.get("broker_mode") != "amazon-mq":
-        return None
-    deployed = outputs.get(ENGINE_OUTPUT)
-    if deployed is None or outputs.get(MODE_OUTPUT) not in (None, messaging.deployment_mode):
-        return None
-    wanted = messaging.engine_version
-    if not (_major_minor(str(deployed)) < QUEUE_CONSUMER_TIMEOUT_SINCE <= _major_minor(wanted)):
+    deployed = deployed_engine(env, outputs)
+    wanted = env.messaging.engine_version
+    if deployed is None or not (_major_minor(deployed) < QUEUE_CONSUMER_TIMEOUT_SINCE <= _major_minor(wanted)):
         return None
     if engine_move_refusal(env, outputs) is not None:
         return None
