@@ -849,6 +849,14 @@ def _rule_management_endpoint(path: Path, env: EnvConfig, catalog: Catalog) -> I
         yield path, "messaging.management.tls_server_name", problem
 
 
+def _rule_kms_key_region(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """An awskms:// key ARN of another region needs region=: the CLI would ask the env's KMS for it."""
+    provider = env.state.secrets_provider or ""
+    problem = parse_kms_url(provider).region_problem(env.region) if provider.startswith(SCHEME) else None
+    if problem:
+        yield path, "state.secrets_provider", problem
+
+
 def _rule_management_ca_file(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """A relative ``messaging.management.ca_file`` is a file of the repository (the RabbitMQ provider reads it
     only at messaging's up, after the layers before it were deployed). An absolute one is the deploying
@@ -1552,6 +1560,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_image_source, ("compute",)),
     (_rule_own_registry, ("account_id", "region")),
     (_rule_account_wide_names, ("name", "account_id", "compute")),
+    (_rule_kms_key_region, ("state", "region")),
 )
 
 

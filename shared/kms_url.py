@@ -27,7 +27,13 @@ CREDENTIAL_PARAMETERS = {
             "cover; grant the key to those roles instead (nox -s roles names it)",
     "profile": "takes that AWS profile's credentials, which a CI runner does not have; name the env's profile in "
                "PLATFORM_AWS_PROFILE_<ENV> instead (the orchestrator passes it to pulumi)",
+    "anonymous": "makes unsigned KMS calls, which KMS refuses",
 }
+
+#: the other parameters gocloud takes (aws/aws.go V2ConfigFromURLParams, and ``context_<k>`` of secrets/awskms); any
+#: other one, a misspelt ``regoin`` too, fails every ``pulumi`` command with "unknown query parameter"
+KNOWN_PARAMETERS = frozenset({"region", "endpoint", "hostname_immutable", "dualstack", "fips", "rate_limiter_capacity",
+                              "awssdk", "request_checksum_calculation", "response_checksum_validation"})
 
 
 @dataclass(frozen=True)
@@ -56,11 +62,21 @@ class KmsKey:
         arn = self.arn
         return self.region or (arn["region"] if arn else env_region)
 
+    def region_problem(self, env_region: str) -> str | None:
+        """Why the URL must say ``region=``: an ARN of another region than the env's without it would be asked of the
+        env's KMS (the region the CLI's clients take, :func:`cli_region`), which finds no such key."""
+        arn = self.arn
+        if self.region is None and arn is not None and arn["region"] != env_region:
+            return (f"the key ARN is in {arn['region']}, not the env's region {env_region}: add "
+                    f"?region={arn['region']} (gocloud then asks that region's KMS for the key, and only for it)")
+        return None
+
     def cli_region(self, env_region: str) -> str | None:
         """``AWS_REGION`` for a ``pulumi`` subprocess: without a ``region`` parameter the CLI's KMS client takes the
-        SDK's default region (a laptop profile's may be another one, where the alias names no key or another key);
-        None when the URL says its region."""
-        return None if self.region else self.key_region(env_region)
+        SDK's default region (a laptop profile's may be another one, where the alias names no key or another key), so
+        the env's, where the roles grant the key (:func:`region_problem` refuses an ARN elsewhere: ``AWS_REGION`` also
+        steers the CLI's S3 backend client, whose bucket is the env's); None when the URL says its region."""
+        return None if self.region else env_region
 
 
 def parse_kms_url(url: str) -> KmsKey:
@@ -69,10 +85,17 @@ def parse_kms_url(url: str) -> KmsKey:
     key = unquote(parts.netloc + parts.path).lstrip("/")  # awskms://alias/x, awskms://<id>, awskms:///arn:...
     if not key:
         raise ValueError(f"{url!r} names no KMS key (awskms://alias/<name>?region=<region>, a key id or a key ARN)")
+    if ":" in parts.netloc:
+        # Go's url.Parse refuses the ARN's colons in the host ("invalid port"); gocloud's docs ask for three slashes
+        raise ValueError(f"{url!r}: a key ARN goes after three slashes (awskms:///arn:...), where the CLI can parse it")
     query = parse_qs(parts.query, keep_blank_values=True)
     for name, why in CREDENTIAL_PARAMETERS.items():
         if name in query:
             raise ValueError(f"{url!r}: its {name}= parameter {why}")
+    unknown = sorted(name for name in query if name not in KNOWN_PARAMETERS and not name.startswith("context_"))
+    if unknown:
+        raise ValueError(f"{url!r}: gocloud takes no parameter {', '.join(unknown)} (every pulumi command would stop "
+                         f"on it); it takes {', '.join(sorted(KNOWN_PARAMETERS))} and context_<key>")
     regions = query.get("region", [])
     if len(regions) > 1 or (regions and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", regions[0])):
         raise ValueError(f"{url!r}: region= must be one AWS region name, found {regions!r}")

@@ -921,7 +921,7 @@ def test_buckets_only_the_stacks_and_the_state(shipped: Any) -> None:
      "arn:aws:kms:eu-west-1:444444444444:key/1234abcd-12ab-34cd-56ef-1234567890ab", {}),
     # an alias ARN in Resource governs the alias only, never Encrypt/Decrypt (KMS developer guide, "Use aliases to
     # control access to KMS keys"): the key it names, in the ARN's account and region
-    ("awskms:///arn:aws:kms:eu-central-1:444444444444:alias/pulumi-state",
+    ("awskms:///arn:aws:kms:eu-central-1:444444444444:alias/pulumi-state?region=eu-central-1",
      "arn:aws:kms:eu-central-1:444444444444:key/*", {"kms:ResourceAliases": "alias/pulumi-state"}),
 ])
 def test_the_state_bucket_and_key(edit_env: Any, provider: str, resource: str, condition: dict[str, str]) -> None:

@@ -175,6 +175,9 @@ MALFORMED = [
      _set("state", {"secrets_provider": "awskms:///arn:aws:kms:eu-west-1:111111111111:alias/pulumi-state"
                                         "?region=us-east-1"}),
      "state.secrets_provider", "is not the region of the key ARN (eu-west-1)"),
+    ("KMS key ARN of another region without region=",
+     _set("state", {"secrets_provider": "awskms:///arn:aws:kms:us-east-1:111111111111:alias/pulumi-state"}),
+     "state.secrets_provider", "add ?region=us-east-1"),
     # RabbitMQ counts ready messages only against max-length, and the depth alarms read ready messages
     ("queue depth alarm above the queue's length limit", _set("messaging.max_length", 500),
      "alarms.queue_depth", "1000 is above messaging.max_length (500)"),

@@ -574,15 +574,19 @@ def test_a_pull_request_preview_of_passphrase_encrypted_stacks_is_refused_naming
     check_passphrase("s3://bucket/state", {**pull_request, "PULUMI_CONFIG_PASSPHRASE": "s3cret"})
 
 
-def test_an_empty_pulumi_cloud_token_in_a_github_job_names_the_secret_to_set() -> None:
+def test_an_empty_pulumi_cloud_token_in_a_github_job_names_the_secret_to_set(tmp_path: Path) -> None:
     """An unset secret reaches a step as "": the CLI's own error names no secret. A deploy's token is an environment
     secret (a repository secret would reach any branch's workflow), a pull request's preview has its own."""
     cloud = "https://api.pulumi.com"
+    job = {"GITHUB_ACTIONS": "true", "PULUMI_HOME": str(tmp_path)}  # no CLI logged in there
     with pytest.raises(ConfigError, match="job's GitHub environment"):
-        check_access_token(cloud, {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "PULUMI_ACCESS_TOKEN": ""})
+        check_access_token(cloud, {**job, "GITHUB_EVENT_NAME": "push", "PULUMI_ACCESS_TOKEN": ""})
     with pytest.raises(ConfigError, match="PULUMI_PREVIEW_ACCESS_TOKEN"):
-        check_access_token(cloud, {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request"})
+        check_access_token(cloud, {**job, "GITHUB_EVENT_NAME": "pull_request"})
     check_access_token(cloud, {"GITHUB_ACTIONS": "true", "PULUMI_ACCESS_TOKEN": "pul-0123"})
+    # a CLI logged in before (`pulumi login --oidc-token ...`) takes its stored token when the variable is empty
+    (tmp_path / "credentials.json").write_text("{}")
+    check_access_token(cloud, {"GITHUB_ACTIONS": "true", "PULUMI_HOME": str(tmp_path), "PULUMI_ACCESS_TOKEN": ""})
     check_access_token(cloud, {})  # a laptop: `pulumi login` keeps its own credentials
     check_access_token("s3://bucket/state", {"GITHUB_ACTIONS": "true", "PULUMI_ACCESS_TOKEN": ""})
 
@@ -937,8 +941,8 @@ def test_a_kms_key_without_a_region_is_asked_of_the_region_the_roles_grant_it_in
         return {c["aws_region"] for c in fake_cli.calls() if c["event"] == "call" and c["args"] != ["version"]}
 
     assert regions("awskms://alias/pulumi-state") == {"eu-west-1"}
-    assert regions("awskms:///arn:aws:kms:eu-central-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab") == {
-        "eu-central-1"}
+    assert regions("awskms:///arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab") == {
+        "eu-west-1"}
     assert regions("awskms://alias/pulumi-state?region=eu-west-1") == {"us-east-1"}
 
 

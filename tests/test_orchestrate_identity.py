@@ -316,11 +316,16 @@ def test_the_printed_moves_name_the_backend_profile_and_region_this_run_gives_pu
     command (stack_change_secrets_provider.go builds its loader without fallback), so it is not asked for."""
     deploy(fake_cli, "dev", ["network"])
     monkeypatch.setenv("PLATFORM_AWS_PROFILE_DEV", "dev-admin")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAOTHERACCOUNT")  # which the Go SDK prefers to a bare AWS_PROFILE
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "aws-config").write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "aws-config")  # relative: not found after the printed `cd stacks/<layer>`
     edit_env("dev", lambda data: data.update(state={"secrets_provider": "awskms://alias/pulumi-state"}))
     code, _ = run(["up", "dev", "--yes", "--local-state", "--layers", "network", "--exact"], tmp_path)
     error = capsys.readouterr().err
     assert code == 2
     assert "AWS_PROFILE=dev-admin" in error and "AWS_REGION=eu-west-1" in error and "PULUMI_BACKEND_URL=" in error
+    assert "AWS_ACCESS_KEY_ID=''" in error and f"AWS_CONFIG_FILE={tmp_path / 'aws-config'}" in error
     assert "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER" not in error
 
 

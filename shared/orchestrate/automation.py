@@ -45,7 +45,7 @@ from shared import REPO_ROOT
 from shared.contracts import stack_reference_name
 from shared.envs import EnvConfig, env_path, load_env
 from shared.errors import ConfigError, PlatformError, UsageError
-from shared.images import AWS_FILE_VARS, pulumi_credentials
+from shared.images import AMBIENT_CREDENTIAL_VARS, AWS_FILE_VARS, pulumi_credentials
 from shared.kms_url import SCHEME as KMS_SCHEME
 from shared.kms_url import parse_kms_url
 from shared.orchestrate.commits import (
@@ -329,10 +329,15 @@ def check_access_token(url: str, environ: Mapping[str, str]) -> None:
     """A GitHub Actions job on Pulumi Cloud needs its token; ConfigError naming the secret when it arrived empty (an
     unset secret reaches a step as ""). The CLI would stop at its first call with "PULUMI_ACCESS_TOKEN must be set
     for login during non-interactive CLI sessions", naming no secret: the deploys' is an environment secret, the
-    previews' a repository secret of its own (README, CI/CD)."""
+    previews' a repository secret of its own (README, CI/CD). A CLI logged in before (``pulumi login``, also with
+    ``--oidc-token``) keeps its token in ``$PULUMI_HOME/credentials.json`` and takes it when the variable is empty
+    (pkg/backend/httpstate/backend.go): nothing to say then."""
     if not backend_encrypts_secrets(url) or environ.get("GITHUB_ACTIONS") != "true":
         return
     if environ.get("PULUMI_ACCESS_TOKEN"):
+        return
+    pulumi_home = Path(environ.get("PULUMI_HOME") or Path(environ.get("HOME") or Path.home()) / ".pulumi")
+    if (pulumi_home / "credentials.json").is_file():
         return
     if environ.get("GITHUB_EVENT_NAME") in PULL_REQUEST_EVENTS:
         where = ("the repository secret PULUMI_PREVIEW_ACCESS_TOKEN, which a pull request's preview logs in with, is "
@@ -975,12 +980,15 @@ class AutomationRunner:
         if not deployed:
             return notes
         refused = operation.action is Action.UP and not operation.preview_only
-        # the variables the printed commands need to act as this run's own `pulumi` would: the backend, and the
-        # env's profile and the key's region where this run sets them (change-secrets-provider builds the new key's
-        # manager from the settings file alone: PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER plays no part there,
-        # pkg/cmd/pulumi/stack/stack_change_secrets_provider.go)
-        variables = {name: value for name in ("PULUMI_BACKEND_URL", "AWS_PROFILE", "AWS_REGION")
-                     if (value := self._env_vars.get(name))}
+        # the variables the printed commands need to act as this run's own `pulumi` would: the backend, and what this
+        # run sets otherwise than the shell (the env's profile with the shell's keys emptied, the key's region, file
+        # paths made absolute for stacks/<layer>); change-secrets-provider builds the new key's manager from the
+        # settings file alone: PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER plays no part there
+        # (pkg/cmd/pulumi/stack/stack_change_secrets_provider.go)
+        names = ("AWS_PROFILE", "AWS_REGION", *AMBIENT_CREDENTIAL_VARS, *AWS_FILE_VARS, "PULUMI_CONFIG_PASSPHRASE_FILE")
+        variables = {"PULUMI_BACKEND_URL": self._env_vars["PULUMI_BACKEND_URL"],
+                     **{name: self._env_vars[name] for name in dict.fromkeys(names)
+                        if name in self._env_vars and self._env_vars[name] != self.environ.get(name)}}
         message = secrets_provider_refusal(env, wanted, {name: str(p) for name, p in deployed.items()},
                                            variables, operation.label, refused)
         if refused:
