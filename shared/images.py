@@ -354,12 +354,22 @@ class WrongPlatform:
     repository_uri: str
     found: str
     """The platform(s) the image provides, e.g. "linux/arm64"."""
+    absent: str = ""
+    """The digest of the index entry naming the task's platform whose manifest the registry does not hold, if that is
+    what is wrong: the index itself is there (:func:`missing_images` finds it), the image a task pulls is not."""
 
     def reason(self) -> str:
         """What is wrong and what to do, without the service's name."""
         from shared.fargate import CPU_ARCHITECTURE, IMAGE_PLATFORM, OPERATING_SYSTEM_FAMILY
 
         wanted = "/".join(IMAGE_PLATFORM)
+        if self.absent:
+            return (f"{self.repository_uri}@{self.reference} is an image index whose {wanted} manifest "
+                    f"{self.absent} is not in the registry (the registry's lifecycle rule expired it while untagged, "
+                    "or the copy that brought the index left it out), so every task would stop with "
+                    "CannotPullContainerError; push or copy the whole index again (`docker buildx build --platform "
+                    f"{wanted} --push`, or `crane copy` of the index from a registry that holds all of it), which "
+                    "brings the manifest back under the same digests")
         return (f"{self.repository_uri}@{self.reference} is {self.found}, but the task definitions ask Fargate for "
                 f"{OPERATING_SYSTEM_FAMILY}/{CPU_ARCHITECTURE}, which runs {wanted} images only (a task would stop "
                 f"with \"exec format error\" or find no matching manifest); build it for {wanted} "
@@ -475,19 +485,42 @@ def _judge_released(env: EnvConfig, images: Mapping[str, str], clients: ClientFa
     return judged
 
 
+def _absent_platform_manifest(ecr: Any, registry_id: str, repository: str, manifest: Mapping[str, Any]) -> str:
+    """The digest of an index entry naming the task's platform when the registry holds the manifest of no such entry,
+    else empty. A replica's or a pushed index's per-platform manifests are untagged, and an untagged-image lifecycle
+    rule may expire them while the tagged index stays (:func:`shared.release_tags.tag_release` tags them for that
+    reason, but only at an ``up``); DescribeImages of the index alone would not tell."""
+    from shared.fargate import IMAGE_PLATFORM
+
+    if not is_index(manifest):
+        return ""
+    named = [str(entry["digest"]) for entry in manifest.get("manifests", [])
+             if isinstance(platform := entry.get("platform"), dict) and normalized_platform(
+                 str(platform.get("os", "")), str(platform.get("architecture", "")),
+                 str(platform.get("variant", ""))) == (*IMAGE_PLATFORM, "")]
+    if not named or any(_manifest_of(ecr, registry_id, repository, {"imageDigest": digest}) is not None
+                        for digest in named):
+        return ""
+    return named[0]
+
+
 def wrong_platforms(env: EnvConfig, images: Mapping[str, str], clients: ClientFactory,
                     read: BlobReader | None = None) -> list[WrongPlatform]:
     """The images of ``images`` (service -> digest or tag) that Fargate's platform of the task definitions
-    cannot run (:data:`shared.fargate.IMAGE_PLATFORM`), in ``images`` order; an image the registry lacks is
-    :func:`missing_images`' to report, not this function's."""
+    cannot run (:data:`shared.fargate.IMAGE_PLATFORM`), in ``images`` order: built for another platform, or an index
+    whose manifest for it the registry no longer holds; an image the registry lacks is :func:`missing_images`' to
+    report, not this function's."""
     from shared.fargate import IMAGE_PLATFORM
 
     reader = read or read_blob
     wrong = []
-    for service, reference, uri, platforms in _judge_released(
+    for service, reference, uri, (platforms, absent) in _judge_released(
             env, images, clients, "platform",
-            lambda ecr, repository, manifest: _platforms(ecr, env.account_id, repository, manifest, reader)):
-        if (*IMAGE_PLATFORM, "") not in {normalized_platform(*platform) for platform in platforms}:
+            lambda ecr, repository, manifest: (_platforms(ecr, env.account_id, repository, manifest, reader),
+                                               _absent_platform_manifest(ecr, env.account_id, repository, manifest))):
+        if absent:
+            wrong.append(WrongPlatform(service, reference, uri, "an index without its manifest", absent))
+        elif (*IMAGE_PLATFORM, "") not in {normalized_platform(*platform) for platform in platforms}:
             shown = ", ".join(sorted({_shown(platform) for platform in platforms if _UNKNOWN not in platform[:2]})) \
                 or "an index that names no platform"
             wrong.append(WrongPlatform(service, reference, uri, shown))

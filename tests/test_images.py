@@ -554,6 +554,39 @@ def test_a_platform_is_matched_as_containerd_matches_it_on_an_x86_64_host(
     assert _judged(manifest, {CONFIG: config}) == found
 
 
+def test_an_index_whose_linux_amd64_manifest_the_registry_lost_is_no_runnable_image() -> None:
+    """A replica's per-platform manifests arrive untagged, and the untagged-image lifecycle rule may expire one while
+    the tagged index stays: DescribeImages finds the index, its entry says linux/amd64, yet no task can pull it. The
+    gate that refuses an image of another platform refuses it too, before a promotion or an update; an index that
+    still holds it, or an arm64 child gone beside a held amd64 one, passes."""
+    from shared.images import wrong_platforms
+
+    other = "sha256:" + "e1" * 32
+
+    def judged(held: set[str]) -> list[Any]:
+        class Ecr:
+            def batch_get_image(self, **request: Any) -> dict[str, Any]:
+                (image_id,) = request["imageIds"]
+                digest = image_id["imageDigest"]
+                if digest == NEW:
+                    served = _index(_entry({"os": "linux", "architecture": "amd64"}),
+                                    _entry({"os": "linux", "architecture": "arm64"}, other), ATTESTATION)
+                elif digest in held:
+                    served = _single()
+                else:
+                    return {"images": [], "failures": [{"failureCode": "ImageNotFound", "imageId": image_id}]}
+                return {"images": [{"imageManifest": json.dumps(served)}], "failures": []}
+
+        return wrong_platforms(load_env("dev"), {"inference": NEW}, lambda env, service: Ecr(),
+                               lambda ecr, repository, digest: b"{}")
+
+    (lost,) = judged({other})
+    assert lost.absent == CHILD
+    assert f"whose linux/amd64 manifest {CHILD} is not in the registry" in lost.reason()
+    assert "CannotPullContainerError" in lost.reason() and "the whole index again" in lost.reason()
+    assert judged({CHILD}) == [] and judged({CHILD, other}) == []
+
+
 # -- the size an image takes on the task's storage ---------------------------------------------------------------
 
 GIB = 1024 ** 3

@@ -1214,11 +1214,28 @@ def test_an_index_with_linux_amd64_among_its_platforms_runs(moto_aws: None, monk
     # buildx adds attestation manifests with platform unknown/unknown beside the images
     push_release(dev, {service: index(("linux", "arm64"), ("linux", "amd64"), ("unknown", "unknown"))
                        for service in dev.release.images})
+    for service in dev.release.images:  # the linux/amd64 manifest a task pulls is in the registry beside its index
+        push_image(dev, service, "sha256:" + "01" * 32, tag="amd64")
     settle_release(dev, monkeypatch)
     output = up_dev_in_one_update()
     assert "wrong platform" not in output
-    # the index got its release tag; the platform manifests it names are not in this (moto) repository: named
+    # the index got its release tag; the other manifests it names are not in this (moto) repository: named
     assert f"images: warning: inference: ml-platform/inference has no image sha256:{'00' * 32}" in output
+
+
+def test_an_index_whose_linux_amd64_manifest_is_gone_stops_the_up_before_any_layer(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The index is in the registry and names linux/amd64, but that manifest is not (expired while untagged in a
+    replica, or left out by a copy): every task would stop with CannotPullContainerError after the services changed.
+    Refused before any layer, like an image of another platform."""
+    dev = load_env("dev")
+    push_release(dev, {service: index(("linux", "arm64"), ("linux", "amd64")) for service in dev.release.images})
+    runner = Recorder()
+    code, _ = up("dev", runner, AwsImageChecks(MotoAccounts()))
+    error = capsys.readouterr().err
+    assert code == 2, error
+    assert runner.runs == []
+    assert f"whose linux/amd64 manifest sha256:{'01' * 32} is not in the registry" in error
 
 
 @pytest.mark.parametrize(("architecture", "runs"), [("amd64", True), ("arm64", False)])
