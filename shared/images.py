@@ -365,11 +365,8 @@ class WrongPlatform:
         wanted = "/".join(IMAGE_PLATFORM)
         if self.absent:
             return (f"{self.repository_uri}@{self.reference} is an image index whose {wanted} manifest "
-                    f"{self.absent} is not in the registry (the registry's lifecycle rule expired it while untagged, "
-                    "or the copy that brought the index left it out), so every task would stop with "
-                    "CannotPullContainerError; push or copy the whole index again (`docker buildx build --platform "
-                    f"{wanted} --push`, or `crane copy` of the index from a registry that holds all of it), which "
-                    "brings the manifest back under the same digests")
+                    f"{self.absent} {_LOST_MANIFEST}, so every task would stop with CannotPullContainerError; "
+                    f"{whole_index_again()}")
         return (f"{self.repository_uri}@{self.reference} is {self.found}, but the task definitions ask Fargate for "
                 f"{OPERATING_SYSTEM_FAMILY}/{CPU_ARCHITECTURE}, which runs {wanted} images only (a task would stop "
                 f"with \"exec format error\" or find no matching manifest); build it for {wanted} "
@@ -483,6 +480,35 @@ def _judge_released(env: EnvConfig, images: Mapping[str, str], clients: ClientFa
         if found is not None:
             judged.append((service, reference, f"{host}/{repository}", found))
     return judged
+
+
+#: why an index's per-platform manifest is gone while the index is not
+_LOST_MANIFEST = ("is not in the registry (the registry's lifecycle rule expired it while untagged, or the copy that "
+                  "brought the index left it out)")
+
+
+def whole_index_again() -> str:
+    """What brings back a per-platform manifest an index's registry lost."""
+    from shared.fargate import IMAGE_PLATFORM
+
+    return (f"push or copy the whole index again (`docker buildx build --platform {'/'.join(IMAGE_PLATFORM)} --push`, "
+            "or `crane copy` of the index from a registry that holds all of it), which brings the manifest back "
+            "under the same digests")
+
+
+def lost_platform_manifests(env: EnvConfig, images: Mapping[str, str], clients: ClientFactory) -> list[MissingImage]:
+    """The images of ``images`` (service -> digest or tag; all in the registry, :func:`missing_images`) of which the
+    registry holds the index only, not the manifest a task pulls (:func:`_absent_platform_manifest`), in the words
+    of a missing image: a promotion's images gate reads no config blob, which :func:`wrong_platforms` would."""
+    from shared.fargate import IMAGE_PLATFORM
+
+    return [MissingImage(service, reference, uri,
+                         f"only its index is: its {'/'.join(IMAGE_PLATFORM)} manifest {absent} {_LOST_MANIFEST}",
+                         whole_index_again())
+            for service, reference, uri, absent in _judge_released(
+                env, images, clients, "platform",
+                lambda ecr, repository, manifest: _absent_platform_manifest(
+                    ecr, env.account_id, repository, manifest) or None)]
 
 
 def _absent_platform_manifest(ecr: Any, registry_id: str, repository: str, manifest: Mapping[str, Any]) -> str:

@@ -14,7 +14,8 @@ images of FROM into TO's file, and only through gates, cheapest first, the first
    in FROM (``min_count`` 0, no backlog: a deployment of 0 tasks completes without starting one) is refused while
    no task of FROM runs it;
 4. **images** -- every promoted digest is in TO's own registry (TO's account and region, ECR
-   ``DescribeImages``), so TO's tasks can pull it (:func:`shared.images.missing_images`);
+   ``DescribeImages``), so TO's tasks can pull it (:func:`shared.images.missing_images`), an image index with the
+   linux/amd64 manifest it names (``BatchGetImage``: :func:`shared.images.lost_platform_manifests`);
 5. **policy** -- TO, synthesized with the candidate file, has no unsuppressed mandatory finding
    under TO's own enforcement (the offline policy engine over a scratch copy of the env folder).
 
@@ -66,7 +67,14 @@ from shared import REPO_ROOT
 from shared.cli import UsageParser, write_atomically
 from shared.envs import ENV_DIR_VAR, EnvConfig, active_env_dir, env_dir, env_path, is_digest, load_env
 from shared.errors import ConfigError, ConfigErrors, PlatformError, UsageError, display_path
-from shared.images import ClientFactory, MissingImage, RunningImage, SessionClients, rollout_mismatches
+from shared.images import (
+    ClientFactory,
+    MissingImage,
+    RunningImage,
+    SessionClients,
+    lost_platform_manifests,
+    rollout_mismatches,
+)
 from shared.orchestrate.images import AwsImageChecks
 from shared.yamlio import safe_load
 
@@ -228,7 +236,11 @@ def ecr_registry_images(clients: ClientFactory) -> RegistryImages:
 
     def read(target: EnvConfig, images: Mapping[str, str]) -> list[MissingImage]:
         aws.verify(target)
-        return aws.missing(target, images)
+        missing = aws.missing(target, images)
+        absent = {item.service for item in missing}
+        # an index TO holds without the manifest a task pulls (expired while untagged in the replica) is missing too
+        return [*missing, *lost_platform_manifests(
+            target, {service: ref for service, ref in images.items() if service not in absent}, clients)]
 
     return read
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import json
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,7 @@ from shared import promote as promote_module
 from shared.envs import EnvConfig, load_env
 from shared.images import MissingImage, RunningImage
 from shared.promote import PROMOTION_ORDER, main, render_candidate
-from tests.aws_helpers import MotoAccounts, push_image, run_service
+from tests.aws_helpers import MANIFEST, MotoAccounts, push_image, run_service
 
 NEW = "sha256:" + "ab" * 32
 OTHER = "sha256:" + "cd" * 32
@@ -626,6 +627,33 @@ def test_promote_refuses_a_digest_absent_from_the_target_registry_then_passes_on
     code, output = promote(["dev", "staging"], **real_aws())
     assert code == 0, output
     assert "gate images: ok" in output and load_env("staging").release.images["gateway"] == NEW
+
+
+def test_an_index_the_target_holds_without_its_linux_amd64_manifest_is_refused_by_the_images_gate(
+        env_dir: Path, moto_aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A replica's per-platform manifests are untagged, and the untagged-image lifecycle rule may expire the one a task
+    pulls while the index stays: DescribeImages finds the index, prod's up would roll ECS to an image no task can
+    pull. The images gate asks for the manifest itself (BatchGetImage) and refuses before the pull request."""
+    set_image(env_dir, "dev", "gateway", NEW)
+    deploy_dev_release(monkeypatch)
+    staging = load_env("staging")
+    amd64 = "sha256:" + "a6" * 32
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 2, "digest": amd64,
+         "platform": {"os": "linux", "architecture": "amd64"}}]})
+    for service, digest in load_env("dev").release.images.items():
+        push_image(staging, service, digest, manifest=index if service == "gateway" else MANIFEST)
+    path = env_dir / "staging.yaml"
+    before = path.read_bytes()
+    assert promote(["dev", "staging"], **real_aws())[0] == 1
+    err = capsys.readouterr().err
+    assert "'images' gate" in err and f"gateway: {NEW} is not in" in err
+    assert f"only its index is: its linux/amd64 manifest {amd64} is not in the registry" in err
+    assert path.read_bytes() == before
+
+    push_image(staging, "gateway", amd64, tag="amd64")  # the whole index copied again
+    code, output = promote(["dev", "staging"], **real_aws())
+    assert code == 0, output
 
 
 def test_the_deployed_gate_reads_the_digest_ecs_runs_not_the_release(
