@@ -4,6 +4,7 @@ and the first-run .venv logic (uv, stamp written last, broken venvs rebuilt, Pyt
 from __future__ import annotations
 
 import ast
+import base64
 import io
 import json
 import os
@@ -775,14 +776,45 @@ def test_the_promotion_workflow_runs_a_rollback_as_to_at_revision(rollback_to: s
     recorder = stub / "python3"
     recorder.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {tmp_path / 'argv'}\necho gate log\n")
     recorder.chmod(0o755)
+    # a checkout whose prod.yaml the gates leave as it is (nothing to promote)
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "prod.yaml").write_text("release: {}\n")
+    for git in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm",
+                                                  "c"]):
+        subprocess.run(["git", *git], cwd=tmp_path, check=True, capture_output=True)
     environ = {"PATH": f"{stub}:{os.environ['PATH']}", "FROM_ENV": "staging", "TO_ENV": "prod", "ALLOW_SKIP": "false",
-               "ROLLBACK_TO": rollback_to, "GITHUB_STEP_SUMMARY": str(tmp_path / "summary")}
+               "ROLLBACK_TO": rollback_to, "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+               "GITHUB_OUTPUT": str(tmp_path / "output")}
     subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", gates["run"]], cwd=tmp_path,
                    env=environ, check=True, capture_output=True)
     assert (tmp_path / "argv").read_text().splitlines() == expected
     body = (tmp_path / "build" / "promotion-body.md").read_text()
     assert ("Rollback of `prod` to its release at `HEAD~1`" if rollback_to else
             "Promotion of the release of `staging` to `prod`") in body
+    assert not (tmp_path / "output").exists(), "nothing to promote: no pull request"
+    # the gates rewrote prod.yaml: the pull-request job gets the file and the summary
+    prod = tmp_path / "environments" / "prod.yaml"
+    recorder.write_text(f"#!/bin/sh\necho 'release: {{images: {{a: b}}}}' > {prod}\n")
+    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", gates["run"]], cwd=tmp_path,
+                   env=environ, check=True, capture_output=True)
+    outputs = dict(line.split("=", 1) for line in (tmp_path / "output").read_text().splitlines())
+    assert base64.b64decode(outputs["env-file"]).decode() == "release: {images: {a: b}}\n"
+    assert "Merging this deploys `prod`" in base64.b64decode(outputs["body"]).decode()
+
+
+def test_the_promotion_pull_request_token_is_an_environment_secret_of_a_job_without_aws() -> None:
+    """PROMOTION_PR_TOKEN (a GitHub App's or a fine-grained token of another identity) could approve a pull request:
+    a repository secret reaches a workflow of any branch, an environment's only jobs of that environment (deployment
+    branches: main). Its job assumes no AWS role (the read roles trust the gates job's OIDC subject, the branch's) and
+    writes what the gates job wrote, nothing else."""
+    workflow = load(workflows.WORKFLOW_DIR / "promote.yml")
+    given = [job_id for job_id, job in workflow["jobs"].items() if "secrets.PROMOTION_PR_TOKEN" in json.dumps(job)]
+    assert given == ["pull-request"]
+    job = workflow["jobs"]["pull-request"]
+    assert job["environment"] == "promotion" and "id-token" not in job["permissions"]
+    assert job["needs"] == "promote" and "needs.promote.outputs.env-file" in job["if"]
+    gates = workflow["jobs"]["promote"]
+    assert gates.get("environment") is None and gates["permissions"] == {"contents": "read", "id-token": "write"}
 
 
 def test_ci_runs_the_readme_s_test_command() -> None:
