@@ -1022,6 +1022,17 @@ def _rule_canaries_need_appmesh(path: Path, env: EnvConfig, catalog: Catalog) ->
                                       "canary with ECS deployments instead)")
 
 
+def _rule_appmesh_only_keys(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    # Refused rather than ignored, as canaries are: the env would believe its egress filtered or its Envoy pinned
+    if env.mesh.provider == "appmesh":
+        return
+    for key, what in (("egress_filter", "App Mesh's mesh egress filter"), ("envoy_image", "App Mesh's Envoy")):
+        if key in env.mesh.model_fields_set:
+            yield path, f"mesh.{key}", (f"sets {what}, which provider {env.mesh.provider} has none of (ECS runs its "
+                                        "own Service Connect proxy, and the services' egress is their security "
+                                        "group's); remove it")
+
+
 def _rule_appmesh_acknowledged(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     if env.mesh.provider == "appmesh" and not env.mesh.appmesh_end_of_support_acknowledged:
         yield path, "mesh.appmesh_end_of_support_acknowledged", (
@@ -1534,6 +1545,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_private_egress, ("network",)),
     (_rule_catalog_names, ("services", "release", "mesh", "discovery")),
     (_rule_canaries_need_appmesh, ("mesh",)),
+    (_rule_appmesh_only_keys, ("mesh",)),
     (_rule_canary_role_names, ("mesh",)),
     (_rule_appmesh_acknowledged, ("mesh",)),
     (_rule_broker_matrix, ("messaging",)),

@@ -106,6 +106,9 @@ MALFORMED = [
     ("missing required key", _delete("account_id"), "account_id", "required key is missing"),
     ("unknown mesh provider", _set("mesh.provider", "istio"), "mesh.provider", "'service-connect' or 'appmesh'"),
     ("unknown NAT strategy", _set("network.nat", "double"), "network.nat", "'none', 'single' or 'per-az'"),
+    # App Mesh's alone: a service-connect env would believe its egress filtered or its proxy pinned
+    ("App Mesh egress filter in a service-connect env", _set("mesh.egress_filter", "DROP_ALL"), "mesh.egress_filter",
+     "provider service-connect has none of"),
     ("unknown service in release", _set("release.images.billing", "sha256:" + "a" * 64), "release.images.billing",
      "unknown service"),
     ("short suppression reason", _set("policy.suppressions", [{"rule": "ecr-kms-encryption", "resource": "x",

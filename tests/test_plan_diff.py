@@ -98,6 +98,17 @@ def test_a_load_balancer_with_aws_deletion_protection_is_blocked_when_replaced_o
     assert _actions(_doc(alb), _doc(idle)) == [("update", "gateway-alb", False)]
 
 
+def test_a_service_connect_namespace_s_new_description_replaces_it() -> None:
+    """terraform-provider-aws updates an HTTP namespace's tags only: its description is set at create, a new one a
+    new namespace (whose services ECS then moves to it), not an update."""
+    urn = "urn:pulumi:prod::discovery::aws:servicediscovery/httpNamespace:HttpNamespace::discovery-api"
+    namespace = _resource(urn, "aws:servicediscovery/httpNamespace:HttpNamespace",
+                          {"name": "prod-ml-api", "description": "one"}, protect=True)
+    described = copy.deepcopy(namespace)
+    described["inputs"]["description"] = "two"
+    assert _actions(_doc(namespace), _doc(described)) == [("replace", "discovery-api", True)]
+
+
 def test_inputs_unknown_at_synth_time_are_not_compared() -> None:
     fresh = copy.deepcopy(BASE)
     fresh["resources"][1]["inputs"]["natGatewayId"] = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"

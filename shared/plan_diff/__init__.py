@@ -107,7 +107,9 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     "aws:appautoscaling/target:Target": frozenset({"resourceId", "scalableDimension", "serviceNamespace"}),
     "aws:appautoscaling/policy:Policy": frozenset({"name", "resourceId", "scalableDimension", "serviceNamespace"}),
     "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": frozenset({"name", "vpc"}),
-    "aws:servicediscovery/httpNamespace:HttpNamespace": frozenset({"name"}),
+    # servicediscovery/http_namespace.go: the update handles tags alone (no UpdateHttpNamespace), so a description
+    # set at create is ForceNew too
+    "aws:servicediscovery/httpNamespace:HttpNamespace": frozenset({"name", "description"}),
     # terraform-provider-aws servicediscovery/service.go: also dns_config's namespace_id, routing_policy and each
     # record's type are ForceNew (a record's TTL is not); a dotted entry is an input nested in a block.
     "aws:servicediscovery/service:Service": frozenset({"name", "namespaceId", "healthCheckCustomConfig", "type",
