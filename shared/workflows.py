@@ -592,6 +592,9 @@ def main(argv: list[str]) -> int:
     tried.add_argument("env")
     tried.add_argument("--commit", required=True, help="the commit ENV is about to deploy")
     tried.add_argument("--untried-reason", default="", help="deploy anyway (emergency): logged as a warning")
+    provenance = commands.add_parser("release-provenance", help="exit 1 when a change sets a staging/prod digest "
+                                                                 "no env before it (or its own history) released")
+    provenance.add_argument("--base", required=True, help="the commit the change is compared with")
     tgt = commands.add_parser("target", help="region, account id, backend (and read role) of an env")
     tgt.add_argument("env")
     tgt.add_argument("--role", choices=["read", "deploy"], default="deploy")
@@ -631,6 +634,12 @@ def main(argv: list[str]) -> int:
         variables = json.loads(os.environ.get("VARS_JSON") or "{}")
         _write_outputs({"envs": json.dumps(matrix(chosen, variables), separators=(",", ":"))}, github_output)
         return 0
+    if args.command == "release-provenance":
+        from shared.envs import env_dir
+        from shared.promote import PROMOTION_ORDER
+        from shared.release_provenance import report, unvetted
+
+        return report(unvetted(args.base, PROMOTION_ORDER, env_dir()), sys.stdout)
     if args.command == "tried":
         from shared import tried as tried_gate
 

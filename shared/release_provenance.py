@@ -1,0 +1,102 @@
+"""Where a release reaching staging or prod comes from: the check a pull request runs on the env files it changes.
+
+``nox -s promote`` vouches for a release with its gates (FROM's ECS runs it, TO's registry holds it, TO's policies
+pass), but what deploys is the env file merged to main, and a pull request may set ``release.images`` by hand, or a
+push to a promotion branch may change it after the gates ran. Digests are opaque to a reviewer. So each digest a
+change sets in the file of an env after the first of :data:`shared.promote.PROMOTION_ORDER` must have been the
+release of that service in that env or one before it, in some commit of the base's history: promoted from upstream
+(once, at least, an earlier env's committed release), or a rollback to the env's own earlier release. A digest that
+never was is refused (exit 1), naming the promotion that would set it. It reads git alone: no AWS, no network.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from shared import REPO_ROOT
+from shared.errors import UsageError
+from shared.images import is_digest
+from shared.yamlio import safe_load
+
+#: commits of an env file's history read, newest first: years of promotions
+HISTORY_LIMIT = 2000
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+
+
+def _images(text: str | None) -> dict[str, str]:
+    """``release.images`` of an env file's text (empty where it has none, or is no mapping)."""
+    if text is None:
+        return {}
+    try:
+        data = safe_load(text)
+    except Exception:  # noqa: BLE001 - an old commit's malformed file vouches for nothing
+        return {}
+    release = data.get("release") if isinstance(data, Mapping) else None
+    images = release.get("images") if isinstance(release, Mapping) else None
+    return {str(k): str(v) for k, v in images.items()} if isinstance(images, Mapping) else {}
+
+
+def _file_at(repo: Path, revision: str, path: str) -> str | None:
+    shown = _git(repo, "show", f"{revision}:{path}")
+    return shown.stdout if shown.returncode == 0 else None
+
+
+def _released(repo: Path, base: str, path: str) -> Iterator[tuple[str, str]]:
+    """Every (service, reference) the file at ``path`` released in a commit of ``base``'s history."""
+    log = _git(repo, "log", f"--max-count={HISTORY_LIMIT}", "--format=%H", base, "--", path)
+    for commit in log.stdout.split():
+        yield from _images(_file_at(repo, commit, path)).items()
+
+
+def unvetted(base: str, order: Iterable[str], env_dir: Path, repo: Path = REPO_ROOT) -> list[str]:
+    """Why each digest that the env files of ``env_dir`` (as they are now) set, differently from ``base``, in an
+    env after the first of ``order`` was never a release of its service in that env or an earlier one in ``base``'s
+    history: one message per (env, service); empty when every one was."""
+    if _git(repo, "cat-file", "-e", f"{base}^{{commit}}").returncode != 0:
+        raise UsageError(f"--base: {base!r} is no commit of this clone (fetch the base branch's history: "
+                         "actions/checkout with fetch-depth 0)")
+    envs = list(order)
+    relative = env_dir.resolve().relative_to(repo.resolve())
+    problems = []
+    for index, env in enumerate(envs[1:], start=1):
+        path = env_dir / f"{env}.yaml"
+        if not path.is_file():
+            continue
+        git_path = (relative / f"{env}.yaml").as_posix()
+        before = _images(_file_at(repo, base, git_path))
+        changed = {service: ref for service, ref in _images(path.read_text(encoding="utf-8")).items()
+                   if before.get(service) != ref}
+        if not changed:
+            continue
+        known: set[tuple[str, str]] = set()
+        for earlier in envs[:index + 1]:
+            known.update(_released(repo, base, (relative / f"{earlier}.yaml").as_posix()))
+        upstream = envs[index - 1]
+        for service, reference in sorted(changed.items()):
+            if not is_digest(reference):
+                problems.append(f"{path.name}: release.images.{service}: {reference!r} is no digest (sha256:<64 "
+                                f"hex>): a tag can name other bytes tomorrow; promote with `nox -s promote -- "
+                                f"{upstream} {env}`, which pins the digest {upstream} runs")
+            elif (service, reference) not in known:
+                problems.append(
+                    f"{path.name}: release.images.{service}: {reference} was never {service}'s release in "
+                    f"{', '.join(envs[:index + 1])} on {base[:12]} or before, so no gate vouched for it: set it with "
+                    f"`nox -s promote -- {upstream} {env}` (its gates: {upstream}'s ECS runs it, {env}'s registry "
+                    f"holds it), or roll back with `nox -s promote -- {env}@<revision> {env}`")
+    return problems
+
+
+def report(problems: Iterable[str], out: Any) -> int:
+    """Print ``problems`` (exit 1) or that every changed digest came from a release before it (exit 0)."""
+    listed = list(problems)
+    for problem in listed:
+        print(problem, file=out)
+    if not listed:
+        print("release provenance: every digest the change sets was a release of its env or one before it", file=out)
+    return 1 if listed else 0
