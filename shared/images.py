@@ -242,6 +242,10 @@ def _inactive(ecr: Any, env: EnvConfig, repository: str, image_id: Mapping[str, 
     return None
 
 
+#: why a release's image is missing when its service's repository is
+NO_REPOSITORY = "the repository does not exist yet"
+
+
 def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFactory) -> list[MissingImage]:
     """Which of ``images`` (service -> digest or tag) the env's registry cannot serve, in ``images`` order.
 
@@ -250,7 +254,7 @@ def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFac
     :class:`AwsAccessError`.
     """
     from shared.components.ecr import repository_name
-    from shared.components.image_replication import Registry
+    from shared.components.image_replication import Registry, image_source
 
     ecr = clients(env, "ecr")
     host = Registry.of(env).host
@@ -267,7 +271,7 @@ def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFac
         except aws_errors() as error:
             code = aws_error_code(error)
             if code == "RepositoryNotFoundException":
-                reason = "the repository does not exist yet"
+                reason = NO_REPOSITORY
             elif code != "ImageNotFoundException":
                 raise AwsAccessError(f"{env.name}: ECR DescribeImages on {repository} failed ({error}); the caller "
                                      "needs ecr:DescribeImages on the platform's repositories") from None
@@ -286,6 +290,13 @@ def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFac
             how = _how_to_restore(env, repository, str(details[0].get("imageDigest", reference)), status)
         if reason:
             how = how or _how_to_provide(env, service, reference, uri, clients)
+            if reason == NO_REPOSITORY and image_source(env) is not None:
+                # a service new to the env: replication cannot create its repository (the registry policy grants
+                # ecr:ReplicateImage alone), and a copy into a repository that is not there fails (NAME_UNKNOWN)
+                how = (f"{env.name}'s compute has not created {repository} yet (the service is new to {env.name}): "
+                       f"deploy {env.name} with this code first (`nox -s up -- {env.name}`; in CI, deploy-promoted.yml "
+                       f"run by hand for {env.name}), which creates the repository and runs nothing of the service "
+                       f"while {env.name}'s release lacks it; then {how}")
             missing.append(MissingImage(service, reference, uri, reason, how))
     return missing
 

@@ -792,6 +792,7 @@ def test_the_promotion_workflow_runs_a_rollback_as_to_at_revision(rollback_to: s
     assert ("Rollback of `prod` to its release at `HEAD~1`" if rollback_to else
             "Promotion of the release of `staging` to `prod`") in body
     assert not (tmp_path / "output").exists(), "nothing to promote: no pull request"
+    assert "nothing to promote: `prod` already has that release; no pull request." in body
     # the gates rewrote prod.yaml: the pull-request job gets the file and the summary
     prod = tmp_path / "environments" / "prod.yaml"
     recorder.write_text(f"#!/bin/sh\necho 'release: {{images: {{a: b}}}}' > {prod}\n")

@@ -87,6 +87,11 @@ def test_a_missing_repository_and_a_missing_digest_are_both_named(moto_aws: None
     gateway, training = missing
     assert gateway.reason == "no such image"
     assert training.reason == "the repository does not exist yet"
+    # a service new to staging: replication cannot create its repository, a copy into it fails: staging's up first
+    assert training.how.startswith("staging's compute has not created ml-platform/training yet (the service is new "
+                                   "to staging): deploy staging with this code first (`nox -s up -- staging`")
+    assert "crane copy" in training.how and "crane copy" in gateway.how
+    assert not gateway.how.startswith("staging's compute has not created")
     assert gateway.repository_uri == "222222222222.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway"
     # staging receives images from dev: the remedy names dev's repository and keeps the digest
     assert "replication from dev" in gateway.how
@@ -112,6 +117,7 @@ def test_what_the_source_says_of_its_replication_explains_a_missing_image(
         moto_aws: None, monkeypatch: pytest.MonkeyPatch, statuses: list[dict[str, str]], said: str) -> None:
     # ECR DescribeImageReplicationStatus in dev's registry, with dev's credentials (promotion dev -> staging)
     monkeypatch.setitem(REPLICATION_STATUSES, ("111111111111", "eu-west-1", "ml-platform/gateway", NEW), statuses)
+    create_repositories(load_env("staging"), ["gateway"])  # staging's compute made it: the image alone is missing
     (gateway,) = missing_images(load_env("staging"), {"gateway": NEW}, MotoAccounts())
     assert gateway.how.startswith(said), gateway.how
     assert "crane copy" in gateway.how  # the remedy is still there
@@ -119,6 +125,7 @@ def test_what_the_source_says_of_its_replication_explains_a_missing_image(
 
 def test_without_credentials_for_the_source_nothing_is_said_of_its_replication(moto_aws: None) -> None:
     # staging's own `up`: only staging's credentials, so dev's registry answers AccessDenied, which is no error
+    create_repositories(load_env("staging"), ["gateway"])
     (gateway,) = missing_images(load_env("staging"), {"gateway": NEW}, MotoAccounts(caller="222222222222"))
     assert gateway.how.startswith("staging receives images by ECR replication from dev"), gateway.how
 
