@@ -215,8 +215,9 @@ def secrets_provider_refusal(env: EnvConfig, wanted: str, deployed: Mapping[str,
     An existing stack keeps the provider it was created with (``--secrets-provider`` is read by ``pulumi stack init``
     only), so the key's new value would silently never apply to them, while a stack created from now on (a new layer)
     would take it: an env meant to leave a leaked passphrase behind would go on using it, unsaid. ``variables`` are
-    what the orchestrator's own ``pulumi`` runs get (``PULUMI_BACKEND_URL``, and ``AWS_PROFILE`` and ``AWS_REGION``
-    where it sets them), so the printed commands reach the same backend and key with the same credentials."""
+    what the orchestrator's own ``pulumi`` runs get otherwise than the shell (``PULUMI_BACKEND_URL``; the env's
+    ``AWS_PROFILE`` with the shell's keys emptied, ``AWS_REGION``, file paths made absolute), so the printed commands
+    reach the same backend and key with the same credentials."""
     file = display_path(str(env_path(env.name)))
     said = env.state.secrets_provider
     value = f"{said!r}" if said is not None else f"unset (the backend's default: {wanted})"
