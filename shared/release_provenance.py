@@ -62,7 +62,11 @@ def unvetted(base: str, order: Iterable[str], env_dir: Path, repo: Path = REPO_R
         raise UsageError(f"--base: {base!r} is no commit of this clone (fetch the base branch's history: "
                          "actions/checkout with fetch-depth 0)")
     envs = list(order)
-    relative = env_dir.resolve().relative_to(repo.resolve())
+    try:
+        relative = env_dir.resolve().relative_to(repo.resolve())
+    except ValueError:
+        raise UsageError(f"the env files' folder {env_dir} is outside the repository {repo}, whose history the check "
+                         "reads (unset PLATFORM_ENV_DIR)") from None
     problems = []
     for index, env in enumerate(envs[1:], start=1):
         path = env_dir / f"{env}.yaml"

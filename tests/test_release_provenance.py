@@ -80,6 +80,12 @@ def test_a_base_the_clone_lacks_exits_2_naming_the_fetch(repo: Path) -> None:
         unvetted("0" * 40, ORDER, repo / "environments", repo)
 
 
+def test_env_files_outside_the_repository_exit_2(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    elsewhere = tmp_path_factory.mktemp("envs")
+    with pytest.raises(UsageError, match="outside the repository"):
+        unvetted(git(repo, "rev-parse", "HEAD"), ORDER, elsewhere, repo)
+
+
 def test_the_report_exits_1_on_a_problem_and_0_without() -> None:
     out = io.StringIO()
     assert report(["x"], out) == 1 and out.getvalue() == "x\n"
