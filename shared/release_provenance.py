@@ -4,9 +4,11 @@
 pass), but what deploys is the env file merged to main, and a pull request may set ``release.images`` by hand, or a
 push to a promotion branch may change it after the gates ran. Digests are opaque to a reviewer. So each digest a
 change sets in the file of an env after the first of :data:`shared.promote.PROMOTION_ORDER` must have been the
-release of that service in that env or one before it, in some commit of the base's history: promoted from upstream
-(once, at least, an earlier env's committed release), or a rollback to the env's own earlier release. A digest that
-never was is refused (exit 1), naming the promotion that would set it. It reads git alone: no AWS, no network.
+release of that service in that env or the one just before it in the order, in a commit of the base branch's own
+line (``git log --first-parent``: each merge's result, not the commits of a merged branch, which may hold a digest
+the check refused): promoted from upstream (``promote`` refuses to skip into prod), or a rollback to the env's own
+earlier release. A digest that never was is refused (exit 1), naming the promotion that would set it. It reads git
+alone: no AWS, no network.
 """
 
 from __future__ import annotations
@@ -48,16 +50,16 @@ def _file_at(repo: Path, revision: str, path: str) -> str | None:
 
 
 def _released(repo: Path, base: str, path: str) -> Iterator[tuple[str, str]]:
-    """Every (service, reference) the file at ``path`` released in a commit of ``base``'s history."""
-    log = _git(repo, "log", f"--max-count={HISTORY_LIMIT}", "--format=%H", base, "--", path)
+    """Every (service, reference) the file at ``path`` released in a commit of ``base``'s first-parent line."""
+    log = _git(repo, "log", "--first-parent", f"--max-count={HISTORY_LIMIT}", "--format=%H", base, "--", path)
     for commit in log.stdout.split():
         yield from _images(_file_at(repo, commit, path)).items()
 
 
 def unvetted(base: str, order: Iterable[str], env_dir: Path, repo: Path = REPO_ROOT) -> list[str]:
     """Why each digest that the env files of ``env_dir`` (as they are now) set, differently from ``base``, in an
-    env after the first of ``order`` was never a release of its service in that env or an earlier one in ``base``'s
-    history: one message per (env, service); empty when every one was."""
+    env after the first of ``order`` was never a release of its service in that env or the one before it on
+    ``base``'s first-parent line: one message per (env, service); empty when every one was."""
     if _git(repo, "cat-file", "-e", f"{base}^{{commit}}").returncode != 0:
         raise UsageError(f"--base: {base!r} is no commit of this clone (fetch the base branch's history: "
                          "actions/checkout with fetch-depth 0)")
@@ -78,10 +80,10 @@ def unvetted(base: str, order: Iterable[str], env_dir: Path, repo: Path = REPO_R
                    if before.get(service) != ref}
         if not changed:
             continue
-        known: set[tuple[str, str]] = set()
-        for earlier in envs[:index + 1]:
-            known.update(_released(repo, base, (relative / f"{earlier}.yaml").as_posix()))
         upstream = envs[index - 1]
+        known: set[tuple[str, str]] = set()
+        for earlier in (upstream, env):
+            known.update(_released(repo, base, (relative / f"{earlier}.yaml").as_posix()))
         for service, reference in sorted(changed.items()):
             if not is_digest(reference):
                 problems.append(f"{path.name}: release.images.{service}: {reference!r} is no digest (sha256:<64 "
@@ -90,7 +92,7 @@ def unvetted(base: str, order: Iterable[str], env_dir: Path, repo: Path = REPO_R
             elif (service, reference) not in known:
                 problems.append(
                     f"{path.name}: release.images.{service}: {reference} was never {service}'s release in "
-                    f"{', '.join(envs[:index + 1])} on {base[:12]} or before, so no gate vouched for it: set it with "
+                    f"{upstream} or {env} on {base[:12]} or before, so no gate vouched for it: set it with "
                     f"`nox -s promote -- {upstream} {env}` (its gates: {upstream}'s ECS runs it, {env}'s registry "
                     f"holds it), or roll back with `nox -s promote -- {env}@<revision> {env}`")
     return problems

@@ -791,7 +791,8 @@ def test_the_promotion_workflow_runs_a_rollback_as_to_at_revision(rollback_to: s
     body = (tmp_path / "build" / "promotion-body.md").read_text()
     assert ("Rollback of `prod` to its release at `HEAD~1`" if rollback_to else
             "Promotion of the release of `staging` to `prod`") in body
-    assert not (tmp_path / "output").exists(), "nothing to promote: no pull request"
+    assert (tmp_path / "output").read_text() == "changed=false\n", "nothing to promote: no pull request"
+    (tmp_path / "output").unlink()
     assert "nothing to promote: `prod` already has that release; no pull request." in body
     # the gates rewrote prod.yaml: the pull-request job gets the file and the summary
     prod = tmp_path / "environments" / "prod.yaml"
@@ -799,6 +800,7 @@ def test_the_promotion_workflow_runs_a_rollback_as_to_at_revision(rollback_to: s
     subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", gates["run"]], cwd=tmp_path,
                    env=environ, check=True, capture_output=True)
     outputs = dict(line.split("=", 1) for line in (tmp_path / "output").read_text().splitlines())
+    assert outputs["changed"] == "true"
     assert base64.b64decode(outputs["env-file"]).decode() == "release: {images: {a: b}}\n"
     assert "Merging this deploys `prod`" in base64.b64decode(outputs["body"]).decode()
 
@@ -813,7 +815,7 @@ def test_the_promotion_pull_request_token_is_an_environment_secret_of_a_job_with
     assert given == ["pull-request"]
     job = workflow["jobs"]["pull-request"]
     assert job["environment"] == "promotion" and "id-token" not in job["permissions"]
-    assert job["needs"] == "promote" and "needs.promote.outputs.env-file" in job["if"]
+    assert job["needs"] == "promote" and job["if"] == "${{ needs.promote.outputs.changed == 'true' }}"
     gates = workflow["jobs"]["promote"]
     assert gates.get("environment") is None and gates["permissions"] == {"contents": "read", "id-token": "write"}
 

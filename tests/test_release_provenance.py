@@ -53,7 +53,7 @@ def test_a_promotion_of_what_dev_released_passes(repo: Path) -> None:
 
 def test_a_digest_no_env_before_released_is_refused_naming_the_promotion(repo: Path) -> None:
     (problem,) = judged(repo, git(repo, "rev-parse", "HEAD"), prod={"gateway": C})
-    assert problem.startswith(f"prod.yaml: release.images.gateway: {C} was never gateway's release in dev, staging, "
+    assert problem.startswith(f"prod.yaml: release.images.gateway: {C} was never gateway's release in staging or "
                               "prod")
     assert "`nox -s promote -- staging prod`" in problem and "`nox -s promote -- prod@<revision> prod`" in problem
 
@@ -66,6 +66,28 @@ def test_a_rollback_to_the_env_s_own_earlier_release_and_a_release_once_upstream
     # prod takes B, staging's release on the base (the promote workflow's branch was cut before staging moved again)
     assert judged(repo, newer, prod={"gateway": B}) == []
     assert base != newer
+
+
+def test_a_digest_only_dev_ever_released_does_not_skip_staging_into_prod(repo: Path) -> None:
+    """promote refuses to skip into prod (its baseline): neither may a hand edit, with dev's digest."""
+    (problem,) = judged(repo, git(repo, "rev-parse", "HEAD"), prod={"gateway": B})
+    assert f"{B} was never gateway's release in staging or prod" in problem
+    assert "`nox -s promote -- staging prod`" in problem
+
+
+def test_a_digest_a_merged_branch_held_on_the_way_vouches_for_nothing(repo: Path) -> None:
+    """A push to a promotion branch after its gates ran set staging to C (refused), a later one back to B; the branch
+    was merged with a merge commit. C never was staging's release on main: main's first-parent line says so."""
+    git(repo, "checkout", "-qb", "promote/dev-to-staging")
+    release(repo, staging={"gateway": C})
+    release(repo, staging={"gateway": B})
+    git(repo, "checkout", "-q", "-")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "merge", "-q", "--no-ff",
+        "promote/dev-to-staging", "-m", "merge")
+    base = git(repo, "rev-parse", "HEAD")
+    (problem,) = judged(repo, base, staging={"gateway": C})
+    assert f"{C} was never gateway's release in dev or staging" in problem
+    assert judged(repo, base, staging={"gateway": A}) == []  # staging's own release before the merge
 
 
 def test_a_tag_and_the_first_env_s_changes_are_judged_as_they_should_be(repo: Path) -> None:
@@ -96,8 +118,9 @@ def test_every_pull_request_runs_it_in_a_required_job_with_the_base_s_history() 
     job = load(workflows.WORKFLOW_DIR / "pull-request.yml")["jobs"]["policy"]
     steps = steps_of(job)
     (step,) = [step for step in steps if "release-provenance" in step.get("run", "")]
-    assert step["run"] == 'python3 -m nox -s workflows -- release-provenance --base "$BASE_SHA"'
-    assert step["env"]["BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
+    # the merge ref's first parent: the base the checked-out tree was merged onto, whatever the event's base.sha says
+    assert step["run"] == 'python3 -m nox -s workflows -- release-provenance --base "$(git rev-parse HEAD^1)"'
+    assert step["if"] == "${{ !cancelled() }}"  # shown beside a policy failure, not only after the next push
     checkout = next(step for step in steps if "actions/checkout" in step.get("uses", ""))
     assert checkout["with"]["fetch-depth"] == 0
     assert job["name"] == "policy packs over every env"  # a required check (README, CI/CD step 6)

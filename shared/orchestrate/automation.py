@@ -1116,8 +1116,11 @@ class AutomationRunner:
                     on_output(f"refused: {item.describe()}")
                 return LayerResult(layer, Status.FAILED, detail=verdict.refusal(layer, env.name))
             held = self._deletion_protected.get((env.name, layer), {})
+            # a replacement only: a bare delete under the kept one's URN is the old copy a failed replacement left
+            # (the same URN, marked delete), whose own flag the image gate asked ELB about before the up
             blocked = [(item, held[name]) for item in guard.destroyed()
-                       if item.type in LOAD_BALANCER_TYPES and (name := item.urn.rsplit("::", 1)[-1]) in held]
+                       if item.type in LOAD_BALANCER_TYPES and item.verb == "replace"
+                       and (name := item.urn.rsplit("::", 1)[-1]) in held]
             if blocked:
                 for item, arn in blocked:
                     on_output(f"refused: {item.describe()}: AWS deletion protection on ({arn})")

@@ -83,9 +83,10 @@ def main(argv: list[str]) -> int:
         blocked += sum(1 for layer_diff in diffs for change in layer_diff.changes if change.blocked)
     if blocked:
         shown.print(f"[bold red]FAIL[/bold red]: {blocked} protected resource(s) would be replaced or deleted; "
-                    "keep their URNs (aliases) and replace-on-change inputs, or unprotect them deliberately "
-                    "(Pulumi's protect: `pulumi state unprotect`; a load balancer's AWS deletion protection, which "
-                    "the env's protect_stateful sets: turned off on the deployed one)")
+                    "keep their URNs (aliases) and replace-on-change inputs, or unprotect them deliberately. It is "
+                    "judged from the baseline's protect and deletion-protection inputs, so it stays until a change "
+                    "that lifts the protection (protect_stateful off) has been deployed and the snapshots accepted; "
+                    "`up` itself asks the state and ELB")
         return 1
     shown.print("[bold green]OK[/bold green]: no protected resource would be replaced or deleted")
     return 0
