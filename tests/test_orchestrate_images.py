@@ -559,6 +559,53 @@ def test_empty_repositories_let_the_destroy_run_every_layer(moto_aws: None) -> N
     assert len(runner.runs) == 6
 
 
+def test_a_retired_service_s_repository_the_state_holds_with_images_stops_the_destroy(moto_aws: None) -> None:
+    """A service removed from the catalog whose repository compute's state still holds (the up that deletes it was
+    refused while it held images): the destroy deletes it too, and DeleteRepository refuses it after the services
+    and the artifact bucket have gone. Asked of the registry with the catalog's."""
+    dev = load_env("dev")
+    create_repositories(dev, list(dev.release.images))
+    push_image(dev, "retired", OLD)
+
+    class Deployed(Recorder):
+        def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+            if layer != "compute":
+                return super().stack_outputs(layer, env)
+            urls = {service: f"{dev.account_id}.dkr.ecr.{dev.region}.amazonaws.com/ml-platform/{service}"
+                    for service in [*dev.release.images, "retired"]}
+            return {"repository_urls": urls}
+
+    runner = Deployed()
+    code, output = destroy("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1 and runner.runs == [], output
+    assert "nothing of compute was deleted" in output and "ml-platform/retired holds 1 image(s)" in output
+
+
+def test_a_load_balancer_with_aws_deletion_protection_stops_the_destroy_before_anything(
+        moto_aws: None) -> None:
+    """Prod's gateway ALB (its flag set where the env protects state) once its Pulumi protect was lifted, or any
+    env's whose flag a remediation turned on: the destroy would delete the listener, target groups and services,
+    then stop at DeleteLoadBalancer. ELB is asked first; off (or gone), the destroy runs."""
+    from shared.orchestrate.automation import state_load_balancers
+
+    dev = load_env("dev")
+    create_repositories(dev, list(dev.release.images))
+    for protected in (True, False):
+        arn = aws_gateway_alb(dev, protected=protected)
+        runner = ProtectedBalancerRecorder(balancers=state_load_balancers({"resources": [gateway_alb(
+            dev, protected=protected, id=arn, outputs={"arn": arn})]}))
+        code, output = destroy("dev", runner, AwsImageChecks(MotoAccounts()))
+        if protected:
+            assert code == 1 and runner.runs == [], output
+            assert f"load balancers: AWS deletion protection on: gateway-alb ({arn})" in output
+            assert ("nothing of compute was deleted: AWS's deletion protection on gateway-alb refuses "
+                    "DeleteLoadBalancer (OperationNotPermitted)") in output
+            assert f"--load-balancer-arn {arn} --attributes Key=deletion_protection.enabled,Value=false" in output
+        else:
+            assert code == 0, output
+            assert runner.runs[0][0] == "compute"
+
+
 def test_a_repository_compute_did_not_create_does_not_stop_its_destroy(moto_aws: None) -> None:
     dev = load_env("dev")
     ecr = MotoAccounts.client(dev.account_id, dev.region, "ecr")

@@ -428,8 +428,15 @@ class ImageGatedRunner:
         images first.)"""
         if self.holds_resources(LAYER, env) is False:
             return None
+        held = self.checks.held(env)
+        # and a retired service's repository the state still holds (its up, which deletes it, has not run: refused
+        # while it held images), which the destroy deletes as well
+        retired = [service for service in self._removed_repositories(env)
+                   if service not in {repository.service for repository in held}]
+        if retired:
+            held = [*held, *self.checks.held(env, retired)]
         return _refused(
-            self.checks.held(env), on_output,
+            held, on_output,
             lambda repository: f"images: still in the registry: {repository.describe(env)}",
             lambda held: (
                 f"nothing of {LAYER} was deleted: {ECR_REFUSES}, and {_with_images(held)} still hold(s) some. "
@@ -480,6 +487,26 @@ class ImageGatedRunner:
             lambda bucket: f"buckets: no longer in compute's program, without force_destroy, not empty: "
                            f"{bucket.describe(env)}",
             lambda held: _removed_bucket_detail(env, held))
+
+    def _protected_load_balancer_destroy_refusal(self, env: EnvConfig,
+                                                 on_output: OutputSink) -> LayerResult | None:
+        """FAILED, before anything of compute is deleted, when a load balancer its state records has AWS's deletion
+        protection on (the public gateway's where the env protects state, once its Pulumi ``protect`` was lifted; one
+        a remediation outside the platform turned on): the destroy would delete the listener, target group and
+        services, then stop at DeleteLoadBalancer (OperationNotPermitted), every layer it reads kept, on every run."""
+        recorded = self.state_load_balancers(LAYER, env) or []
+        arns = [balancer.arn for balancer in recorded if balancer.arn.startswith("arn:")]
+        still_on = set(self.checks.deletion_protected(env, arns)) if arns else set()
+        return _refused(
+            [balancer for balancer in recorded if balancer.arn in still_on], on_output,
+            lambda balancer: f"load balancers: AWS deletion protection on: {balancer.name} ({balancer.arn})",
+            lambda protected: (
+                f"nothing of {LAYER} was deleted: AWS's deletion protection on "
+                f"{', '.join(balancer.name for balancer in protected)} refuses DeleteLoadBalancer "
+                "(OperationNotPermitted), which the destroy would reach after deleting the listeners, target groups "
+                "and services. Turn it off ("
+                + "; ".join(deletion_protection_off_command(balancer.arn, env.region) for balancer in protected)
+                + f"), then run `nox -s destroy -- {env.name}` again"))
 
     def _removed_protected_load_balancer_refusal(self, env: EnvConfig,
                                                  on_output: OutputSink) -> LayerResult | None:
@@ -590,6 +617,7 @@ class ImageGatedRunner:
         if self._gates_destroy(layer, operation):
             # The buckets first: the `up` their refusal may ask for needs the images the other asks to delete.
             return (self._bucket_refusal(env, on_output) or self._held_refusal(env, on_output)
+                    or self._protected_load_balancer_destroy_refusal(env, on_output)
                     or self.inner.run(layer, env, operation, on_output))
         if layer == LAYER and operation.action is Action.PREVIEW:
             said = self._preview_notes(env, on_output)
