@@ -615,6 +615,28 @@ def test_a_repository_compute_did_not_create_does_not_stop_its_destroy(moto_aws:
     assert code == 0, output
 
 
+def test_a_repository_of_a_name_compute_s_state_holds_stops_its_destroy_whoever_made_it(moto_aws: None) -> None:
+    """A first destroy was refused, the repositories were deleted by hand, and same-account replication made one
+    again (AES256) on dev's next push: compute's state still holds the name, so its destroy deletes that repository,
+    and ECR refuses it with the image."""
+    dev = load_env("dev")
+    ecr = MotoAccounts.client(dev.account_id, dev.region, "ecr")
+    ecr.create_repository(repositoryName="ml-platform/gateway")  # AES256: replication's, under compute's name
+    ecr.put_image(repositoryName="ml-platform/gateway", imageManifest=MANIFEST, imageTag="latest")
+
+    class Deployed(Recorder):
+        def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+            if layer != "compute":
+                return super().stack_outputs(layer, env)
+            return {"repository_urls": {"gateway": f"{dev.account_id}.dkr.ecr.{dev.region}.amazonaws.com/"
+                                                   "ml-platform/gateway"}}
+
+    runner = Deployed()
+    code, output = destroy("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1 and runner.runs == [], output
+    assert "ml-platform/gateway holds 1 image(s)" in output
+
+
 def test_a_protected_compute_is_refused_for_its_protect_and_its_registry_is_not_asked(
         moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
     """prod: the state protects the repositories, and the destroy is refused for that before any layer runs; the

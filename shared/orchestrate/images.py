@@ -429,12 +429,14 @@ class ImageGatedRunner:
         if self.holds_resources(LAYER, env) is False:
             return None
         held = self.checks.held(env)
-        # and a retired service's repository the state still holds (its up, which deletes it, has not run: refused
-        # while it held images), which the destroy deletes as well
-        retired = [service for service in self._removed_repositories(env)
-                   if service not in {repository.service for repository in held}]
-        if retired:
-            held = [*held, *self.checks.held(env, retired)]
+        # and every repository compute's state holds, by name, whoever made the one there now: a retired service's
+        # (its up, which deletes it, was refused while it held images), or one same-account replication made again
+        # (AES256) after a first destroy's refusal had it deleted by hand: the destroy deletes that name as well
+        deployed = (self.stack_outputs(LAYER, env) or {}).get("repository_urls")
+        named = sorted(deployed) if isinstance(deployed, Mapping) else []
+        others = [service for service in named if service not in {repository.service for repository in held}]
+        if others:
+            held = [*held, *self.checks.held(env, others)]
         return _refused(
             held, on_output,
             lambda repository: f"images: still in the registry: {repository.describe(env)}",
