@@ -117,9 +117,10 @@ phases:
       # access_token_secret), read as the deploy role: the service roles may read no secret
 {"".join(_fetch_secret(variable) for variable in SECRET_VARIABLES)}\
       # PLATFORM_LAYERS (optional, e.g. messaging): --layers for the run; a destroy on the runner is one of the
-      # layers that need the VPC (the orchestrator refuses one that would delete the runner itself)
-      - python3 -m nox -s "${{PLATFORM_COMMAND:-up}}" -- "$PLATFORM_ENV" --yes \
-${{PLATFORM_LAYERS:+--layers "$PLATFORM_LAYERS"}}
+      # layers that need the VPC (the orchestrator refuses one that would delete the runner itself). --yes for a run
+      # that changes something: a preview refuses it (exit 2)
+      - python3 -m nox -s "${{PLATFORM_COMMAND:-up}}" -- "$PLATFORM_ENV" \
+$([ "${{PLATFORM_COMMAND:-up}}" = preview ] || echo --yes) ${{PLATFORM_LAYERS:+--layers "$PLATFORM_LAYERS"}}
 """
 
 

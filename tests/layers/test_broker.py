@@ -252,12 +252,17 @@ def test_the_runner_is_a_codebuild_project_in_the_private_subnets_with_its_own_g
     assert logs["inputs"]["retentionInDays"] == load_env(env).messaging.deploy_runner.log_retention_days
 
 
-@pytest.mark.parametrize(("layers", "expected"), [
-    (None, ["-m", "nox", "-s", "destroy", "--", "dev", "--yes"]),
-    ("messaging", ["-m", "nox", "-s", "destroy", "--", "dev", "--yes", "--layers", "messaging"]),
-    ("compute,messaging", ["-m", "nox", "-s", "destroy", "--", "dev", "--yes", "--layers", "compute,messaging"]),
+@pytest.mark.parametrize(("platform_command", "layers", "expected"), [
+    ("destroy", None, ["-m", "nox", "-s", "destroy", "--", "dev", "--yes"]),
+    ("destroy", "messaging", ["-m", "nox", "-s", "destroy", "--", "dev", "--yes", "--layers", "messaging"]),
+    ("destroy", "compute,messaging",
+     ["-m", "nox", "-s", "destroy", "--", "dev", "--yes", "--layers", "compute,messaging"]),
+    # a preview refuses --yes (exit 2): the orchestrator's own "ways in" print this build for a messaging preview
+    ("preview", "messaging", ["-m", "nox", "-s", "preview", "--", "dev", "--layers", "messaging"]),
+    (None, None, ["-m", "nox", "-s", "up", "--", "dev", "--yes"]),
 ])
-def test_the_runner_build_passes_platform_layers_on(tmp_path: Path, layers: str | None, expected: list[str]) -> None:
+def test_the_runner_build_passes_platform_layers_on(tmp_path: Path, platform_command: str | None,
+                                                     layers: str | None, expected: list[str]) -> None:
     """A destroy on the runner must be limited to the layers that need the VPC (`--layers messaging`: the
     orchestrator refuses one that would delete the runner), and start-build can only set variables: the build's
     command, run by bash as CodeBuild does (`env: shell: bash`), with a python3 that prints its arguments."""
@@ -270,7 +275,9 @@ def test_the_runner_build_passes_platform_layers_on(tmp_path: Path, layers: str 
     fake = tmp_path / "python3"
     fake.write_text("#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n")
     fake.chmod(0o755)
-    environ = {"PATH": f"{tmp_path}:{os.environ['PATH']}", "PLATFORM_ENV": "dev", "PLATFORM_COMMAND": "destroy"}
+    environ = {"PATH": f"{tmp_path}:{os.environ['PATH']}", "PLATFORM_ENV": "dev"}
+    if platform_command is not None:
+        environ["PLATFORM_COMMAND"] = platform_command
     if layers is not None:
         environ["PLATFORM_LAYERS"] = layers
     printed = subprocess.run(["bash", "-c", command], env=environ, capture_output=True, text=True, check=True)
