@@ -79,8 +79,7 @@ from urllib.parse import urlsplit
 from shared.components.compute_iam import KEY_ADMINISTRATION_ACTIONS
 from shared.errors import PlatformError, UsageError
 from shared.gateway_names import s3_bucket_arn
-from shared.kms_url import SCHEME as KMS_SCHEME
-from shared.kms_url import KmsKey, parse_kms_url
+from shared.kms_url import KmsKey, kms_key
 
 #: IAM user guide, "IAM and AWS STS quotas": managed policy size, white space not counted
 MANAGED_POLICY_MAX_CHARS = 6144
@@ -661,8 +660,7 @@ def state_backend(backend_url: str, secrets_provider: str | None) -> StateBacken
     parts = urlsplit(backend_url)
     if parts.scheme == "s3":
         bucket, prefix = parts.netloc, parts.path.strip("/")
-    kms = parse_kms_url(secrets_provider) if secrets_provider and secrets_provider.startswith(KMS_SCHEME) else None
-    return StateBackend(bucket, prefix, kms)
+    return StateBackend(bucket, prefix, kms_key(secrets_provider))
 
 
 def _statement(sid: str, actions: Iterable[str], resources: Iterable[str],

@@ -57,7 +57,7 @@ from shared.amazonmq import (
 from shared.aws_limits import APPMESH_WEIGHTED_TARGETS_PER_ROUTE
 from shared.errors import ConfigError, ConfigErrors, non_string_key, raise_all
 from shared.fargate import unknown_key_reason
-from shared.kms_url import SCHEME, parse_kms_url
+from shared.kms_url import kms_key
 from shared.maintenance import TIME_OF_DAY, DayOfWeek, business_hours_problem, time_zone_problem, windows_overlap
 from shared.mesh_names import SERVICE_TAG, VERSION_TAG
 from shared.regions import REGION_AZS
@@ -618,8 +618,7 @@ class StateConfig(_Strict):
     @field_validator("secrets_provider")
     @classmethod
     def _kms_key(cls, value: str | None) -> str | None:
-        if value and value.startswith(SCHEME):
-            parse_kms_url(value)  # a key the roles' grants can match, or a ValueError naming why not
+        kms_key(value)  # an awskms:// key the roles' grants can match, or a ValueError naming why not
         return value
 
 
@@ -851,8 +850,8 @@ def _rule_management_endpoint(path: Path, env: EnvConfig, catalog: Catalog) -> I
 
 def _rule_kms_key_region(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """An awskms:// key ARN of another region needs region=: the CLI would ask the env's KMS for it."""
-    provider = env.state.secrets_provider or ""
-    problem = parse_kms_url(provider).region_problem(env.region) if provider.startswith(SCHEME) else None
+    key = kms_key(env.state.secrets_provider)
+    problem = key.region_problem(env.region) if key else None
     if problem:
         yield path, "state.secrets_provider", problem
 

@@ -522,19 +522,24 @@ def lost_platform_manifests(env: EnvConfig, images: Mapping[str, str], clients: 
                     ecr, env.account_id, repository, manifest) or None)]
 
 
+def _is_task_platform(platform: Mapping[str, Any]) -> bool:
+    """Whether an index entry's ``platform`` is the one the task definitions ask Fargate for, as containerd matches
+    it (:func:`normalized_platform`)."""
+    from shared.fargate import IMAGE_PLATFORM
+
+    return normalized_platform(str(platform.get("os", "")), str(platform.get("architecture", "")),
+                               str(platform.get("variant", ""))) == (*IMAGE_PLATFORM, "")
+
+
 def _absent_platform_manifest(ecr: Any, registry_id: str, repository: str, manifest: Mapping[str, Any]) -> str:
     """The digest of an index entry naming the task's platform when the registry holds the manifest of no such entry,
     else empty. A replica's or a pushed index's per-platform manifests are untagged, and an untagged-image lifecycle
     rule may expire them while the tagged index stays (:func:`shared.release_tags.tag_release` tags them for that
     reason, but only at an ``up``); DescribeImages of the index alone would not tell."""
-    from shared.fargate import IMAGE_PLATFORM
-
     if not is_index(manifest):
         return ""
     named = [str(entry["digest"]) for entry in manifest.get("manifests", [])
-             if isinstance(platform := entry.get("platform"), dict) and normalized_platform(
-                 str(platform.get("os", "")), str(platform.get("architecture", "")),
-                 str(platform.get("variant", ""))) == (*IMAGE_PLATFORM, "")]
+             if isinstance(platform := entry.get("platform"), dict) and _is_task_platform(platform)]
     if not named or any(_manifest_of(ecr, registry_id, repository, {"imageDigest": digest}) is not None
                         for digest in named):
         return ""
@@ -649,9 +654,7 @@ def _runnable_manifest(ecr: Any, registry_id: str, repository: str, manifest: Ma
         return manifest
     for entry in manifest.get("manifests", []):
         platform = entry.get("platform")
-        if isinstance(platform, dict) and normalized_platform(
-                str(platform.get("os", "")), str(platform.get("architecture", "")),
-                str(platform.get("variant", ""))) != (*IMAGE_PLATFORM, ""):
+        if isinstance(platform, dict) and not _is_task_platform(platform):
             continue
         if not isinstance(platform, dict) and depth >= _MAX_INDEX_DEPTH:
             continue

@@ -79,6 +79,11 @@ class KmsKey:
         return None if self.region else env_region
 
 
+def kms_key(secrets_provider: str | None) -> KmsKey | None:
+    """The key of ``state.secrets_provider`` when it is an ``awskms://`` URL (:func:`parse_kms_url`), else None."""
+    return parse_kms_url(secrets_provider) if secrets_provider and secrets_provider.startswith(SCHEME) else None
+
+
 def parse_kms_url(url: str) -> KmsKey:
     """The key of an ``awskms://`` URL; ValueError naming what is wrong with it."""
     parts = urlsplit(url)

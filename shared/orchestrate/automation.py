@@ -46,8 +46,7 @@ from shared.contracts import stack_reference_name
 from shared.envs import EnvConfig, env_path, load_env
 from shared.errors import ConfigError, PlatformError, UsageError
 from shared.images import AMBIENT_CREDENTIAL_VARS, AWS_FILE_VARS, pulumi_credentials
-from shared.kms_url import SCHEME as KMS_SCHEME
-from shared.kms_url import parse_kms_url
+from shared.kms_url import kms_key
 from shared.orchestrate.commits import (
     HISTORY_PAGE,
     NOT_CHECKED,
@@ -807,8 +806,8 @@ class AutomationRunner:
         # The env's credentials as the orchestrator's own AWS calls take them (preflight, image gate): the profile of
         # PLATFORM_AWS_PROFILE_<ENV> for the provider and the CLI's S3/KMS backend too, else the shell's chain.
         self._env_vars.update(pulumi_credentials(env.name, self.environ))
-        provider = env.state.secrets_provider or ""
-        kms_region = parse_kms_url(provider).cli_region(env.region) if provider.startswith(KMS_SCHEME) else None
+        key = kms_key(env.state.secrets_provider)
+        kms_region = key.cli_region(env.region) if key else None
         if kms_region:
             # an awskms:// URL without region= is opened in the SDK's default region (a laptop profile's may be
             # another, where the alias names no key or another key): the one the roles grant (shared.kms_url); the

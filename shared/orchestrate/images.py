@@ -432,9 +432,8 @@ class ImageGatedRunner:
         # and every repository compute's state holds, by name, whoever made the one there now: a retired service's
         # (its up, which deletes it, was refused while it held images), or one same-account replication made again
         # (AES256) after a first destroy's refusal had it deleted by hand: the destroy deletes that name as well
-        deployed = (self.stack_outputs(LAYER, env) or {}).get("repository_urls")
-        named = sorted(deployed) if isinstance(deployed, Mapping) else []
-        others = [service for service in named if service not in {repository.service for repository in held}]
+        others = [service for service in self._deployed_repositories(env)
+                  if service not in {repository.service for repository in held}]
         if others:
             held = [*held, *self.checks.held(env, others)]
         return _refused(
@@ -446,16 +445,19 @@ class ImageGatedRunner:
                 f"still needs, e.g. what its replication has not copied yet), then run "
                 f"`nox -s destroy -- {env.name}` again"))
 
-    def _removed_repositories(self, env: EnvConfig) -> list[str]:
+    def _deployed_repositories(self, env: EnvConfig) -> list[str]:
         """The services whose repositories compute's deployed stack holds (its ``repository_urls``: every service of
-        the catalog it was last deployed with) that the catalog no longer has: compute's ``up`` deletes them."""
+        the catalog it was last deployed with), sorted; none where it has no such output."""
+        deployed = (self.stack_outputs(LAYER, env) or {}).get("repository_urls")
+        return sorted(deployed) if isinstance(deployed, Mapping) else []
+
+    def _removed_repositories(self, env: EnvConfig) -> list[str]:
+        """The services of :meth:`_deployed_repositories` that the catalog no longer has: compute's ``up`` deletes
+        them."""
         from shared.catalog import load_catalog
 
-        deployed = (self.stack_outputs(LAYER, env) or {}).get("repository_urls")
-        if not isinstance(deployed, Mapping):
-            return []
         names = load_catalog().names()
-        return sorted(service for service in deployed if service not in names)
+        return [service for service in self._deployed_repositories(env) if service not in names]
 
     def _removed_held_refusal(self, env: EnvConfig, on_output: OutputSink) -> LayerResult | None:
         """FAILED, before anything of compute changes, when its ``up`` would delete the repository of a service removed
@@ -490,15 +492,20 @@ class ImageGatedRunner:
                            f"{bucket.describe(env)}",
             lambda held: _removed_bucket_detail(env, held))
 
+    def _deletion_protected_balancers(self, env: EnvConfig) -> tuple[list[StateLoadBalancer], set[str]]:
+        """The load balancers compute's state records, and the ARNs of those whose AWS deletion protection ELB says
+        is on (one ELB read each; a state entry without an id, ``<its ARN>``, names nothing ELB could answer for)."""
+        recorded = self.state_load_balancers(LAYER, env) or []
+        arns = [balancer.arn for balancer in recorded if balancer.arn.startswith("arn:")]
+        return recorded, set(self.checks.deletion_protected(env, arns)) if arns else set()
+
     def _protected_load_balancer_destroy_refusal(self, env: EnvConfig,
                                                  on_output: OutputSink) -> LayerResult | None:
         """FAILED, before anything of compute is deleted, when a load balancer its state records has AWS's deletion
         protection on (the public gateway's where the env protects state, once its Pulumi ``protect`` was lifted; one
         a remediation outside the platform turned on): the destroy would delete the listener, target group and
         services, then stop at DeleteLoadBalancer (OperationNotPermitted), every layer it reads kept, on every run."""
-        recorded = self.state_load_balancers(LAYER, env) or []
-        arns = [balancer.arn for balancer in recorded if balancer.arn.startswith("arn:")]
-        still_on = set(self.checks.deletion_protected(env, arns)) if arns else set()
+        recorded, still_on = self._deletion_protected_balancers(env)
         return _refused(
             [balancer for balancer in recorded if balancer.arn in still_on], on_output,
             lambda balancer: f"load balancers: AWS deletion protection on: {balancer.name} ({balancer.arn})",
@@ -528,12 +535,10 @@ class ImageGatedRunner:
         force-new input: ``internal``, its type; :func:`shared.orchestrate.automation.
         replaced_protected_load_balancer_refusal`), as a pull request's offline plan diff flags it
         (shared.plan_diff.guarded); an old copy a replacement left is refused here on the next ``up``."""
-        recorded = self.state_load_balancers(LAYER, env) or []
+        # the kept ones are asked about too, whose replacement the up's own preview may show
+        # (AutomationRunner.hold_deletion_protected)
+        recorded, still_on = self._deletion_protected_balancers(env)
         deleted = [balancer for balancer in recorded if balancer.old or balancer.name not in self._load_balancers]
-        # only an ARN is asked about: a state entry without an id (``<its ARN>``) names nothing ELB could answer for;
-        # the kept ones too, whose replacement the up's own preview may show (AutomationRunner.hold_deletion_protected)
-        arns = [balancer.arn for balancer in recorded if balancer.arn.startswith("arn:")]
-        still_on = set(self.checks.deletion_protected(env, arns)) if arns else set()
         hand_over = getattr(self.inner, "hold_deletion_protected", None)
         if hand_over is not None:
             hand_over(LAYER, env, {balancer.name: balancer.arn for balancer in recorded
