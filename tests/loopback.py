@@ -1,10 +1,16 @@
-"""Real TCP endpoints on loopback for the reachability probe: one that answers, one that refuses."""
+"""Real TCP endpoints on loopback for the reachability probe: one that answers, one that refuses; and an HTTP(S)
+server that gives every GET one canned answer."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import socket
+import ssl
 import threading
+from collections.abc import Iterator, Mapping
 from types import TracebackType
+from typing import Any
 
 
 class Listener:
@@ -61,3 +67,39 @@ def closed_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def canned_answer(status: int, headers: Mapping[str, str],
+                  body: bytes = b"") -> type[http.server.BaseHTTPRequestHandler]:
+    """A request handler that answers every GET with ``status``, ``headers`` (in order) and ``body``, then closes the
+    connection, and logs nothing. A ``Content-Length`` longer than ``body`` makes an answer cut short."""
+
+    class Canned(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return Canned
+
+
+@contextlib.contextmanager
+def http_server(handler: type[http.server.BaseHTTPRequestHandler], *,
+                tls: ssl.SSLContext | None = None) -> Iterator[http.server.ThreadingHTTPServer]:
+    """``handler`` served on 127.0.0.1 (a free port: ``server_port``) from a thread, over ``tls`` when given, until
+    the block ends."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

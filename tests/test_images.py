@@ -320,16 +320,17 @@ def test_a_platform_is_compared_as_containerd_normalizes_it(os: str, architectur
 def _tls_blob_server(tmp_path: Path, body: bytes, host: str = "127.0.0.1") -> tuple[str, Path, Callable[[], None]]:
     """An HTTPS server on loopback answering ``body``, its certificate (for ``host``) signed by a CA of its own: (url,
     the CA's PEM, stop)."""
+    import contextlib
     import datetime as dt
-    import http.server
     import ipaddress
     import ssl
-    import threading
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
+
+    from tests.loopback import canned_answer, http_server
 
     now = dt.datetime.now(dt.UTC)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
@@ -355,27 +356,12 @@ def _tls_blob_server(tmp_path: Path, body: bytes, host: str = "127.0.0.1") -> tu
     key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption()))
 
-    class Blob(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Blob)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_pem, key_pem)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-
-    return f"https://127.0.0.1:{server.server_address[1]}/blob", ca_pem, stop
+    serving = contextlib.ExitStack()
+    server = serving.enter_context(http_server(canned_answer(200, {"Content-Length": str(len(body))}, body),
+                                               tls=context))
+    return f"https://127.0.0.1:{server.server_address[1]}/blob", ca_pem, serving.close
 
 
 def test_an_image_config_is_downloaded_with_the_trust_the_ecr_call_had(

@@ -8,12 +8,10 @@ scratch git repository for the checkout: main A -> B, and a branch C off A.
 
 from __future__ import annotations
 
-import http.server
 import io
 import json
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from shared.orchestrate.commits import (
     last_update_commit,
     parse_history,
 )
+from tests.loopback import canned_answer, http_server
 from tests.test_orchestrate_automation import FakeCli, ReleasedEverywhere, fake_cli, management_api
 from tests.test_orchestrate_identity import changed_operations, deploy
 
@@ -339,15 +338,8 @@ def test_a_ci_job_s_complete_clone_lets_a_commit_off_main_through_without_a_fetc
            "origin's; main could not be fetched from origin" in everything
 
 
-class _AsksForCredentials(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(401)
-        self.send_header("WWW-Authenticate", 'Basic realm="git"')
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
+#: what a git server wanting credentials answers
+_ASKS_FOR_CREDENTIALS = canned_answer(401, {"WWW-Authenticate": 'Basic realm="git"', "Content-Length": "0"})
 
 
 def test_a_fetch_that_wants_credentials_fails_without_a_prompt_and_one_that_hangs_is_cut_short(
@@ -357,9 +349,7 @@ def test_a_fetch_that_wants_credentials_fails_without_a_prompt_and_one_that_hang
     credentials an origin's URL holds."""
     deployed = {"organization/compute/dev": DeployedCommit("0123456789ab" + "0" * 28, "t", "succeeded")}
     checkout = Checkout(repo["root"])
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AsksForCredentials)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with http_server(_ASKS_FOR_CREDENTIALS) as server:
         git(repo["root"], "remote", "add", "origin", f"http://127.0.0.1:{server.server_port}/repo.git")
         [note] = check_commits("dev", "up", deployed, checkout)
         assert "terminal prompts disabled" in note and "organization/compute/dev (0123456789ab)" in note, note
@@ -367,9 +357,6 @@ def test_a_fetch_that_wants_credentials_fails_without_a_prompt_and_one_that_hang
         git(repo["root"], "remote", "set-url", "origin", f"http://ghp_t0ken@127.0.0.1:{server.server_port}/repo.git")
         [note] = check_commits("dev", "up", deployed, checkout)
         assert "http://[redacted]@127.0.0.1" in note and "ghp_t0ken" not in note, note
-    finally:
-        server.shutdown()
-        server.server_close()
     with socket.socket() as silent:  # accepts connections (the backlog), never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen()

@@ -178,31 +178,14 @@ def test_an_unreachable_api_is_refused_with_a_clear_message(repo: dict[str, Any]
 def test_an_answer_cut_short_is_refused_with_a_clear_message(repo: dict[str, Any]) -> None:
     """A connection GitHub closes mid-body raises http.client.IncompleteRead, an HTTPException and no OSError: the gate
     says the API did not answer (exit 2), not a traceback."""
-    import http.server
-    import threading
+    from tests.loopback import canned_answer, http_server
 
-    class CutShort(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", "1000")
-            self.end_headers()
-            self.wfile.write(b'{"workflow_runs": [')
-            self.close_connection = True
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), CutShort)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    cut_short = canned_answer(200, {"Content-Type": "application/json", "Content-Length": "1000"},
+                              b'{"workflow_runs": [')
+    with http_server(cut_short) as server:
         api = tried.GitHubApi("o/r", "token", f"http://127.0.0.1:{server.server_port}", timeout_s=5)
         with pytest.raises(tried.Untried, match=r"GitHub API did not answer.*IncompleteRead"):
             gate(repo, "staging", repo["base"], api)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_the_override_deploys_untried_code_with_a_logged_warning(repo: dict[str, Any]) -> None:
