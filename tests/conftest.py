@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -13,21 +14,26 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from shared import REPO_ROOT
 from shared.envs import ENV_DIR_VAR
+from tests.spec_envs import SPEC_ENV_DIR
 
 SHIPPED_ENVS = ("dev", "staging", "prod")
+
+# Every test, and every process a test starts, reads the example envs of tests/fixtures/environments/ unless it
+# points elsewhere itself (tests/spec_envs.py): a fork's own env files change no expectation. Set at import, before
+# the test modules are collected (some parametrize over env_names()).
+os.environ[ENV_DIR_VAR] = str(SPEC_ENV_DIR)
 
 
 @pytest.fixture
 def env_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A scratch copy of the shipped envs (dev, staging, prod), active through PLATFORM_ENV_DIR for this test.
-    Only those: the tests specify them, and an env a user adds (README, "Add an environment") must not
-    change what a test's edits mean (its CIDR, its image_source)."""
+    """A scratch copy of the example envs (dev, staging, prod of tests/fixtures/environments/), active through
+    PLATFORM_ENV_DIR for this test: the tests specify them, and a user's own envs (another account, an env added,
+    README "Add an environment") must not change what a test's edits mean (its CIDR, its image_source)."""
     target = tmp_path / "environments"
     target.mkdir()
     for name in SHIPPED_ENVS:
-        shutil.copy2(REPO_ROOT / "environments" / f"{name}.yaml", target)
+        shutil.copy2(SPEC_ENV_DIR / f"{name}.yaml", target)
     monkeypatch.setenv(ENV_DIR_VAR, str(target))
     yield target
 

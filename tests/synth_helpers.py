@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Set
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from shared.catalog import CATALOG_ENV_VAR
 from shared.envs import ENV_DIR_VAR
-from shared.synth.engine import synth_env
+from shared.synth.engine import dumps, synth_env
+from tests.spec_envs import SPEC_ENV_DIR
 
 
 @cache
 def synth_layers(env: str, *layers: str) -> dict[str, dict[str, Any]]:
-    """The synth documents of ``layers`` of the shipped ``env`` (the committed env file and catalog) and of the layers
-    they read, synthesized once per test run (tests read them, never change them). A test's scratch copy (the
-    ``env_dir`` and ``edit_env`` fixtures, ``write_catalog``) is not read here: it would be cached for every later
-    test; synthesize it with ``synth_env``."""
+    """The synth documents of ``layers`` of the example ``env`` (tests/fixtures/environments/, with the committed
+    catalog) and of the layers they read, synthesized once per test run (tests read them, never change them). A
+    test's scratch copy (the ``env_dir`` and ``edit_env`` fixtures, ``write_catalog``) is not read here: it would be
+    cached for every later test; synthesize it with ``synth_env``."""
     saved = {name: os.environ.pop(name) for name in (ENV_DIR_VAR, CATALOG_ENV_VAR) if name in os.environ}
+    os.environ[ENV_DIR_VAR] = str(SPEC_ENV_DIR)
     try:
         return synth_env(env, list(layers))
     finally:
+        os.environ.pop(ENV_DIR_VAR)
         os.environ.update(saved)
 
 
@@ -58,3 +63,26 @@ def reachable(graph: Mapping[str, Set[str]], start: str) -> set[str]:
             found.add(node)
             todo.append(node)
     return found
+
+
+def spec_document(env: str, layer: str) -> dict[str, Any]:
+    """A fresh copy (yours to change) of ``layer``'s synth document of the example ``env``, in the form its snapshot
+    file holds (tests/fixtures/environments/; tests/snapshots/ are the synth of the env files that deploy, which a fork
+    sets to its own accounts)."""
+    loaded: dict[str, Any] = json.loads(dumps(synth_layers(env)[layer]))
+    return loaded
+
+
+def spec_documents(env: str) -> dict[str, dict[str, Any]]:
+    """:func:`spec_document` of every layer of ``env``, by layer."""
+    return {layer: spec_document(env, layer) for layer in synth_layers(env)}
+
+
+def write_spec_baseline(folder: Path, *envs: str) -> Path:
+    """``folder/<env>/<layer>.json`` for each example env: its synth as ``nox -s diff`` reads an accepted baseline
+    (the form of tests/snapshots/), for a test that changes a baseline the example envs' synth is judged against."""
+    for env in envs:
+        (folder / env).mkdir(parents=True, exist_ok=True)
+        for layer, document in synth_layers(env).items():
+            (folder / env / f"{layer}.json").write_text(dumps(document))
+    return folder

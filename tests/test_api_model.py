@@ -32,6 +32,7 @@ from shared.envs import ENV_DIR_VAR, env_names, load_env
 from shared.errors import ConfigError
 from shared.synth.engine import synth_env
 from tests.conftest import SHIPPED_ENVS
+from tests.spec_envs import SPEC_ENV_DIR, USER_ENV_DIR
 from tests.synth_helpers import synth_layers
 from tests.test_env_key_changes import _messaging_stack_config
 from tests.test_provider_schema import VARIANTS
@@ -53,6 +54,16 @@ def test_what_each_layer_sends_is_what_the_api_model_admits(env: str, layer: str
     assert document_problems(document) == []
 
 
+@pytest.mark.parametrize("env", env_names(USER_ENV_DIR))
+def test_what_the_env_files_that_deploy_send_is_what_the_api_model_admits(env: str) -> None:
+    """environments/ (a fork's own accounts, regions and sizes) through its accepted snapshots, which test_synth.py
+    holds equal to its synth."""
+    for layer in LAYERS:
+        path = REPO_ROOT / "tests" / "snapshots" / env / f"{layer}.json"
+        assert path.is_file(), f"{path} is missing: UPDATE_SNAPSHOTS=1 nox -s tests -- tests/test_synth.py"
+        assert document_problems(json.loads(path.read_text(encoding="utf-8"))) == [], path
+
+
 @pytest.fixture(scope="module")
 def variant_documents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, Any]]]:
     """Each variant of tests/test_provider_schema.py, synthesized once for this module: layer -> document."""
@@ -61,7 +72,7 @@ def variant_documents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
         for variant, (env, change) in sorted(VARIANTS.items()):
             target = tmp_path_factory.mktemp("environments")
             for name in SHIPPED_ENVS:
-                shutil.copy2(REPO_ROOT / "environments" / f"{name}.yaml", target)
+                shutil.copy2(SPEC_ENV_DIR / f"{name}.yaml", target)
             path = target / f"{env}.yaml"
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
             for section, values in change.items():

@@ -20,10 +20,12 @@ import pytest
 import yaml
 
 from shared import REPO_ROOT, dag, venvcheck, workflows
+from shared.envs import ENV_DIR_VAR
 from shared.errors import ConfigError, UsageError
 from shared.orchestrate.cli import main as orchestrate_main
 from shared.published import PUBLISHED_VARIABLE
 from tests.aws_helpers import ReleasedEverywhere
+from tests.spec_envs import user_envs
 from tests.test_orchestrate import RecordingRunner
 
 WORKFLOW_FILES = sorted(workflows.WORKFLOW_DIR.glob("*.yml"))
@@ -77,7 +79,9 @@ def test_only_the_file_of_an_env_that_takes_no_images_from_dev_is_ignored(edit_e
 
 
 def test_committed_generated_workflows_equal_what_the_generator_writes() -> None:
-    for path, text in workflows.generated().items():
+    with user_envs():  # the workflows deploy the env files of environments/
+        generated = workflows.generated()
+    for path, text in generated.items():
         assert path.read_text(encoding="utf-8") == text, f"{path.name}: run `nox -s workflows`"
 
 
@@ -881,7 +885,8 @@ def _run_plan_diff(clone: Path, base: str, tmp_path: Path) -> tuple[int, str]:
     summary.write_text("")
     result = subprocess.run(["bash", "-e", "-c", _plan_diff_script()], cwd=clone, capture_output=True, text=True,
                             check=False, env={**os.environ, "BASE_SHA": base, "RUNNER_TEMP": str(runner_temp),
-                                              "GITHUB_STEP_SUMMARY": str(summary), "PYTHONPATH": str(clone)})
+                                              "GITHUB_STEP_SUMMARY": str(summary), "PYTHONPATH": str(clone),
+                                              ENV_DIR_VAR: str(clone / "environments")})  # the clone's, as in CI
     return result.returncode, summary.read_text()
 
 

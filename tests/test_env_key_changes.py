@@ -46,6 +46,7 @@ from shared.errors import ConfigError, ConfigErrors
 from shared.plan_diff import Change, diff_layers
 from shared.protect import is_stateful
 from tests.readme_helpers import assert_readme_block_is
+from tests.spec_envs import SPEC_ENV_DIR
 
 REFUSED = "refused by the loader"
 NO_CHANGE = "no resource change"
@@ -123,7 +124,7 @@ def _env_files(*edits: Edits, env: str) -> Iterator[None]:
         folder = Path(scratch) / "environments"
         folder.mkdir()
         for name in SHIPPED:
-            shutil.copy2(REPO_ROOT / "environments" / f"{name}.yaml", folder)
+            shutil.copy2(SPEC_ENV_DIR / f"{name}.yaml", folder)
         path = folder / f"{env}.yaml"
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         for edit in edits:

@@ -373,8 +373,10 @@ def test_an_endpoint_listed_twice_is_one_endpoint_and_one_of_the_quota(edit_env:
 
 
 def resources(env_name: str, layer: str, type_: str) -> list[dict[str, Any]]:
-    """The accepted synth of ``layer`` (tests/snapshots): the resources of ``type_``."""
-    document = json.loads((REPO_ROOT / "tests" / "snapshots" / env_name / f"{layer}.json").read_text(encoding="utf-8"))
+    """The synth of ``layer`` of the example env ``env_name``: the resources of ``type_``."""
+    from tests.synth_helpers import spec_document
+
+    document = spec_document(env_name, layer)
     return [resource for resource in document["resources"] if resource["type"] == type_]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +13,11 @@ from typing import Any
 import pytest
 
 from shared import REPO_ROOT
-from shared.envs import env_names
-from shared.plan_diff import BASELINE_DIR, diff_documents, diff_env
+from shared.envs import ENV_DIR_VAR, env_names
+from shared.plan_diff import diff_documents, diff_env
 from shared.synth.engine import synth_env
+from tests.spec_envs import USER_ENV_DIR, user_envs
+from tests.synth_helpers import write_spec_baseline
 
 VPC = "urn:pulumi:prod::network::mlplatform:network:Network$aws:ec2/vpc:Vpc::vpc"
 ROUTE = "urn:pulumi:prod::network::aws:ec2/route:Route::default"
@@ -282,16 +283,21 @@ def test_the_alarm_topic_is_replaced_delete_first_with_its_policy_and_subscripti
     assert ("replace", "aws:sns/topicPolicy:TopicPolicy") in changes  # (the shipped envs have no subscription)
 
 
-@pytest.mark.parametrize("env", env_names())
+@pytest.mark.parametrize("env", env_names(USER_ENV_DIR))
 def test_every_protected_resource_keeps_its_urn_and_is_not_replaced(env: str) -> None:
-    """URN stability: against the accepted snapshots, nothing protected would be replaced or deleted."""
-    blocked = [(d.layer, c.action, c.urn) for d in diff_env(env, synth_env(env)) for c in d.changes if c.blocked]
+    """URN stability: against the accepted snapshots, nothing protected of the env files that deploy (environments/)
+    would be replaced or deleted."""
+    with user_envs():
+        fresh = synth_env(env)
+    blocked = [(d.layer, c.action, c.urn) for d in diff_env(env, fresh) for c in d.changes if c.blocked]
     assert blocked == []
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, env_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The command over the example envs (the suite's PLATFORM_ENV_DIR), or over ``env_dir``."""
+    folder = {ENV_DIR_VAR: str(env_dir)} if env_dir else {}
     return subprocess.run([sys.executable, "-m", "shared.plan_diff", *args], capture_output=True, text=True,
-                          cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, check=False)
+                          cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **folder}, check=False)
 
 
 def test_a_baseline_folder_that_does_not_exist_exits_2_instead_of_showing_everything_as_added(tmp_path: Path) -> None:
@@ -324,7 +330,7 @@ def test_an_env_without_accepted_snapshots_exits_2_saying_how_they_are_written(
 
 
 def test_the_header_names_the_baseline_it_compared_with(tmp_path: Path) -> None:
-    shutil.copytree(BASELINE_DIR / "dev", tmp_path / "dev")
+    write_spec_baseline(tmp_path, "dev")
     result = _cli("dev", "--baseline", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     header = f"plan diff of dev against the baseline in {tmp_path}"  # the table's title wraps at its width
@@ -332,14 +338,15 @@ def test_the_header_names_the_baseline_it_compared_with(tmp_path: Path) -> None:
 
 
 def test_the_command_exits_0_on_an_unchanged_tree() -> None:
-    result = _cli("dev")
+    """The env files that deploy (environments/) against their accepted snapshots (tests/snapshots/)."""
+    result = _cli("dev", env_dir=USER_ENV_DIR)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK" in result.stdout
 
 
 def test_the_command_exits_1_when_a_protected_resource_would_be_replaced(tmp_path: Path) -> None:
     baseline = tmp_path / "snapshots"
-    shutil.copytree(BASELINE_DIR / "prod", baseline / "prod")
+    write_spec_baseline(baseline, "prod")
     network = baseline / "prod" / "network.json"
     document = json.loads(network.read_text())
     vpc = next(r for r in document["resources"] if r["type"] == "aws:ec2/vpc:Vpc")
@@ -355,8 +362,7 @@ def test_one_protected_delete_in_the_first_of_several_envs_exits_1(tmp_path: Pat
     # the accepted state holds a queue the fresh synth no longer declares: up would delete it and its messages. One
     # such change is enough, and a clean env diffed after it does not clear it
     baseline = tmp_path / "snapshots"
-    for env in ("prod", "dev"):
-        shutil.copytree(BASELINE_DIR / env, baseline / env)
+    write_spec_baseline(baseline, "prod", "dev")
     messaging = baseline / "prod" / "messaging.json"
     document = json.loads(messaging.read_text())
     queue = next(r for r in document["resources"] if r["type"] == "rabbitmq:index/queue:Queue")

@@ -17,14 +17,16 @@ from shared import REPO_ROOT
 from shared.dag import order
 from shared.envs import env_names
 from shared.synth.engine import dumps, synth_env, synth_program
+from tests.spec_envs import USER_ENV_DIR, user_envs
 from tests.synth_helpers import of_type
 
 PROGRAMS = Path(__file__).parent / "fixtures" / "programs"
 SNAPSHOTS = Path(__file__).parent / "snapshots"
-# Every env file, not only the shipped three: an env a user adds (README, "Add an environment") gets its snapshots
-# from the refresh that step asks for, and `nox -s diff -- <env>` and test_plan_diff's URN check compare against them
-# (without them every resource is "added" and a protected one replaced goes unnoticed).
-ENVS = env_names()
+# Every env file that deploys (environments/, not the suite's examples: tests/spec_envs.py), not only the shipped
+# three: an env a user adds (README, "Add an environment") gets its snapshots from the refresh that step asks for, and
+# `nox -s diff -- <env>` and test_plan_diff's URN check compare against them (without them every resource is "added"
+# and a protected one replaced goes unnoticed).
+ENVS = env_names(USER_ENV_DIR)
 RESOURCE_KEYS = ["urn", "type", "name", "custom", "parent", "provider", "dependencies", "inputs", "secret_inputs",
                  "protect", "property_dependencies"]
 
@@ -189,7 +191,9 @@ class TestAnyProgram:
 
 @pytest.fixture(scope="module")
 def synthesized() -> dict[str, dict[str, Any]]:
-    return {env: synth_env(env) for env in ENVS}
+    """The synth of the env files that deploy (environments/): the snapshots are theirs."""
+    with user_envs():
+        return {env: synth_env(env) for env in ENVS}
 
 
 @pytest.mark.parametrize("env", ENVS)

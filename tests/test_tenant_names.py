@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 import yaml
 
-from shared import REPO_ROOT
 from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
 from shared.envs import ENV_DIR_VAR
 from shared.synth.engine import synth_env
+from tests.spec_envs import SPEC_ENV_DIR
 
 LONGEST_ENV = "customer-analytics-sandbox-eu1"  # 30 characters: the loader's longest (shared.broker_names)
 LONGEST_SERVICE = "feature-store-materializer-batch"  # 32 characters: the catalog's longest
@@ -100,7 +100,7 @@ def _env_dir(root: Path, mesh: str) -> Path:
     target = root / "environments"
     target.mkdir()
     for name in ("dev", "staging", "prod"):
-        shutil.copy2(REPO_ROOT / "environments" / f"{name}.yaml", target)
+        shutil.copy2(SPEC_ENV_DIR / f"{name}.yaml", target)
     data = yaml.safe_load((target / "staging.yaml").read_text())
     data.update(region=REGION, account_id=ACCOUNT)
     data["network"]["cidr"] = "10.40.0.0/16"
@@ -176,7 +176,7 @@ def test_two_envs_of_one_account_in_two_regions_share_no_account_wide_name(
     target = tmp_path / "environments"
     target.mkdir()
     for name in ("dev", "staging", "prod"):
-        shutil.copy2(REPO_ROOT / "environments" / f"{name}.yaml", target)
+        shutil.copy2(SPEC_ENV_DIR / f"{name}.yaml", target)
     data = yaml.safe_load((target / "dev.yaml").read_text())
     data.update(region="eu-central-1")
     data["network"]["cidr"] = "10.50.0.0/16"

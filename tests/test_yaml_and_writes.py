@@ -24,6 +24,7 @@ from shared.cli import write_atomically
 from shared.errors import ConfigError
 from shared.promote import main as promote_main
 from shared.yamlio import MAX_NESTING, NestingError, _expanded_size, load_yaml_mapping, safe_load
+from tests.spec_envs import SPEC_ENV_DIR
 
 
 @pytest.mark.parametrize(("text", "named"), [
@@ -133,7 +134,7 @@ def test_a_duplicated_catalog_service_is_named(tmp_path: Path) -> None:
 def _env_copy(tmp_path: Path) -> Path:
     folder = tmp_path / "environments"
     folder.mkdir(parents=True)
-    for source in (REPO_ROOT / "environments").glob("*.yaml"):
+    for source in SPEC_ENV_DIR.glob("*.yaml"):
         (folder / source.name).write_text(source.read_text())
     return folder
 

@@ -18,12 +18,12 @@ import pytest
 import yaml
 
 import shared.synth.engine as engine
-from shared import REPO_ROOT
 from shared.contracts import CONTRACTS
 from shared.envs import EnvConfig, active_env_dir, load_env
 from shared.errors import ConfigError
 from shared.plan_diff import diff_layers
 from shared.zone_retirement import HOLDING_LAYERS, RETIRING_KEY, SUBNET_OUTPUT, zone_drop_refusals
+from tests.spec_envs import SPEC_ENV_DIR
 from tests.synth_helpers import synth_layers
 from tests.test_orchestrate import RecordingRunner, management_api, run
 
@@ -39,7 +39,7 @@ def _synth(edit: Callable[[dict[str, Any]], None]) -> tuple[EnvConfig, Documents
         folder = Path(scratch) / "environments"
         folder.mkdir()
         for name in ("dev", "staging", "prod"):
-            shutil.copy2(REPO_ROOT / "environments" / f"{name}.yaml", folder)
+            shutil.copy2(SPEC_ENV_DIR / f"{name}.yaml", folder)
         path = folder / "staging.yaml"
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         edit(data)

@@ -3,7 +3,6 @@ does with that role (boto3 flows on moto, and the synth of every shipped env).""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from shared.components import lambda_eni_drain
 from shared.components.lambda_eni_drain import DRAIN_TIMEOUT_SECONDS, LambdaEniDrainProvider, wait_until_released
 from shared.dag import order
 from tests.layers.test_service_connect_drain import Clock
-from tests.synth_helpers import of_type
+from tests.synth_helpers import of_type, spec_document
 
 REGION = "eu-west-1"
 DYNAMIC = "pulumi-python:dynamic:Resource"
@@ -90,7 +89,7 @@ def test_the_provider_creates_nothing_and_waits_on_delete(monkeypatch: pytest.Mo
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_every_vpc_function_is_deleted_before_its_drain_and_the_drain_before_its_role(env: str) -> None:
     """Pulumi deletes a resource before the resources it depends on: function, then drain, then role and policy."""
-    documents = {layer: json.loads((SNAPSHOTS / env / f"{layer}.json").read_text()) for layer in order()}
+    documents = {layer: spec_document(env, layer) for layer in order()}
     functions = [(layer, function) for layer, document in documents.items()
                  for function in of_type(document, "aws:lambda/function:Function")
                  if (function["inputs"].get("vpcConfig") or {}).get("subnetIds")]
@@ -112,7 +111,7 @@ def test_every_vpc_function_is_deleted_before_its_drain_and_the_drain_before_its
 def test_each_vpc_functions_security_group_is_its_own(env: str) -> None:
     """The drain waits for every Lambda interface in the function's security group: a group another function (or
     anything else with interfaces) shared would keep them there, and the wait would fail after 45 minutes."""
-    documents = {layer: json.loads((SNAPSHOTS / env / f"{layer}.json").read_text()) for layer in order()}
+    documents = {layer: spec_document(env, layer) for layer in order()}
     users: dict[str, list[str]] = {}
     for document in documents.values():
         for resource in document["resources"]:

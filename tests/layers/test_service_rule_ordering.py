@@ -9,7 +9,6 @@ after it."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 
 from shared.catalog import load_catalog
 from shared.synth.engine import synth_env
-from tests.synth_helpers import of_type, reachable
+from tests.synth_helpers import of_type, reachable, spec_document
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "aws:ecs/service:Service"
@@ -61,7 +60,7 @@ def _check(document: dict[str, Any]) -> int:
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_every_ecs_service_starts_after_every_rule_of_its_stack_on_its_security_group(env: str) -> None:
-    document = json.loads((ROOT / "tests" / "snapshots" / env / "compute.json").read_text("utf-8"))
+    document = spec_document(env, "compute")
     services = of_type(document, SERVICE)
     assert len(services) == 4
     # the shipped envs' one rule of compute on the tasks' group: AMQPS out to the broker

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from shared import REPO_ROOT
 from shared.policy_support import REQUIRED_TAGS
 
 # the engine's unknown sentinels, as the tests name them (re-exported)
@@ -297,6 +296,8 @@ def document(resources: list[dict[str, Any]], env: str | None = "dev", stack: st
 
 
 def snapshot_document(env: str, layer: str) -> dict[str, Any]:
-    """The accepted synth of ``layer`` in the shipped env ``env`` (``tests/snapshots``), a fresh copy to change."""
-    loaded: dict[str, Any] = json.loads((REPO_ROOT / "tests" / "snapshots" / env / f"{layer}.json").read_text())
-    return loaded
+    """The synth of ``layer`` in the example env ``env``, as its snapshot holds it, a fresh copy to change
+    (tests/synth_helpers.py ``spec_document``)."""
+    from tests.synth_helpers import spec_document
+
+    return spec_document(env, layer)

@@ -980,11 +980,10 @@ def test_a_waf_classic_regional_association_protects_the_alb_too(policy_findings
 def test_the_platforms_deploy_runner_lambdas_and_topic_pass_the_new_coverage_rules(policy_engine, env):
     """The deploy runner (CodeBuild), the rotation and queue-metrics functions' permissions and the alarm topic's
     policy of each shipped env, as synthesized (the snapshots), pass the rules that guard them; each decides."""
-    from shared import REPO_ROOT
     from shared.policy.engine import evaluate_documents_result
+    from tests.synth_helpers import spec_document
 
-    docs = [json.loads((REPO_ROOT / "tests" / "snapshots" / env / f"{layer}.json").read_text())
-            for layer in ("broker", "messaging")]
+    docs = [spec_document(env, layer) for layer in ("broker", "messaging")]
     rules = {"codebuild-project-no-aws-credentials", "codebuild-project-logging", "lambda-permission-not-public",
              "sns-topic-policy-not-public", "env-vars-no-plaintext-secrets"}
     result = evaluate_documents_result(docs, env_name=env, engine=policy_engine)

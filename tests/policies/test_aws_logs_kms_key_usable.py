@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from shared import REPO_ROOT
 from shared.policy.engine import evaluate_documents_result
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.synth_helpers import spec_document
 
 RULE = "logs-kms-key-usable"
 ACCOUNT, GROUP_NAME = "111111111111", "/platform/dev/compute/training"
@@ -134,7 +134,7 @@ def test_unknown_policies_or_names_leave_the_rule_undecided(policy_findings, pol
 def test_the_platforms_log_groups_are_judged_and_pass_and_a_renamed_group_fails(policy_engine, layer):
     """Over the shipped dev env's synth (its snapshot): the rule decides every layer with an encrypted log group
     and passes it; the same group renamed out of its key's pattern (a new group named elsewhere) is reported."""
-    doc = json.loads((REPO_ROOT / "tests" / "snapshots" / "dev" / f"{layer}.json").read_text(encoding="utf-8"))
+    doc = spec_document("dev", layer)
     result = evaluate_documents_result([doc], env_name="dev", engine=policy_engine)
     assert [f.message for f in result.findings if f.rule == RULE] == []
     assert [na.reason for na in result.not_applicable if na.rule == RULE] == []
@@ -149,7 +149,7 @@ def test_the_brokers_adopted_group_is_judged_too(policy_engine):
     (shared.components.broker_logs), not an aws.cloudwatch.LogGroup: the rule reads its ``log_group_name`` and
     ``kms_key_arn`` the same way. The shipped one passes; the same group under a name outside its key's pattern is
     reported."""
-    doc = json.loads((REPO_ROOT / "tests" / "snapshots" / "dev" / "broker.json").read_text(encoding="utf-8"))
+    doc = spec_document("dev", "broker")
     adopted = next(r for r in doc["resources"] if r["type"] == "pulumi-python:dynamic:Resource"
                    and "log_group_name" in r["inputs"] and r["inputs"].get("kms_key_arn"))
     result = evaluate_documents_result([doc], env_name="dev", engine=policy_engine)

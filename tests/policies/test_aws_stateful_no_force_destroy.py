@@ -3,7 +3,6 @@ preview, the levels per baseline, and the shipped envs' buckets and repositories
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -63,12 +62,12 @@ def test_envs_that_destroy_their_data_on_purpose_are_not_held_to_it(policy_findi
 
 
 def test_the_shipped_prod_passes_and_dev_and_staging_force_their_destroy(policy_engine: Any) -> None:
-    from shared import REPO_ROOT
     from shared.policy.engine import evaluate_documents_result
 
     def compute(env: str) -> dict[str, Any]:
-        document: dict[str, Any] = json.loads((REPO_ROOT / "tests" / "snapshots" / env / "compute.json").read_text())
-        return document
+        from tests.synth_helpers import spec_document
+
+        return spec_document(env, "compute")
 
     prod = compute("prod")
     result = evaluate_documents_result([prod], env_name="prod", engine=policy_engine)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared import REPO_ROOT
+from shared.envs import env_names
 from shared.errors import ConfigError
 from shared.policy.engine import PolicyEngine, evaluate_envs, validate_document
 from shared.policy.stages import STAGES, deployed_outputs, first_preview, stage_properties, unknown_like
@@ -100,7 +100,7 @@ def test_two_resources_of_one_urn_are_refused_as_no_engine_would_take_them() -> 
 
 def test_the_shipped_envs_are_judged_alike_offline_in_an_up_and_in_a_first_preview(
         policy_engine: PolicyEngine) -> None:
-    envs = sorted(path.stem for path in (REPO_ROOT / "environments").glob("*.yaml"))
+    envs = env_names()  # the example envs (tests/spec_envs.py)
     offline = evaluate_envs(envs, engine=policy_engine)
     for stage in ("up", "first-preview"):
         staged = evaluate_envs(envs, engine=policy_engine, stage=stage)
