@@ -35,6 +35,9 @@ class TestTheShippedEnvironments:
         assert env.network.az_count == 3 and env.network.nat == "per-az"
         assert env.protect, "prod protects its stateful resources"
 
+    def test_only_prod_protects_its_stateful_resources_by_name(self) -> None:
+        assert [name for name in ("dev", "staging", "prod") if load_env(name).protect] == ["prod"]
+
     def test_cidrs_do_not_overlap(self) -> None:
         networks = [load_env(name).network.cidr for name in ("dev", "staging", "prod")]
         assert not any(a.overlaps(b) for i, a in enumerate(networks) for b in networks[i + 1:])

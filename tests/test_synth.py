@@ -236,9 +236,8 @@ def test_every_layer_protects_exactly_the_stateful_types_where_the_env_protects_
     from shared.envs import load_env
     from shared.protect import STATEFUL_TYPES
 
-    protects = load_env(env).protect
-    if env in ("dev", "staging", "prod"):
-        assert protects is (env == "prod")
+    with user_envs():
+        protects = load_env(env).protect
     resources = [r for document in synthesized[env].values() for r in document["resources"]]
     wrong = sorted(f"{r['type']} {r['name']}" for r in resources
                    if r["protect"] is not (protects and r["type"] in STATEFUL_TYPES))
