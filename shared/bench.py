@@ -114,11 +114,14 @@ BENCH_BROKER_INSTANCE_TYPE = "mq.m7g.2xlarge"
 
 
 def _scenario_dir(count: int, root: Path) -> tuple[Path, Path]:
-    """A catalog of ``count`` services and a copy of environments/ whose dev releases all of them."""
+    """A catalog of ``count`` services and a copy of the env folder in force (environments/, or PLATFORM_ENV_DIR)
+    whose dev releases all of them."""
+    from shared import envs
+
     catalog = root / f"catalog-{count}.yaml"
     catalog.write_text(yaml.safe_dump(generated_catalog(count), sort_keys=False))
     env_dir = root / f"environments-{count}"
-    shutil.copytree(REPO_ROOT / "environments", env_dir)
+    shutil.copytree(envs.env_dir(), env_dir)
     for path in env_dir.glob("*.yaml"):
         data = yaml.safe_load(path.read_text())
         digest = "sha256:" + "0" * 64

@@ -25,7 +25,9 @@ from shared.errors import ConfigError, UsageError
 from shared.orchestrate.cli import main as orchestrate_main
 from shared.published import PUBLISHED_VARIABLE
 from tests.aws_helpers import ReleasedEverywhere
-from tests.spec_envs import user_envs
+from tests.conftest import SHIPPED_ENVS
+from tests.spec_envs import SPEC_ENV_DIR, user_envs
+from tests.synth_helpers import write_spec_baseline
 from tests.test_orchestrate import RecordingRunner
 
 WORKFLOW_FILES = sorted(workflows.WORKFLOW_DIR.glob("*.yml"))
@@ -63,7 +65,9 @@ def test_deploy_workflow_has_one_job_per_layer_whose_needs_are_the_layers_it_rea
 
 
 def test_dev_deploys_on_every_push_to_main_except_docs_and_files_of_envs_taking_no_images_from_it() -> None:
-    push = load(workflows.WORKFLOW_DIR / workflows.DEPLOY_DEV)[True]["push"]  # YAML 1.1 reads `on` as True
+    # rendered from the example envs (committed, the file follows environments/: an env added there that takes no
+    # images from dev is ignored, README "Add an environment")
+    push = yaml.safe_load(workflows.render_deploy_dev())[True]["push"]  # YAML 1.1 reads `on` as True
     assert push["branches"] == ["main"]
     assert "**.md" in push["paths-ignore"]
     # staging and prod name dev as compute.image_source: their account_id, region and image_source are the
@@ -901,9 +905,14 @@ def test_a_pull_request_shows_the_plan_diff_against_the_base_commit_and_fails_on
 
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "--shared", str(REPO_ROOT), str(clone)], check=True)
-    for path in ("shared", "stacks", "policies", "environments", "tests/snapshots"):  # the tree under test
+    for path in ("shared", "stacks", "policies"):  # the tree under test
         shutil.rmtree(clone / path)
         shutil.copytree(REPO_ROOT / path, clone / path, ignore=shutil.ignore_patterns("__pycache__"))
+    # the example envs (tests/spec_envs.py) and their synth as the accepted snapshots
+    shutil.rmtree(clone / "environments")
+    shutil.copytree(SPEC_ENV_DIR, clone / "environments")
+    shutil.rmtree(clone / "tests/snapshots")
+    write_spec_baseline(clone / "tests/snapshots", *SHIPPED_ENVS)
     git("add", "-A")
     git("commit", "-q", "--allow-empty", "-m", "the tree under test")
     status, summary = _run_plan_diff(clone, git("rev-parse", "HEAD"), tmp_path)

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from shared import REPO_ROOT, lifecycle, venvcheck
-from shared.envs import load_env
+from shared.envs import env_names, load_env
 from shared.lifecycle import (
     CI_DAYS,
     CODEBUILD_IMAGE,
@@ -36,9 +36,11 @@ from shared.lifecycle import (
 )
 from shared.orchestrate.cli import main
 from tests.aws_helpers import ReleasedEverywhere
+from tests.spec_envs import USER_ENV_DIR, user_envs
 from tests.test_orchestrate import RecordingRunner, management_api  # noqa: F401 - its fixture: the reach probe's endpoint
 
-SHIPPED = ("dev", "staging", "prod")
+# every env file that deploys, with its accepted snapshots (a fork's own envs: their engines and images are theirs)
+ENVS = env_names(USER_ENV_DIR)
 SNAPSHOTS = REPO_ROOT / "tests" / "snapshots"
 
 
@@ -63,21 +65,25 @@ def named_in_synth(env: str) -> set[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize("env", SHIPPED)
+@pytest.mark.parametrize("env", ENVS)
 def test_every_runtime_engine_image_and_platform_the_synth_names_has_dates(env: str) -> None:
     named = named_in_synth(env)
     assert {kind for kind, _ in named} >= {LAMBDA_RUNTIME, MQ_ENGINE, CODEBUILD_IMAGE, CODEBUILD_PYTHON,
                                            FARGATE_PLATFORM}
     assert named <= set(LIFECYCLES), f"no lifecycle entry: {sorted(named - set(LIFECYCLES))}"
     # the preflight checks exactly what the programs name
-    assert {(kind, value) for kind, value, _ in named_by(load_env(env))} == named
+    with user_envs():
+        assert {(kind, value) for kind, value, _ in named_by(load_env(env))} == named
 
 
-@pytest.mark.parametrize("env", SHIPPED)
+@pytest.mark.parametrize("env", ENVS)
 def test_nothing_a_shipped_env_names_is_within_ci_days_of_a_block_date(env: str) -> None:
-    """The real date: fails CI_DAYS before AWS blocks creating a runtime, engine or image a shipped env names."""
+    """The real date: fails CI_DAYS before AWS blocks creating a runtime, engine or image an env file that deploys
+    names."""
     horizon = date.today() + timedelta(days=CI_DAYS)
-    for kind, value, where in named_by(load_env(env)):
+    with user_envs():
+        named = named_by(load_env(env))
+    for kind, value, where in named:
         blocked = LIFECYCLES[(kind, value)].blocks_create
         assert blocked is None or blocked > horizon, (
             f"{kind} {value} ({where}): AWS blocks creating it on {blocked}; move to its successor now (this test "

@@ -10,12 +10,10 @@ start to create whose pulumi-aws class has an ``arn`` output must get an entry i
 from __future__ import annotations
 
 import importlib
-import json
 import pkgutil
 import re
 from collections.abc import Callable, Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -25,8 +23,9 @@ import shared.components
 from shared.envs import load_env
 from shared.provider_schema import resource_classes
 from shared.synth.mocks import PlatformMocks
+from tests.conftest import SHIPPED_ENVS
+from tests.synth_helpers import spec_documents
 
-SNAPSHOTS = Path(__file__).parent / "snapshots"
 # the components register the mocks of the types they create beside themselves (shared.synth.mocks.register_mock), as
 # the layers import them in a synth
 for _module in pkgutil.iter_modules(shared.components.__path__):
@@ -140,8 +139,10 @@ REAL_IDS: dict[str, Callable[[dict[str, Any], dict[str, Any]], str]] = {
 
 
 def _documents() -> Iterator[dict[str, Any]]:
-    for path in sorted(SNAPSHOTS.glob("*/*.json")):
-        yield json.loads(path.read_text(encoding="utf-8"))
+    """The example envs' synth documents (tests/spec_envs.py), env by env."""
+    for env in SHIPPED_ENVS:
+        for _, document in sorted(spec_documents(env).items()):
+            yield document
 
 
 @cache
@@ -164,7 +165,7 @@ def _answers(env: str) -> list[tuple[str, str, dict[str, Any], str, dict[str, An
     return found
 
 
-ENVS = sorted({document["env"] for document in _documents()})
+ENVS = sorted(SHIPPED_ENVS)
 
 
 @pytest.mark.parametrize("env", ENVS)

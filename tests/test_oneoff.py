@@ -20,6 +20,7 @@ from botocore.validate import ParamValidator
 from shared import REPO_ROOT
 from shared.components.compute_containers import SERVE_GATE_CONTAINER
 from shared.oneoff import FAMILY_SUFFIX, main, oneoff_definition
+from tests.synth_helpers import spec_document
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 
@@ -27,7 +28,7 @@ TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 def described(env: str) -> list[dict[str, Any]]:
     """Each task definition of ``env``'s compute snapshot as `aws ecs describe-task-definition --include TAGS`
     prints it: the inputs ECS stores, ARN and revision added, tags beside it."""
-    document = json.loads((REPO_ROOT / "tests" / "snapshots" / env / "compute.json").read_text())
+    document = spec_document(env, "compute")
     found = []
     for resource in document["resources"]:
         if resource["type"] != TASK_DEFINITION:

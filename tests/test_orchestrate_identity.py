@@ -35,18 +35,18 @@ from shared.orchestrate.identity import (
 from shared.orchestrate.images import engine_urn
 from tests.aws_helpers import ReleasedEverywhere
 from tests.conftest import EnvEditor
+from tests.synth_helpers import spec_document
 from tests.test_orchestrate_automation import FakeCli, fake_cli, management_api, run
 
 __all__ = ["fake_cli", "management_api"]  # fixtures
 
-SNAPSHOTS = REPO_ROOT / "tests" / "snapshots"
 STACK_TYPE = "pulumi:pulumi:Stack"
 
 
 def state_as_deployed(env: str, layer: str) -> dict[str, Any]:
-    """The ``pulumi stack export`` of ``layer``'s stack after an `up` of the shipped ``env`` file: every resource
-    of its accepted synth document under its engine URN, inputs as the program sent them."""
-    document = json.loads((SNAPSHOTS / env / f"{layer}.json").read_text())
+    """The ``pulumi stack export`` of ``layer``'s stack after an `up` of the example ``env`` file: every resource
+    of its synth document under its engine URN, inputs as the program sent them."""
+    document = spec_document(env, layer)
     by_urn = {str(r["urn"]): r for r in document["resources"]}
     resources: list[dict[str, Any]] = [{"urn": f"urn:pulumi:{env}::{layer}::{STACK_TYPE}::{layer}-{env}",
                                         "custom": False, "type": STACK_TYPE}]

@@ -26,8 +26,9 @@ from shared.orchestrate.pending import (
     pending_operations,
     refresh_command,
 )
+from tests.synth_helpers import spec_document
 from tests.test_orchestrate_automation import FakeCli, fake_cli, management_api, run
-from tests.test_orchestrate_identity import SNAPSHOTS, changed_operations, deploy, state_as_deployed
+from tests.test_orchestrate_identity import changed_operations, deploy, state_as_deployed
 
 __all__ = ["fake_cli", "management_api"]  # fixtures
 
@@ -59,7 +60,7 @@ def killed_while(cli: FakeCli, layer: str, kinds: dict[str, str], env: str = "de
 def engine_links(env: str, layer: str, urn: str) -> dict[str, str]:
     """The ``parent`` (a URN) and ``provider`` (``<URN>::<id>``) the engine records on the resource ``urn`` of
     ``layer``'s state (state_as_deployed keeps neither), from its synth document."""
-    document = json.loads((SNAPSHOTS / env / f"{layer}.json").read_text())
+    document = spec_document(env, layer)
     by_urn = {str(r["urn"]): r for r in document["resources"]}
     resource = next(r for r in document["resources"] if engine_urn(r, by_urn) == urn)
     parent = by_urn.get(resource.get("parent") or "")

@@ -339,7 +339,7 @@ def test_the_header_names_the_baseline_it_compared_with(tmp_path: Path) -> None:
 
 def test_the_command_exits_0_on_an_unchanged_tree() -> None:
     """The env files that deploy (environments/) against their accepted snapshots (tests/snapshots/)."""
-    result = _cli("dev", env_dir=USER_ENV_DIR)
+    result = _cli(*env_names(USER_ENV_DIR), env_dir=USER_ENV_DIR)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK" in result.stdout
 

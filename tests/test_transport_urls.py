@@ -13,10 +13,11 @@ import pytest
 
 from shared import REPO_ROOT
 from shared.dag import LAYERS
-from shared.envs import load_env
+from shared.envs import env_names, load_env
 from shared.jsonwalk import string_leaves
+from tests.spec_envs import USER_ENV_DIR, user_envs
 
-ENVS = ("dev", "staging", "prod")
+ENVS = env_names(USER_ENV_DIR)  # the env files that deploy, through their accepted snapshots
 URL = re.compile(r"\b([a-z][a-z0-9+.-]*)://[^\s\"'\\]+")
 LOOPBACK = {"127.0.0.1", "localhost"}
 
@@ -42,7 +43,8 @@ def plain_text_problem(url: str, namespace: str) -> str | None:
 
 @pytest.mark.parametrize("env", ENVS)
 def test_no_plain_text_url_but_loopback_and_the_callees_in_the_vpc(env: str) -> None:
-    namespace = load_env(env).namespace
+    with user_envs():
+        namespace = load_env(env).namespace
     found = urls(env)
     schemes = {urlsplit(url).scheme for url in found}
     assert {"amqps", "https", "http"} <= schemes, sorted(schemes)  # the scan sees the broker, AWS and the callees

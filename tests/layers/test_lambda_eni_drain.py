@@ -4,7 +4,6 @@ does with that role (boto3 flows on moto, and the synth of every shipped env).""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -19,7 +18,6 @@ from tests.synth_helpers import of_type, spec_document
 REGION = "eu-west-1"
 DYNAMIC = "pulumi-python:dynamic:Resource"
 FUNCTION = "ml-platform-dev-queue-metrics"
-SNAPSHOTS = Path(__file__).resolve().parents[1] / "snapshots"
 
 
 @pytest.fixture

@@ -20,8 +20,7 @@ from shared.policy.packs import load_policies, pack_name
 from shared.policy_catalog import PACKS
 from shared.policy_support import UNKNOWN_SENTINELS
 from tests.policies.resources import UNKNOWN_STRING, document, res
-
-SNAPSHOTS = REPO_ROOT / "tests" / "snapshots"
+from tests.synth_helpers import spec_document, spec_documents
 
 
 def _answers(pack: str, documents: list[dict[str, Any]]) -> list[bytes]:
@@ -71,7 +70,7 @@ def _plain_and_fast(answers: Any, *args: Any) -> tuple[list[bytes], list[bytes]]
 
 @pytest.mark.parametrize("pack", PACKS)
 def test_answers_follow_each_new_configuration_as_plain_pulumi_policy(pack):
-    doc = json.loads((SNAPSHOTS / "prod" / ("messaging.json" if pack == "rabbitmq" else "compute.json")).read_text())
+    doc = spec_document("prod", "messaging" if pack == "rabbitmq" else "compute")
     plain, fast = _plain_and_fast(_answers_across_configurations, pack, doc)
     assert fast == plain
     per_configuration = len(plain) // 4
@@ -94,7 +93,7 @@ def _with_unknowns(doc: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def dev_documents() -> list[dict[str, Any]]:
-    docs = [json.loads(path.read_text()) for path in sorted((SNAPSHOTS / "dev").glob("*.json"))]
+    docs = [document for _, document in sorted(spec_documents("dev").items())]
     return docs + [_with_unknowns(doc) for doc in docs]
 
 

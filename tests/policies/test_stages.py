@@ -14,6 +14,7 @@ from shared.policy.stages import STAGES, deployed_outputs, first_preview, stage_
 from shared.policy_support import is_unknown
 from tests.policies.resources import document, res, snapshot_document
 from tests.policies.stages import stage_differences
+from tests.spec_envs import USER_ENV_DIR, user_envs
 
 VPC_URN = "urn:pulumi:dev::network::mlplatform:network:VpcNetwork$aws:ec2/vpc:Vpc::network-vpc"
 FLOW_LOG_URN = "urn:pulumi:dev::network::aws:ec2/vpc:Vpc$aws:ec2/flowLog:FlowLog::network-flow-log"
@@ -100,9 +101,10 @@ def test_two_resources_of_one_urn_are_refused_as_no_engine_would_take_them() -> 
 
 def test_the_shipped_envs_are_judged_alike_offline_in_an_up_and_in_a_first_preview(
         policy_engine: PolicyEngine) -> None:
-    envs = env_names()  # the example envs (tests/spec_envs.py)
-    offline = evaluate_envs(envs, engine=policy_engine)
-    for stage in ("up", "first-preview"):
-        staged = evaluate_envs(envs, engine=policy_engine, stage=stage)
-        assert stage_differences(offline, staged, stage) == [], stage
+    envs = env_names(USER_ENV_DIR)  # the env files that deploy (CI's `nox -s policy` judges them offline only)
+    with user_envs():
+        offline = evaluate_envs(envs, engine=policy_engine)
+        for stage in ("up", "first-preview"):
+            staged = evaluate_envs(envs, engine=policy_engine, stage=stage)
+            assert stage_differences(offline, staged, stage) == [], stage
     assert offline.documents == staged.documents == 6 * len(envs)
