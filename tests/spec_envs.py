@@ -1,29 +1,46 @@
-"""The suite's two folders of env files.
+"""The suite's two sets of env files and service catalogs.
 
-``SPEC_ENV_DIR`` (tests/fixtures/environments/) holds the example envs as this repository ships them (accounts
-111111111111, 222222222222, 333333333333, eu-west-1, their CIDRs and sizes). The suite specifies the code's behaviour
-on these: conftest makes this folder the env folder in force (``PLATFORM_ENV_DIR``) for every test, so a fork whose
-``environments/`` holds its own accounts, regions, CIDRs and sizes changes no expectation of a test.
+``SPEC_ENV_DIR`` (tests/fixtures/environments/) and ``SPEC_CATALOG`` (tests/fixtures/catalog.yaml) hold the example
+envs and services as this repository ships them (accounts 111111111111, 222222222222, 333333333333, eu-west-1, their
+CIDRs and sizes; gateway, preprocess, inference, training). The suite specifies the code's behaviour on these:
+conftest makes them the env folder and catalog in force (``PLATFORM_ENV_DIR``, ``PLATFORM_CATALOG``) for every test,
+so a fork whose ``environments/`` and ``shared/catalog.yaml`` hold its own accounts, regions, sizes and services
+changes no expectation of a test.
 
-``USER_ENV_DIR`` (environments/) holds the env files that deploy. The few tests that judge those files rather than
-the code read them explicitly (:func:`user_envs`, ``env_names(USER_ENV_DIR)``): the synth snapshots, which are the
-baseline of ``nox -s diff``; the plan diff's URN stability; the policy packs over every env.
+``USER_ENV_DIR`` (environments/) and ``USER_CATALOG`` (shared/catalog.yaml) are what deploys. The tests that judge
+them rather than the code read them explicitly (inside :func:`user_envs`, over ``env_names(USER_ENV_DIR)``): the
+synth snapshots (the baseline of ``nox -s diff``) and what is checked on them (the AWS API models, the URN stability
+of protected resources, no plain-text URL, the provider schemas), the generated workflows, the AWS end-of-support
+dates, the policy packs' stages, the catalog's warnings. README, "Quick start", lists them for users.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
 from shared.envs import ENV_DIR, active_env_dir
 
 SPEC_ENV_DIR = Path(__file__).parent / "fixtures" / "environments"
+SPEC_CATALOG = Path(__file__).parent / "fixtures" / "catalog.yaml"
 USER_ENV_DIR = ENV_DIR
+USER_CATALOG = CATALOG_FILE
 
 
 @contextmanager
 def user_envs() -> Iterator[None]:
-    """``environments/`` (the env files that deploy) is the env folder in force inside the block."""
-    with active_env_dir(USER_ENV_DIR):
-        yield
+    """``environments/`` and ``shared/catalog.yaml`` (what deploys) are the env folder and catalog in force inside the
+    block."""
+    previous = os.environ.get(CATALOG_ENV_VAR)
+    os.environ[CATALOG_ENV_VAR] = str(USER_CATALOG)
+    try:
+        with active_env_dir(USER_ENV_DIR):
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop(CATALOG_ENV_VAR, None)
+        else:
+            os.environ[CATALOG_ENV_VAR] = previous

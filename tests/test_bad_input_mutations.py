@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 import yaml
 
-from shared import REPO_ROOT
 from shared.catalog import CATALOG_ENV_VAR, load_catalog
 from shared.catalog import _load_cached as catalog_cache
 from shared.envs import _load_cached as env_cache
 from shared.envs import load_env
 from shared.errors import ConfigError
+from tests.spec_envs import SPEC_CATALOG
 
 #: what an unquoted or mistyped YAML value can be, where the schema expects something else
 WRONG = [None, True, -1, 10**30, 1.5, "", "no", "../x", [], {}, [None], {"": 1}, date(2026, 12, 1), "é" * 300]
@@ -76,7 +76,7 @@ def test_every_env_key_set_wrong_is_a_config_error(env_dir: Path) -> None:
 
 def test_every_catalog_key_set_wrong_is_a_config_error(env_dir: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    data = yaml.safe_load((REPO_ROOT / "shared" / "catalog.yaml").read_text())
+    data = yaml.safe_load(SPEC_CATALOG.read_text())
     file = tmp_path / "catalog.yaml"
     monkeypatch.setenv(CATALOG_ENV_VAR, str(file))
 

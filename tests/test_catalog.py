@@ -18,6 +18,7 @@ from shared.catalog import CATALOG_ENV_VAR, load_catalog
 from shared.errors import ConfigError
 from tests.catalog_helpers import write_catalog
 from tests.readme_helpers import readme_block
+from tests.spec_envs import SPEC_CATALOG
 
 
 def test_the_committed_catalog_is_created_callees_first() -> None:
@@ -127,10 +128,11 @@ def test_an_unknown_key_that_asks_for_no_gpu_stays_just_unknown(tmp_path: Path,
 
 def test_an_unquoted_no_as_a_service_name_is_named_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # YAML 1.1 reads `no:` as the key False, which pydantic's location named by an index ("services.0.[key]")
-    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+    from shared.catalog import CATALOG_ENV_VAR
+    from tests.spec_envs import SPEC_CATALOG
 
     path = tmp_path / "catalog.yaml"
-    path.write_text(CATALOG_FILE.read_text().replace("\n  training:\n", "\n  no:\n", 1))
+    path.write_text(SPEC_CATALOG.read_text().replace("\n  training:\n", "\n  no:\n", 1))
     monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
     with pytest.raises(ConfigError) as raised:
         load_catalog()
@@ -421,7 +423,7 @@ def test_catalog_lists_stay_lists_under_strict_types() -> None:
     # YAML gives lists; the catalog keeps them as tuples (frozen), which strict types alone would refuse.
     # Compared with the file's own lists, so a service a user adds (README, "Add a service") changes nothing here.
     gateway = load_catalog().services["gateway"]
-    raw = yaml.safe_load((REPO_ROOT / "shared" / "catalog.yaml").read_text())["services"]["gateway"]
+    raw = yaml.safe_load(SPEC_CATALOG.read_text())["services"]["gateway"]
     assert gateway.calls == tuple(raw["calls"]) and {"preprocess", "inference"} <= set(gateway.calls)
     assert gateway.publishes.requests == tuple(raw["publishes"]["requests"])
 
@@ -434,7 +436,7 @@ PROXY_CPU, PROXY_MEMORY = 256, 64
 def test_every_shipped_service_leaves_its_app_room_beside_its_proxy() -> None:
     """The shipped catalog sizes each task as its app plus the proxy ECS adds to it (README, "Inside the task"): no
     shipped service gives its app less than Fargate's smallest task (256 units) once the proxy has its share."""
-    catalog = yaml.safe_load((REPO_ROOT / "shared" / "catalog.yaml").read_text())
+    catalog = yaml.safe_load(SPEC_CATALOG.read_text())
     starved = {name: (spec.get("cpu", 256), spec.get("memory", 512)) for name, spec in catalog["services"].items()
                if spec.get("cpu", 256) - PROXY_CPU < 256 or spec.get("memory", 512) - PROXY_MEMORY < 256}
     assert starved == {}

@@ -376,9 +376,10 @@ def test_a_catalog_default_fargate_does_not_offer_is_blamed_on_the_catalog(
         env_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import yaml
 
-    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+    from shared.catalog import CATALOG_ENV_VAR
+    from tests.spec_envs import SPEC_CATALOG
 
-    catalog = yaml.safe_load(CATALOG_FILE.read_text())
+    catalog = yaml.safe_load(SPEC_CATALOG.read_text())
     catalog["services"]["training"]["memory"] = 3000
     path = tmp_path / "catalog.yaml"
     path.write_text(yaml.safe_dump(catalog))
@@ -657,9 +658,10 @@ def _public_service_with_gateway(edit_env: Any, tmp_path: Path, monkeypatch: pyt
     """The shipped catalog plus a public ``service``, and dev with its public gateway (so ``service`` gets an ALB)."""
     import yaml
 
-    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+    from shared.catalog import CATALOG_ENV_VAR
+    from tests.spec_envs import SPEC_CATALOG
 
-    catalog = yaml.safe_load(CATALOG_FILE.read_text())
+    catalog = yaml.safe_load(SPEC_CATALOG.read_text())
     catalog["services"][service] = {"port": 8099, "health_path": "/healthz", "public": True}
     path = tmp_path / "catalog.yaml"
     path.write_text(yaml.safe_dump(catalog))
@@ -830,12 +832,13 @@ def test_a_public_service_whose_access_log_bucket_s3_would_refuse_is_refused(
         edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import yaml
 
-    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+    from shared.catalog import CATALOG_ENV_VAR
     from shared.components.gateway import access_log_bucket_name
     from shared.errors import ConfigError
+    from tests.spec_envs import SPEC_CATALOG
 
     public = "gateway-for-external-api-clients"  # 32 characters: a valid catalog name
-    catalog = yaml.safe_load(CATALOG_FILE.read_text())
+    catalog = yaml.safe_load(SPEC_CATALOG.read_text())
     catalog["services"][public] = catalog["services"].pop("gateway")
     (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(catalog))
     monkeypatch.setenv(CATALOG_ENV_VAR, str(tmp_path / "catalog.yaml"))
@@ -903,9 +906,10 @@ def test_a_consumer_no_request_reaches_may_rest_at_zero_where_its_backlog_is_pub
 def _public_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *public: str) -> None:
     import yaml
 
-    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+    from shared.catalog import CATALOG_ENV_VAR
+    from tests.spec_envs import SPEC_CATALOG
 
-    catalog = yaml.safe_load(CATALOG_FILE.read_text())
+    catalog = yaml.safe_load(SPEC_CATALOG.read_text())
     for port, service in enumerate(public, start=8090):
         catalog["services"][service] = {"port": port, "health_path": "/healthz", "public": True}
     path = tmp_path / "catalog.yaml"

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 import yaml
 
-from shared import REPO_ROOT
 from shared.artifact_names import HANDOFF_DAYS, handoff_prefix
 from shared.catalog import CATALOG_ENV_VAR
 from shared.contracts import stack_reference_name
 from shared.envs import load_env
 from shared.synth.engine import layer_dir, referenced_outputs, synth_env, synth_program
+from tests.spec_envs import SPEC_CATALOG
 
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 
@@ -49,7 +49,7 @@ def synth_compute(own: dict[str, Any] | None) -> dict[str, Any]:
 def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A scratch copy of the shipped catalog, in force through PLATFORM_CATALOG."""
     path = tmp_path / "catalog.yaml"
-    path.write_text((REPO_ROOT / "shared" / "catalog.yaml").read_text())
+    path.write_text(SPEC_CATALOG.read_text())
     monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
     return path
 

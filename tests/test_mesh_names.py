@@ -130,9 +130,10 @@ DIGEST = "sha256:" + "c" * 64
 
 @pytest.fixture
 def long_service_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+    from shared.catalog import CATALOG_ENV_VAR
+    from tests.spec_envs import SPEC_CATALOG
 
-    catalog = yaml.safe_load(CATALOG_FILE.read_text())
+    catalog = yaml.safe_load(SPEC_CATALOG.read_text())
     catalog["services"][LONG_SERVICE] = {"port": 8099, "health_path": "/healthz"}
     path = tmp_path / "catalog.yaml"
     path.write_text(yaml.safe_dump(catalog))

@@ -1363,10 +1363,11 @@ def test_an_image_larger_than_its_tasks_storage_stops_the_up_before_any_layer_ru
     assert (f"environments/dev.yaml: release.images.inference: 111111111111.dkr.ecr.eu-west-1.amazonaws.com/"
             f"ml-platform/inference@{digest} has 11.0 GiB of compressed layers, and Fargate keeps the pulled layers "
             "and their unpacked contents on the task's ephemeral storage: at least 22.0 GiB, more than the task's 20 "
-            "GiB (Fargate's default; shared/catalog.yaml: services.inference.ephemeral_storage_gib is unset)") in error
+            "GiB (Fargate's default; tests/fixtures/catalog.yaml: services.inference.ephemeral_storage_gib is "
+            "unset)") in error
     assert "CannotPullContainerError (no space left on device)" in error
-    assert ("set shared/catalog.yaml: services.inference.ephemeral_storage_gib to at least 22 (21 to 200; plus what "
-            "the app writes to /tmp), or make the image smaller; nothing was changed") in error
+    assert ("set tests/fixtures/catalog.yaml: services.inference.ephemeral_storage_gib to at least 22 (21 to 200; plus "
+            "what the app writes to /tmp), or make the image smaller; nothing was changed") in error
     assert "release.images.training" not in error
 
 

@@ -26,6 +26,7 @@ from shared.port_retirement import (
 )
 from shared.synth.engine import layer_dir, synth_program
 from tests.components.harness import of_type
+from tests.spec_envs import SPEC_CATALOG
 from tests.test_orchestrate import RecordingRunner, management_api, run
 from tests.test_service_port_ranges import Group
 
@@ -39,10 +40,9 @@ MOVED = 9082
 @pytest.fixture
 def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env_dir: Path) -> Callable[..., None]:
     """Edits a scratch copy of the shipped catalog, in force through PLATFORM_CATALOG (with scratch env files)."""
-    from shared import REPO_ROOT
 
     path = tmp_path / "catalog.yaml"
-    path.write_text((REPO_ROOT / "shared" / "catalog.yaml").read_text())
+    path.write_text(SPEC_CATALOG.read_text())
     monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
 
     def edit(change: Callable[[dict[str, Any]], None]) -> None:

@@ -29,6 +29,7 @@ from shared.rehearse import build_dir, rehearse, synthesized_topology
 from shared.rehearse.broker import LocalBroker, processes_using
 from shared.rehearse.checks import RehearsalReport, run_checks
 from shared.rehearse.definitions import Topology, dumps_definitions, to_definitions
+from tests.spec_envs import SPEC_CATALOG
 
 pytestmark = pytest.mark.broker
 
@@ -333,7 +334,7 @@ def test_settings_as_queue_arguments_are_reported_as_a_policy_change_that_cannot
 def test_a_catalog_route_the_deployed_topology_lacks_is_reported(
     broker: LocalBroker, topology: Topology, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    data = yaml.safe_load((REPO_ROOT / "shared" / "catalog.yaml").read_text())
+    data = yaml.safe_load(SPEC_CATALOG.read_text())
     data["services"]["gateway"]["consumes"]["events"].append("data.preprocessed")
     path = tmp_path / "catalog.yaml"
     path.write_text(yaml.safe_dump(data))

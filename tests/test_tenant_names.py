@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+from shared.catalog import CATALOG_ENV_VAR
 from shared.envs import ENV_DIR_VAR
 from shared.synth.engine import synth_env
-from tests.spec_envs import SPEC_ENV_DIR
+from tests.spec_envs import SPEC_CATALOG, SPEC_ENV_DIR
 
 LONGEST_ENV = "customer-analytics-sandbox-eu1"  # 30 characters: the loader's longest (shared.broker_names)
 LONGEST_SERVICE = "feature-store-materializer-batch"  # 32 characters: the catalog's longest
@@ -119,7 +119,7 @@ def _env_dir(root: Path, mesh: str) -> Path:
 
 @pytest.fixture(params=["service-connect", "appmesh"])
 def longest(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    catalog = yaml.safe_load(CATALOG_FILE.read_text())
+    catalog = yaml.safe_load(SPEC_CATALOG.read_text())
     catalog["services"][LONGEST_SERVICE] = {
         "port": 8099, "health_path": "/healthz", "artifacts": "write",
         "publishes": {"events": ["features.materialized"]}, "consumes": {"events": ["features.materialized"]}}

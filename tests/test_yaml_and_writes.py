@@ -24,7 +24,7 @@ from shared.cli import write_atomically
 from shared.errors import ConfigError
 from shared.promote import main as promote_main
 from shared.yamlio import MAX_NESTING, NestingError, _expanded_size, load_yaml_mapping, safe_load
-from tests.spec_envs import SPEC_ENV_DIR
+from tests.spec_envs import SPEC_CATALOG, SPEC_ENV_DIR
 
 
 @pytest.mark.parametrize(("text", "named"), [
@@ -117,7 +117,7 @@ def test_the_same_key_in_sibling_mappings_is_fine() -> None:
 
 
 def test_a_duplicated_catalog_service_is_named(tmp_path: Path) -> None:
-    text = (REPO_ROOT / "shared" / "catalog.yaml").read_text()
+    text = SPEC_CATALOG.read_text()
     path = tmp_path / "catalog.yaml"
     # the first service entry, appended again at the end of the services mapping
     lines = text.splitlines(keepends=True)

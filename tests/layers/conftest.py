@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, Catalog, load_catalog
+from shared.catalog import CATALOG_ENV_VAR, Catalog, load_catalog
 from tests.layers.compute_helpers import CatalogEditor
+from tests.spec_envs import SPEC_CATALOG
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ def edit_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CatalogEdit
     CATALOG_ENV_VAR for this test; returns it loaded."""
 
     def edit(change: Callable[[dict[str, Any]], None]) -> Catalog:
-        data = yaml.safe_load(CATALOG_FILE.read_text())
+        data = yaml.safe_load(SPEC_CATALOG.read_text())
         change(data)
         path = tmp_path / "catalog.yaml"
         path.write_text(yaml.safe_dump(data))

@@ -17,7 +17,7 @@ from shared.amazonmq import (
     per_queue_consumer_timeout,
     rabbitmq_conf,
 )
-from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
+from shared.catalog import CATALOG_ENV_VAR, load_catalog
 from shared.components.broker import (
     CONFIGURATION_TYPE,
     AmazonMqBrokerArgs,
@@ -48,6 +48,7 @@ from tests.layers.resource_types import (
     SG,
     WEBHOOK,
 )
+from tests.spec_envs import SPEC_CATALOG
 from tests.synth_helpers import by_urn, of_type, synth_layers
 
 
@@ -544,7 +545,7 @@ def _broker_diff(before: dict[str, dict[str, Any]], after: dict[str, dict[str, A
 
 
 def _catalog_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **jobs: int | None) -> None:
-    data = yaml.safe_load(CATALOG_FILE.read_text(encoding="utf-8"))
+    data = yaml.safe_load(SPEC_CATALOG.read_text(encoding="utf-8"))
     for service, seconds in jobs.items():
         if seconds is None:
             data["services"][service].pop("max_job_seconds", None)

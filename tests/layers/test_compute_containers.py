@@ -15,13 +15,14 @@ import yaml
 from botocore.model import Shape
 from botocore.validate import ParamValidator
 
-from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
+from shared.catalog import CATALOG_ENV_VAR, load_catalog
 from shared.components.compute import plan_service
 from shared.components.compute_containers import image_reference
 from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.fargate import FARGATE_SIZES, fargate_size_problem
 from tests.layers.compute_helpers import ENVS, TASK, container, containers, environment, fresh, platform, unit
+from tests.spec_envs import SPEC_CATALOG
 from tests.synth_helpers import of_type
 
 
@@ -82,7 +83,7 @@ def test_appmesh_container_definitions_with_envoy_validate_against_the_ecs_api_m
 def test_a_task_with_more_ephemeral_storage_validates_against_the_ecs_api_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    data = yaml.safe_load(CATALOG_FILE.read_text())
+    data = yaml.safe_load(SPEC_CATALOG.read_text())
     data["services"]["inference"]["ephemeral_storage_gib"] = 200
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(yaml.safe_dump(data))
@@ -120,7 +121,7 @@ def test_an_env_override_fargate_refuses_names_the_env_file_and_key(edit_env: An
 
 
 def test_a_catalog_size_fargate_refuses_names_the_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = yaml.safe_load(CATALOG_FILE.read_text())
+    data = yaml.safe_load(SPEC_CATALOG.read_text())
     data["services"]["training"]["memory"] = 1024
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(yaml.safe_dump(data))
@@ -140,7 +141,7 @@ def test_a_service_without_messaging_runs_with_no_broker_credentials(
         edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The messaging layer gives a broker user and a secret only to a service that publishes or consumes;
     # compute must not ask the messaging contract for a secret such a service does not have.
-    data = yaml.safe_load(CATALOG_FILE.read_text())
+    data = yaml.safe_load(SPEC_CATALOG.read_text())
     data["services"]["feature-store"] = {"port": 8099, "health_path": "/healthz"}
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(yaml.safe_dump(data))

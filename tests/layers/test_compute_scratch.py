@@ -16,12 +16,13 @@ import pytest
 import yaml
 
 from shared import REPO_ROOT
-from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
+from shared.catalog import CATALOG_ENV_VAR, load_catalog
 from shared.components.compute_containers import ENVOY_IMAGE, SCRATCH_INIT_DROPPED_CAPABILITIES
 from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.synth.engine import synth_program
 from tests.layers.compute_helpers import ENVS, container, containers, environment, fresh, platform, unit
+from tests.spec_envs import SPEC_CATALOG
 
 INIT = "scratch-init"
 
@@ -160,7 +161,7 @@ def test_an_envoy_image_not_pinned_in_the_public_gallery_is_refused(edit_env: An
 
 
 def catalog_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **inference: Any) -> Path:
-    data = yaml.safe_load(CATALOG_FILE.read_text())
+    data = yaml.safe_load(SPEC_CATALOG.read_text())
     data["services"]["inference"].update(inference)
     path = tmp_path / "catalog.yaml"
     path.write_text(yaml.safe_dump(data))

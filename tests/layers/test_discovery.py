@@ -8,13 +8,14 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
+from shared.catalog import CATALOG_ENV_VAR, load_catalog
 from shared.components.discovery import ServiceDiscoveryArgs
 from shared.contracts import DiscoveryContract
 from shared.envs import StaticInstance, load_env
 from shared.errors import ConfigError
 from shared.synth.engine import layer_dir, synth_env, synth_program
 from tests.layers.resource_types import CLOUD_MAP_SERVICE, HTTP_NS, INSTANCE, PRIVATE_NS
+from tests.spec_envs import SPEC_CATALOG
 from tests.synth_helpers import by_urn, of_type, synth_layers
 
 
@@ -195,7 +196,7 @@ def test_a_service_added_to_the_catalog_gets_its_cloud_map_service(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: Any,
 ) -> None:
     edit_env("dev", lambda data: data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True))
-    data = yaml.safe_load(CATALOG_FILE.read_text())
+    data = yaml.safe_load(SPEC_CATALOG.read_text())
     data["services"]["embeddings"] = {"port": 8090, "health_path": "/healthz"}
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(yaml.safe_dump(data))

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
+from shared.catalog import CATALOG_ENV_VAR, load_catalog
 from shared.contracts import MeshContract
 from shared.errors import ConfigError
 from shared.synth.engine import synth_env
+from tests.spec_envs import SPEC_CATALOG
 from tests.synth_helpers import by_urn, of_type
 
 MESH = "aws:appmesh/mesh:Mesh"
@@ -187,7 +188,7 @@ def test_every_appmesh_resource_sits_in_the_mesh_under_the_envs_provider(edit_en
 def test_a_service_added_to_the_catalog_gets_its_mesh_entries(
     edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    data = yaml.safe_load(CATALOG_FILE.read_text())
+    data = yaml.safe_load(SPEC_CATALOG.read_text())
     data["services"]["embeddings"] = {"port": 8090, "health_path": "/healthz"}
     data["services"]["gateway"]["calls"].append("embeddings")
     catalog = tmp_path / "catalog.yaml"

@@ -23,6 +23,7 @@ from shared.errors import ConfigError
 from shared.management_api import management_url
 from shared.synth.engine import SynthError, dumps, synth_env, synth_program
 from tests.layers.resource_types import BROKER, ENVS, PASSWORD, SECRET, SECRET_VERSION, SG
+from tests.spec_envs import SPEC_CATALOG
 from tests.synth_helpers import by_urn, of_type, synth_layers
 
 PROVIDER = "pulumi:providers:rabbitmq"
@@ -374,7 +375,7 @@ def test_every_quorum_queue_has_an_explicit_delivery_limit_and_a_dlq_keeps_its_d
 def test_a_new_max_job_seconds_updates_its_queues_policy_in_place(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     before = messaging("dev")
-    data = yaml.safe_load((REPO_ROOT / "shared" / "catalog.yaml").read_text())
+    data = yaml.safe_load(SPEC_CATALOG.read_text())
     data["services"]["training"]["max_job_seconds"] = 43200
     data["services"]["inference"]["max_job_seconds"] = 300
     path = tmp_path / "catalog.yaml"
@@ -648,7 +649,7 @@ def test_synth_is_deterministic() -> None:
 
 
 def test_plan_topology_grows_from_the_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = yaml.safe_load((REPO_ROOT / "shared" / "catalog.yaml").read_text())
+    data = yaml.safe_load(SPEC_CATALOG.read_text())
     data["services"]["reporting"] = {"port": 8090, "health_path": "/healthz",
                                      "consumes": {"events": ["model.trained"]}}
     data["services"]["static-docs"] = {"port": 8091, "health_path": "/healthz"}

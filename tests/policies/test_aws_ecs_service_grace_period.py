@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+from shared.catalog import CATALOG_ENV_VAR
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from tests.layers.compute_helpers import ENVS, fresh
 from tests.policies.resources import UNKNOWN_STRING, res
 from tests.policies.tokens import SERVICE, TASK
 from tests.policies.tokens import TARGET_GROUP as TG
+from tests.spec_envs import SPEC_CATALOG
 from tests.synth_helpers import gateway_certificate
 
 RULE = "ecs-service-grace-covers-start-period"
@@ -103,7 +104,7 @@ def test_an_unknown_grace_period_or_container_definitions_leave_the_rule_undecid
 @pytest.mark.parametrize("env", ENVS)
 def test_the_platforms_public_gateway_passes_in_every_env_also_as_a_slow_starter(
         edit_env: Any, policy_engine: PolicyEngine, env: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = yaml.safe_load(CATALOG_FILE.read_text())
+    data = yaml.safe_load(SPEC_CATALOG.read_text())
     data["services"]["gateway"]["startup_seconds"] = 240  # a constant 90 s grace would stop it
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(yaml.safe_dump(data))

@@ -82,10 +82,11 @@ def test_a_public_gateway_without_an_artifact_store_is_flagged(rule_outcome: Any
                                                               tmp_path: Any, monkeypatch: Any) -> None:
     import yaml
 
-    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+    from shared.catalog import CATALOG_ENV_VAR
     from shared.synth.engine import synth_env
+    from tests.spec_envs import SPEC_CATALOG
 
-    data = yaml.safe_load(CATALOG_FILE.read_text())
+    data = yaml.safe_load(SPEC_CATALOG.read_text())
     for spec in data["services"].values():  # no artifacts and no publisher (whose handoffs keep the store)
         for key in ("artifacts", "publishes", "consumes", "max_job_seconds"):
             spec.pop(key, None)
