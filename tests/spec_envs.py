@@ -20,9 +20,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
-from shared.envs import ENV_DIR, active_env_dir
+from shared.envs import ENV_DIR, ENV_DIR_VAR
 
 SPEC_ENV_DIR = Path(__file__).parent / "fixtures" / "environments"
 SPEC_CATALOG = Path(__file__).parent / "fixtures" / "catalog.yaml"
@@ -33,14 +34,6 @@ USER_CATALOG = CATALOG_FILE
 @contextmanager
 def user_envs() -> Iterator[None]:
     """``environments/`` and ``shared/catalog.yaml`` (what deploys) are the env folder and catalog in force inside the
-    block."""
-    previous = os.environ.get(CATALOG_ENV_VAR)
-    os.environ[CATALOG_ENV_VAR] = str(USER_CATALOG)
-    try:
-        with active_env_dir(USER_ENV_DIR):
-            yield
-    finally:
-        if previous is None:
-            os.environ.pop(CATALOG_ENV_VAR, None)
-        else:
-            os.environ[CATALOG_ENV_VAR] = previous
+    block (os.environ as it was before the block after it)."""
+    with mock.patch.dict(os.environ, {ENV_DIR_VAR: str(USER_ENV_DIR), CATALOG_ENV_VAR: str(USER_CATALOG)}):
+        yield
