@@ -1436,7 +1436,8 @@ def test_an_image_too_large_to_pull_whole_but_with_a_soci_index_deploys_with_a_n
     push_soci_v2(dev, "inference", 6, 5)
     settle_release(dev, monkeypatch)
     output = up_dev_in_one_update()
-    assert ("note: environments/dev.yaml: release.images.inference: 111111111111.dkr.ecr.eu-west-1.amazonaws.com/"
+    assert ("note: tests/fixtures/environments/dev.yaml: release.images.inference: "
+            "111111111111.dkr.ecr.eu-west-1.amazonaws.com/"
             f"ml-platform/inference@{dev.release.images['inference']} has 11.0 GiB of compressed layers") in output
     assert f"but it has a SOCI index ({SOCI_INDEX}): Fargate lazy-loads it" in output
     assert "images: lazy-loaded, too large to pull whole: inference: " in output

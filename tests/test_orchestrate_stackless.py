@@ -57,7 +57,7 @@ def test_an_up_without_the_network_stack_where_the_env_is_deployed_is_refused(
     assert "leftover" in error and "delete it" in error  # the one case where the VPC itself is what to remove
 
     code, output, runner = up(["preview", "dev"], checker(Clients(roomy())), Stackless())
-    assert code == 0 and "note: up would be refused: environments/dev.yaml" in output and vpc in output
+    assert code == 0 and "note: up would be refused: tests/fixtures/environments/dev.yaml" in output and vpc in output
 
 
 def test_a_second_up_through_the_stack_that_deployed_it_runs(moto_aws: None) -> None:

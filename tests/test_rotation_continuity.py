@@ -64,7 +64,7 @@ def test_a_change_that_drops_the_deployed_users_is_refused(outputs: dict[str, An
                                                            key: str, fix: str) -> None:
     refusal = rotation_refusal("dev", env, outputs)
     assert refusal is not None
-    assert refusal.file == "environments/dev.yaml" and refusal.key == key
+    assert refusal.file == "tests/fixtures/environments/dev.yaml" and refusal.key == key
     assert fix in refusal.reason and "CONNECTION_FORCED" in refusal.reason
 
 
@@ -240,7 +240,8 @@ def test_messaging_exports_the_epochs_whose_users_it_keeps(env_dir: Path, edit_e
 def test_a_rotation_while_a_service_s_tasks_hold_an_older_secret_is_refused() -> None:
     refusal = rollout_refusal("dev", ROTATED, DEPLOYED, lambda: compute_holding(gateway=V_DEPLOYED, training=V_OLD))
     assert refusal is not None
-    assert refusal.file == "environments/dev.yaml" and refusal.key == "messaging.credentials_rotation.epoch"
+    assert refusal.file == "tests/fixtures/environments/dev.yaml"
+    assert refusal.key == "messaging.credentials_rotation.epoch"
     assert "this up would delete the users ml-dev-<service>.2026-10-01" in refusal.reason
     assert f"training's tasks hold version {V_OLD} of its secret, not the deployed {V_DEPLOYED}" in refusal.reason
     assert "gateway" not in refusal.reason  # it rolled onto the deployed secret
