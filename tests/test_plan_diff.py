@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from shared import REPO_ROOT
+from shared.catalog import CATALOG_ENV_VAR
 from shared.envs import ENV_DIR_VAR, env_names
 from shared.plan_diff import diff_documents, diff_env
 from shared.synth.engine import synth_env
-from tests.spec_envs import USER_ENV_DIR, user_envs
+from tests.spec_envs import USER_CATALOG, USER_ENV_DIR, user_envs
 from tests.synth_helpers import write_spec_baseline
 
 VPC = "urn:pulumi:prod::network::mlplatform:network:Network$aws:ec2/vpc:Vpc::vpc"
@@ -293,9 +294,10 @@ def test_every_protected_resource_keeps_its_urn_and_is_not_replaced(env: str) ->
     assert blocked == []
 
 
-def _cli(*args: str, env_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """The command over the example envs (the suite's PLATFORM_ENV_DIR), or over ``env_dir``."""
-    folder = {ENV_DIR_VAR: str(env_dir)} if env_dir else {}
+def _cli(*args: str, deploying: bool = False) -> subprocess.CompletedProcess[str]:
+    """The command over the example envs and catalog (the suite's), or over what deploys (environments/,
+    shared/catalog.yaml)."""
+    folder = {ENV_DIR_VAR: str(USER_ENV_DIR), CATALOG_ENV_VAR: str(USER_CATALOG)} if deploying else {}
     return subprocess.run([sys.executable, "-m", "shared.plan_diff", *args], capture_output=True, text=True,
                           cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **folder}, check=False)
 
@@ -339,7 +341,7 @@ def test_the_header_names_the_baseline_it_compared_with(tmp_path: Path) -> None:
 
 def test_the_command_exits_0_on_an_unchanged_tree() -> None:
     """The env files that deploy (environments/) against their accepted snapshots (tests/snapshots/)."""
-    result = _cli(*env_names(USER_ENV_DIR), env_dir=USER_ENV_DIR)
+    result = _cli(*env_names(USER_ENV_DIR), deploying=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK" in result.stdout
 
