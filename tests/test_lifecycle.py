@@ -15,6 +15,7 @@ import io
 import json
 import sys
 import tomllib
+from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
@@ -36,7 +37,9 @@ from shared.lifecycle import (
 )
 from shared.orchestrate.cli import main
 from tests.aws_helpers import ReleasedEverywhere
+from tests.conftest import SHIPPED_ENVS
 from tests.spec_envs import USER_ENV_DIR, user_envs
+from tests.synth_helpers import spec_documents
 from tests.test_orchestrate import RecordingRunner, management_api  # noqa: F401 - its fixture: the reach probe's endpoint
 
 # every env file that deploys, with its accepted snapshots (a fork's own envs: their engines and images are theirs)
@@ -45,11 +48,16 @@ SNAPSHOTS = REPO_ROOT / "tests" / "snapshots"
 
 
 def named_in_synth(env: str) -> set[tuple[str, str]]:
-    """(kind, value) of every lifecycle item the env's synthesized layers (the snapshots test_synth keeps equal to the
-    code) name."""
+    """(kind, value) of every lifecycle item the synthesized layers of the env file ``env`` that deploys name (its
+    snapshots, which test_synth keeps equal to the code)."""
+    return named_in(json.loads(path.read_text(encoding="utf-8")) for path in sorted((SNAPSHOTS / env).glob("*.json")))
+
+
+def named_in(documents: Iterable[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(kind, value) of every lifecycle item ``documents`` (synth documents) name."""
     found: set[tuple[str, str]] = set()
-    for path in sorted((SNAPSHOTS / env).glob("*.json")):
-        for resource in json.loads(path.read_text(encoding="utf-8"))["resources"]:
+    for document in documents:
+        for resource in document["resources"]:
             inputs: dict[str, Any] = resource["inputs"]
             kind = resource["type"]
             if kind == "aws:lambda/function:Function":
@@ -65,11 +73,17 @@ def named_in_synth(env: str) -> set[tuple[str, str]]:
     return found
 
 
+@pytest.mark.parametrize("env", SHIPPED_ENVS)
+def test_the_examples_name_every_kind_of_item_with_dates(env: str) -> None:
+    """The example envs run a Lambda function, an Amazon MQ broker, the CodeBuild deploy runner and ECS services, so
+    the check below sees every kind (an env file of a fork may have fewer: an external broker has no engine here)."""
+    assert {kind for kind, _ in named_in(spec_documents(env).values())} >= {
+        LAMBDA_RUNTIME, MQ_ENGINE, CODEBUILD_IMAGE, CODEBUILD_PYTHON, FARGATE_PLATFORM}
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_every_runtime_engine_image_and_platform_the_synth_names_has_dates(env: str) -> None:
     named = named_in_synth(env)
-    assert {kind for kind, _ in named} >= {LAMBDA_RUNTIME, MQ_ENGINE, CODEBUILD_IMAGE, CODEBUILD_PYTHON,
-                                           FARGATE_PLATFORM}
     assert named <= set(LIFECYCLES), f"no lifecycle entry: {sorted(named - set(LIFECYCLES))}"
     # the preflight checks exactly what the programs name
     with user_envs():

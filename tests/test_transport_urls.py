@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -15,7 +17,9 @@ from shared import REPO_ROOT
 from shared.dag import LAYERS
 from shared.envs import env_names, load_env
 from shared.jsonwalk import string_leaves
+from tests.conftest import SHIPPED_ENVS
 from tests.spec_envs import USER_ENV_DIR, user_envs
+from tests.synth_helpers import spec_documents
 
 ENVS = env_names(USER_ENV_DIR)  # the env files that deploy, through their accepted snapshots
 URL = re.compile(r"\b([a-z][a-z0-9+.-]*)://[^\s\"'\\]+")
@@ -23,9 +27,14 @@ LOOPBACK = {"127.0.0.1", "localhost"}
 
 
 def urls(env: str) -> list[str]:
+    """Every URL in the accepted snapshots of the env file ``env`` that deploys."""
+    return urls_in(json.loads((REPO_ROOT / "tests" / "snapshots" / env / f"{layer}.json").read_text())
+                   for layer in LAYERS)
+
+
+def urls_in(documents: Iterable[dict[str, Any]]) -> list[str]:
     found: list[str] = []
-    for layer in LAYERS:
-        document = json.loads((REPO_ROOT / "tests" / "snapshots" / env / f"{layer}.json").read_text())
+    for document in documents:
         for text in string_leaves(document):
             found.extend(match.group(0) for match in URL.finditer(text))
     return found
@@ -41,13 +50,17 @@ def plain_text_problem(url: str, namespace: str) -> str | None:
     return None
 
 
+@pytest.mark.parametrize("env", SHIPPED_ENVS)
+def test_the_scan_sees_the_broker_aws_and_the_callees_in_the_examples(env: str) -> None:
+    schemes = {urlsplit(url).scheme for url in urls_in(spec_documents(env).values())}
+    assert {"amqps", "https", "http"} <= schemes, sorted(schemes)
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_no_plain_text_url_but_loopback_and_the_callees_in_the_vpc(env: str) -> None:
     with user_envs():
         namespace = load_env(env).namespace
     found = urls(env)
-    schemes = {urlsplit(url).scheme for url in found}
-    assert {"amqps", "https", "http"} <= schemes, sorted(schemes)  # the scan sees the broker, AWS and the callees
     problems = {url: problem for url in found if (problem := plain_text_problem(url, namespace))}
     assert not problems, problems
 
