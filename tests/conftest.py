@@ -14,17 +14,15 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from shared.catalog import CATALOG_ENV_VAR
 from shared.envs import ENV_DIR_VAR
-from tests.spec_envs import SPEC_CATALOG, SPEC_ENV_DIR
+from tests.spec_envs import SPEC_ENV_DIR, SPEC_ENVIRON
 
 SHIPPED_ENVS = ("dev", "staging", "prod")
 
 # Every test, and every process a test starts, reads the example envs and catalog of tests/fixtures/ unless it points
 # elsewhere itself (tests/spec_envs.py): a fork's own env files and services change no expectation. Set at import,
 # before the test modules are collected (some parametrize over env_names()).
-os.environ[ENV_DIR_VAR] = str(SPEC_ENV_DIR)
-os.environ[CATALOG_ENV_VAR] = str(SPEC_CATALOG)
+os.environ.update(SPEC_ENVIRON)
 
 
 @pytest.fixture

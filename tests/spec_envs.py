@@ -29,11 +29,14 @@ SPEC_ENV_DIR = Path(__file__).parent / "fixtures" / "environments"
 SPEC_CATALOG = Path(__file__).parent / "fixtures" / "catalog.yaml"
 USER_ENV_DIR = ENV_DIR
 USER_CATALOG = CATALOG_FILE
+#: the variables that make the examples, or what deploys, the env folder and catalog in force
+SPEC_ENVIRON = {ENV_DIR_VAR: str(SPEC_ENV_DIR), CATALOG_ENV_VAR: str(SPEC_CATALOG)}
+USER_ENVIRON = {ENV_DIR_VAR: str(USER_ENV_DIR), CATALOG_ENV_VAR: str(USER_CATALOG)}
 
 
 @contextmanager
 def user_envs() -> Iterator[None]:
     """``environments/`` and ``shared/catalog.yaml`` (what deploys) are the env folder and catalog in force inside the
     block (os.environ as it was before the block after it)."""
-    with mock.patch.dict(os.environ, {ENV_DIR_VAR: str(USER_ENV_DIR), CATALOG_ENV_VAR: str(USER_CATALOG)}):
+    with mock.patch.dict(os.environ, USER_ENVIRON):
         yield

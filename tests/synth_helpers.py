@@ -8,11 +8,10 @@ from collections.abc import Mapping, Set
 from functools import cache
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
-from shared.catalog import CATALOG_ENV_VAR
-from shared.envs import ENV_DIR_VAR
 from shared.synth.engine import dumps, synth_env
-from tests.spec_envs import SPEC_CATALOG, SPEC_ENV_DIR
+from tests.spec_envs import SPEC_ENVIRON
 
 
 @cache
@@ -21,15 +20,8 @@ def synth_layers(env: str, *layers: str) -> dict[str, dict[str, Any]]:
     catalog tests/fixtures/catalog.yaml) and of the layers they read, synthesized once per test run (tests read them,
     never change them). A test's scratch copy (the ``env_dir`` and ``edit_env`` fixtures, ``write_catalog``) is not
     read here: it would be cached for every later test; synthesize it with ``synth_env``."""
-    saved = {name: os.environ.pop(name) for name in (ENV_DIR_VAR, CATALOG_ENV_VAR) if name in os.environ}
-    os.environ[ENV_DIR_VAR] = str(SPEC_ENV_DIR)
-    os.environ[CATALOG_ENV_VAR] = str(SPEC_CATALOG)
-    try:
+    with mock.patch.dict(os.environ, SPEC_ENVIRON):
         return synth_env(env, list(layers))
-    finally:
-        os.environ.pop(ENV_DIR_VAR)
-        os.environ.pop(CATALOG_ENV_VAR)
-        os.environ.update(saved)
 
 
 def of_type(document: dict[str, Any], type_: str) -> list[dict[str, Any]]:

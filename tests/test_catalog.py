@@ -129,7 +129,6 @@ def test_an_unknown_key_that_asks_for_no_gpu_stays_just_unknown(tmp_path: Path,
 def test_an_unquoted_no_as_a_service_name_is_named_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # YAML 1.1 reads `no:` as the key False, which pydantic's location named by an index ("services.0.[key]")
     from shared.catalog import CATALOG_ENV_VAR
-    from tests.spec_envs import SPEC_CATALOG
 
     path = tmp_path / "catalog.yaml"
     path.write_text(SPEC_CATALOG.read_text().replace("\n  training:\n", "\n  no:\n", 1))

@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 
 from shared import REPO_ROOT
-from shared.catalog import CATALOG_ENV_VAR
-from shared.envs import ENV_DIR_VAR, env_names
+from shared.envs import env_names
 from shared.plan_diff import diff_documents, diff_env
 from shared.synth.engine import synth_env
-from tests.spec_envs import USER_CATALOG, USER_ENV_DIR, user_envs
+from tests.spec_envs import USER_ENV_DIR, USER_ENVIRON, user_envs
 from tests.synth_helpers import write_spec_baseline
 
 VPC = "urn:pulumi:prod::network::mlplatform:network:Network$aws:ec2/vpc:Vpc::vpc"
@@ -297,7 +296,7 @@ def test_every_protected_resource_keeps_its_urn_and_is_not_replaced(env: str) ->
 def _cli(*args: str, deploying: bool = False) -> subprocess.CompletedProcess[str]:
     """The command over the example envs and catalog (the suite's), or over what deploys (environments/,
     shared/catalog.yaml)."""
-    folder = {ENV_DIR_VAR: str(USER_ENV_DIR), CATALOG_ENV_VAR: str(USER_CATALOG)} if deploying else {}
+    folder = USER_ENVIRON if deploying else {}
     return subprocess.run([sys.executable, "-m", "shared.plan_diff", *args], capture_output=True, text=True,
                           cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **folder}, check=False)
 

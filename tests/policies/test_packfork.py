@@ -9,7 +9,7 @@ import sys
 import textwrap
 
 from shared import REPO_ROOT
-from tests.synth_helpers import spec_documents
+from tests.synth_helpers import write_spec_baseline
 
 SCRIPT = textwrap.dedent("""
     import json, os, sys
@@ -45,10 +45,7 @@ SCRIPT = textwrap.dedent("""
 
 def test_forked_packs_answer_what_fresh_packs_answer(tmp_path):
     # the example staging: it has findings (unprotected stateful resources, advisory there) and not-applicable answers
-    snapshots = []
-    for layer, document in sorted(spec_documents("staging").items()):
-        (tmp_path / f"{layer}.json").write_text(json.dumps(document))
-        snapshots.append(str(tmp_path / f"{layer}.json"))
+    snapshots = sorted(str(path) for path in (write_spec_baseline(tmp_path, "staging") / "staging").glob("*.json"))
     done = subprocess.run([sys.executable, "-c", SCRIPT, *snapshots], cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
