@@ -205,8 +205,12 @@ def test_every_role_the_synth_creates_is_manageable_and_nothing_else(shipped: An
             # the compute layer's roles carry the env's default tags, sent in CreateRole's request too
             context = tagged(env, boundary, request=True) if re.search(r"-(execution|task)-.{7}$", name) else boundary
             for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DeleteRole",
-                           "iam:TagRole", "iam:GetRole", "iam:ListInstanceProfilesForRole"):
+                           "iam:TagRole", "iam:GetRole", "iam:ListInstanceProfilesForRole",
+                           # the role's delete removes what others attached (forceDetachPolicies) before DeleteRole
+                           "iam:ListAttachedRolePolicies", "iam:ListRolePolicies"):
                 assert allowed(policies, action, _role_arn(env, name), context), f"{label}: {action} on role {name}"
+            foreign = {**context, "iam:PolicyARN": f"arn:aws:iam::{env.account_id}:policy/security-team-audit"}
+            assert allowed(policies, "iam:DetachRolePolicy", _role_arn(env, name), foreign), f"{label}: {name}"
         for other in ("admin", "OrganizationAccountAccessRole", "ml-platform-deployer", "gateway-execution-12345678",
                       "gateway-execution-x-1234567"):
             for context in ({}, tagged(env, request=True), boundary, tagged(env, boundary, request=True)):

@@ -255,6 +255,18 @@ def test_every_layer_protects_exactly_the_stateful_types_where_the_env_protects_
             assert matching and all(r["protect"] for r in matching), stateful
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_every_role_is_deleted_with_the_policies_attached_to_it_out_of_band(
+        env: str, synthesized: dict[str, dict[str, Any]]) -> None:
+    """IAM refuses DeleteRole while a managed or inline policy the stacks do not own is on the role (DeleteConflict:
+    one a security team or AWS Config remediation attached). The provider removes them first only where the role
+    sets forceDetachPolicies; without it a destroy, or an `up` replacing the role, stops at the role half-way."""
+    roles = [r for document in synthesized[env].values() for r in document["resources"]
+             if r["type"] == "aws:iam/role:Role"]
+    assert len({r["urn"].split("::")[2] for r in roles}) > 1, "roles of several layers are checked"
+    assert [r["name"] for r in roles if r["inputs"].get("forceDetachPolicies") is not True] == []
+
+
 def test_the_types_that_hold_data_are_written_out_here_not_read_from_the_code() -> None:
     """The layers' protect, the rules prod-protect-stateful and protect-only-stateful and the test above read one
     list: a type dropped from it would pass them all (and a snapshot refresh). Changing it is a decision taken here."""

@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 
 KEY_DELETION_WINDOW_DAYS = 30
 
+#: Every role of the stacks is deleted with what is attached to it: a managed policy attached by hand or by a tool
+#: (a security team's, AWS Config remediation's) is detached and an inline one deleted first. Without it IAM refuses
+#: DeleteRole while one is there (DeleteConflict), and a destroy, or an ``up`` replacing the role, stops at the role
+#: after deleting what came before it (terraform-provider-aws iam ``deleteRole`` lists and removes them only with
+#: ``force_detach_policies`` or a role's own ``managed_policy_arns``/``inline_policy``).
+FORCE_DETACH_POLICIES = True
+
 
 #: The settings of an ``aws.s3.Bucket`` that resources of their own write, ignored on the bucket itself: those the
 #: platform writes so (lifecycle, encryption, versioning, policy, ownership controls -> ``acl``/``grants``) and
@@ -101,7 +108,8 @@ def role_with_policy(name: str, *, assume_role_policy: str, policy: pulumi.Input
     ``policy_resource_name``, default ``<name>-policy``), a child of the role. Callers that need the permissions in
     place before use depend on the returned policy."""
     role = aws.iam.Role(name, name=role_name, description=description, assume_role_policy=assume_role_policy,
-                        permissions_boundary=permissions_boundary, opts=opts)
+                        permissions_boundary=permissions_boundary, force_detach_policies=FORCE_DETACH_POLICIES,
+                        opts=opts)
     role_policy = aws.iam.RolePolicy(policy_resource_name or f"{name}-policy", role=role.id, policy=policy,
                                      opts=pulumi.ResourceOptions(parent=role))
     return role, role_policy

@@ -29,6 +29,7 @@ from shared.cloudwatch_metrics import (
     QUEUE_READY_METRIC,
 )
 from shared.components.alarms import Query, alarm_query, metric_query
+from shared.components.building_blocks import FORCE_DETACH_POLICIES
 from shared.components.compute_containers import (
     ENVOY_CONTAINER,
     ENVOY_TMP_VOLUME,
@@ -142,7 +143,8 @@ def service_roles(name: str, args: FargateServiceArgs, log_group: aws.cloudwatch
         execution_role_resource_name(name),
         assume_role_policy=json.dumps(ecs_tasks_trust_policy(*trust_args, source_conditions=False), sort_keys=True),
         description=f"ECS starts {unit} tasks: pull its image, write its logs, read its secret",
-        permissions_boundary=boundary, tags=tags, opts=child)
+        permissions_boundary=boundary, force_detach_policies=FORCE_DETACH_POLICIES, tags=tags,
+        opts=child)
     # Only a service that publishes or consumes has a broker user, hence a credentials secret to read.
     secret_arns: pulumi.Output[list[str]] = upstreams.messaging.apply(
         lambda messaging: [contract_entry("messaging", messaging.service_secret_arns, "service_secret_arns", service)]
@@ -160,7 +162,8 @@ def service_roles(name: str, args: FargateServiceArgs, log_group: aws.cloudwatch
         task_role_resource_name(name),
         assume_role_policy=json.dumps(ecs_tasks_trust_policy(*trust_args, source_conditions=True), sort_keys=True),
         description=f"What the {unit} application itself may call",
-        permissions_boundary=boundary, tags=tags, opts=child)
+        permissions_boundary=boundary, force_detach_policies=FORCE_DETACH_POLICIES, tags=tags,
+        opts=child)
     access = plan.spec.artifacts
     uses_bucket = plan.uses_artifact_bucket  # artifacts, or a handoff to put (it publishes) or get (it consumes)
     if uses_bucket and args.artifacts_key_arn is None:
