@@ -552,10 +552,12 @@ def key_template(key: str) -> str:
 
 #: The account preflight's reads (README, "First `up` in a new account"; shared/orchestrate/account.py) besides
 #: iam:GetRole, its EC2 DryRun probes of network's first creates, and the orchestrator's own (images gate:
-#: shared/images.py, shared/release_tags.py)
+#: shared/images.py, shared/release_tags.py; a network destroy's look for interfaces no layer deletes:
+#: shared/orchestrate/interfaces.py)
 PREFLIGHT_ACTIONS = (
     "acm:DescribeCertificate", "ec2:AllocateAddress", "ec2:CreateInternetGateway", "ec2:CreateVpc",
     "ec2:DescribeAddresses", "ec2:DescribeAvailabilityZones", "ec2:DescribeInternetGateways",
+    "ec2:DescribeNatGateways", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups",
     "ec2:DescribeVpcBlockPublicAccessExclusions", "ec2:DescribeVpcBlockPublicAccessOptions",
     "ec2:DescribeVpcEndpointServices", "ec2:DescribeVpcs", "ecr:DescribeRegistry", "ecr:DescribeRepositories",
     "ecr:GetRegistryPolicy", "ecr:ListTagsForResource", "logs:DescribeResourcePolicies", "mq:DescribeBroker",

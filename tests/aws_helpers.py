@@ -23,6 +23,7 @@ from shared.components.ecr import repository_name
 from shared.envs import EnvConfig
 from shared.images import AwsAccessError, profile_var
 from shared.orchestrate.account import AccountReport, LinkedRole
+from shared.orchestrate.interfaces import ForeignInterface
 from shared.release_tags import TagResult
 
 
@@ -326,6 +327,9 @@ class AccountReady:
     def create(self, env: EnvConfig, roles: Sequence[LinkedRole]) -> list[str]:
         assert not roles, "AccountReady reported no missing role"
         return []
+
+    def foreign_interfaces(self, env: EnvConfig, vpc_id: str) -> list[ForeignInterface]:
+        return []  # the env's VPC holds only what its layers made
 
 
 def archive_images(client: Any, statuses: Mapping[str, str]) -> Any:

@@ -55,6 +55,7 @@ from shared.images import (
     registry_settings,
     verify_account,
 )
+from shared.orchestrate.interfaces import ForeignInterface, read_foreign_interfaces
 
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 10
@@ -420,6 +421,10 @@ class AccountCheck(Protocol):
     def create(self, env: EnvConfig, roles: Sequence[LinkedRole]) -> list[str]:
         """Create ``roles`` (idempotent); what was done, one line each; AccountError when it cannot."""
 
+    def foreign_interfaces(self, env: EnvConfig, vpc_id: str) -> list[ForeignInterface]:
+        """Read-only, before a destroy of network: the interfaces in ``vpc_id`` no layer deletes
+        (:mod:`shared.orchestrate.interfaces`; :class:`~shared.images.AwsAccessError` when EC2 cannot be read)."""
+
 
 def every_page(operation: Callable[..., Any], items: str, **params: Any) -> list[Any]:
     """Every ``items`` entry of an AWS list or describe call that pages by ``NextToken`` (a call botocore has no
@@ -452,6 +457,16 @@ class AwsAccountCheck:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.clients = clients if clients is not None else PreflightClients()
         self.sleep = sleep
+
+    def foreign_interfaces(self, env: EnvConfig, vpc_id: str) -> list[ForeignInterface]:
+        try:
+            return read_foreign_interfaces(env, self.clients(env, "ec2"), vpc_id)
+        except aws_errors() as error:
+            raise AwsAccessError(
+                f"destroy {env.name}: nothing was run: the network interfaces of the env's VPC {vpc_id} could not be "
+                f"read (EC2 DescribeNetworkInterfaces, DescribeSecurityGroups, DescribeNatGateways: {error}); an "
+                "interface no layer deletes would stop network's destroy after every other layer was deleted. Use "
+                "the deploy role (`nox -s roles` grants the reads), then run again.") from None
 
     def check(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
         report = AccountReport()

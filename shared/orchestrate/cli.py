@@ -37,6 +37,7 @@ from shared.orchestrate.account import (
 from shared.orchestrate.automation import deletion_protection_off_command
 from shared.orchestrate.identity import stackless_refusal
 from shared.orchestrate.images import AwsImageChecks, ImageChecks, ImageGatedRunner
+from shared.orchestrate.interfaces import check_network_destroy
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, RunInterrupted, Status
 from shared.orchestrate.plan import Plan, make_plan, requested_layers
 from shared.orchestrate.reach import (
@@ -959,6 +960,8 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         check_destroy_protect(plan, operation, env, runner.protected_urns)
         check_ended_app_mesh(plan, operation, env, getattr(runner, "app_mesh_urns", None), out)
         account_check = account if account is not None else default_account_check()
+        # an interface no layer deletes stops network's subnets, after every other layer (shared.orchestrate.interfaces)
+        check_network_destroy(plan, operation, env, deployed, account_check.foreign_interfaces, out)
         found = _account_preflight(account_check, env, operation, plan.layers, out,
                                    lambda layer: runner.stack_exists(layer, env), deployed, runner.state_broker_ids)
         check_broker_way_back(plan, operation, env, deployed, found.broker_running)

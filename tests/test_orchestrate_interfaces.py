@@ -1,0 +1,266 @@
+"""A destroy of network is refused before any layer runs while the env's VPC holds a network interface no layer of the
+platform deletes: EC2 refuses a subnet's (and the VPC's) delete while one is in it, so network's destroy would stop
+there after every other layer was deleted (shared/orchestrate/interfaces.py)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import boto3
+import botocore
+import pytest
+
+from shared.envs import EnvConfig, load_env
+from shared.orchestrate.account import AwsAccountCheck
+from shared.orchestrate.cli import main
+from shared.orchestrate.interfaces import ForeignInterface, foreign_interfaces, read_foreign_interfaces
+from tests.aws_helpers import AccountReady, ReleasedEverywhere
+from tests.test_deploy_role import _readme_preflight_actions
+from tests.test_orchestrate import RecordingRunner, management_api  # noqa: F401 - its endpoint answers (autouse)
+
+VPC = "vpc-0a1b2c3d4e5f60718"
+
+
+def _tags(env: EnvConfig, layer: str) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in env.common_tags(layer).items()]
+
+
+def _group(group_id: str, name: str, tags: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    return {"GroupId": group_id, "GroupName": name, "Tags": tags or []}
+
+
+def _interface(interface_id: str, *groups: str, interface_type: str = "interface",
+               instance: str | None = None, description: str = "") -> dict[str, Any]:
+    found: dict[str, Any] = {"NetworkInterfaceId": interface_id, "InterfaceType": interface_type, "Status": "in-use",
+                             "SubnetId": "subnet-0aa", "Description": description,
+                             "Groups": [{"GroupId": group} for group in groups]}
+    if instance:
+        found["Attachment"] = {"InstanceId": instance, "InstanceOwnerId": "111111111111"}
+    return found
+
+
+# -- what is the platform's ----------------------------------------------------------------------------------------
+
+
+def test_interfaces_in_a_platform_group_go_with_their_layers_and_every_other_one_is_foreign() -> None:
+    env = load_env("dev")
+    groups = [_group("sg-task", "inference-sg", _tags(env, "compute")),
+              _group("sg-ep", "endpoints", _tags(env, "network")),
+              _group("sg-default", "default", _tags(env, "network")), _group("sg-team", "team-b-lambda"),
+              _group("sg-other-env", "inference-sg", _tags(load_env("staging"), "compute")),
+              _group("sg-gd", "GuardDutyManagedSecurityGroup-vpc-0a1b", [{"Key": "GuardDutyManaged", "Value": "true"}])]
+    interfaces = [
+        _interface("eni-task", "sg-task", description="arn:aws:ecs:eu-west-1:111111111111:attachment/1"),
+        _interface("eni-lambda", "sg-task", interface_type="lambda", description="AWS Lambda VPC ENI-ml-platform-dev"),
+        _interface("eni-endpoint", "sg-ep", interface_type="vpc_endpoint"),
+        _interface("eni-guardduty", "sg-gd", interface_type="vpc_endpoint"),
+        _interface("eni-nat", interface_type="nat_gateway"),
+        _interface("eni-default", "sg-default", description="made by hand"),
+        _interface("eni-team", "sg-team", interface_type="lambda"),
+        _interface("eni-other-env", "sg-other-env"),
+        _interface("eni-instance", "sg-task", instance="i-0abc", description="Primary network interface"),
+        _interface("eni-tgw", interface_type="transit_gateway"),
+        _interface("eni-foreign-nat", interface_type="nat_gateway"),
+    ]
+    nat_gateways = [{"NatGatewayId": "nat-1", "Tags": _tags(env, "network"),
+                     "NatGatewayAddresses": [{"NetworkInterfaceId": "eni-nat"}]},
+                    {"NatGatewayId": "nat-2", "Tags": [],
+                     "NatGatewayAddresses": [{"NetworkInterfaceId": "eni-foreign-nat"}]}]
+
+    found = foreign_interfaces(env, interfaces, groups, nat_gateways)
+
+    assert [interface.interface_id for interface in found] == [
+        "eni-default", "eni-foreign-nat", "eni-instance", "eni-other-env", "eni-team", "eni-tgw"]
+    by_id = {interface.interface_id: interface for interface in found}
+    assert by_id["eni-instance"].describe() == (
+        "eni-instance (interface, in-use, subnet subnet-0aa, groups sg-task (inference-sg), attached to instance "
+        "i-0abc, 'Primary network interface')")
+    assert by_id["eni-tgw"].describe() == "eni-tgw (transit_gateway, in-use, subnet subnet-0aa)"
+
+
+def test_a_group_missing_one_of_the_envs_default_tags_is_not_the_platforms() -> None:
+    env = load_env("dev")
+    for dropped in ("env", "managed-by", "layer"):
+        tags = [tag for tag in _tags(env, "compute") if tag["Key"] != dropped]
+        assert [i.interface_id for i in foreign_interfaces(env, [_interface("eni-1", "sg-1")],
+                                                           [_group("sg-1", "g", tags)], [])] == ["eni-1"], dropped
+    tags = [tag if tag["Key"] != "layer" else {"Key": "layer", "Value": "someone-elses"}
+            for tag in _tags(env, "compute")]
+    assert foreign_interfaces(env, [_interface("eni-1", "sg-1")], [_group("sg-1", "g", tags)], [])
+
+
+def test_the_vpc_is_read_from_ec2_on_every_page(moto_aws: None) -> None:
+    env = load_env("dev")
+    ec2 = boto3.client("ec2", region_name=env.region)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+
+    def group(name: str, layer: str | None) -> str:
+        tagging = [{"ResourceType": "security-group", "Tags": _tags(env, layer)}] if layer else []
+        return str(ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc,
+                                             TagSpecifications=tagging)["GroupId"])
+
+    platform, team = group("inference", "compute"), group("team-b", None)
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    ec2.create_nat_gateway(SubnetId=subnet, AllocationId=allocation, TagSpecifications=[
+        {"ResourceType": "natgateway", "Tags": _tags(env, "network")}])
+    ours = [ec2.create_network_interface(SubnetId=subnet, Groups=[platform])["NetworkInterface"]["NetworkInterfaceId"]
+            for _ in range(3)]
+    theirs = ec2.create_network_interface(SubnetId=subnet, Groups=[team], Description="team b")
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet,
+                                 SecurityGroupIds=[platform])["Instances"][0]["InstanceId"]
+    other_vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    other_subnet = ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
+    ec2.create_network_interface(SubnetId=other_subnet)
+
+    found = AwsAccountCheck(lambda env, service: boto3.client(service, region_name=env.region)).foreign_interfaces(
+        env, vpc)
+
+    assert not {interface.interface_id for interface in found} & set(ours)
+    assert {interface.interface_id for interface in found} == {
+        theirs["NetworkInterface"]["NetworkInterfaceId"],
+        *(i["NetworkInterfaceId"] for i in ec2.describe_network_interfaces(Filters=[
+            {"Name": "attachment.instance-id", "Values": [instance]}])["NetworkInterfaces"])}
+    assert any(interface.instance_id == instance for interface in found)
+
+
+class _Recording:
+    """An EC2 client that answers nothing and records which operations were asked for."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def get_paginator(self, operation: str) -> Any:
+        self.asked.append(operation)
+
+        class Pages:
+            def paginate(self, **_: Any) -> list[dict[str, Any]]:
+                return [{}]
+
+        return Pages()
+
+
+def test_every_read_is_one_the_readme_lists_and_the_deploy_role_grants() -> None:
+    client = _Recording()
+    assert read_foreign_interfaces(load_env("dev"), client, VPC) == []
+    model = botocore.session.get_session().get_service_model("ec2")
+    operations = {botocore.xform_name(name): name for name in model.operation_names}
+    actions = {f"ec2:{operations[asked]}" for asked in client.asked}
+    assert actions == {"ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups", "ec2:DescribeNatGateways"}
+    assert actions <= _readme_preflight_actions()  # test_the_preflight_reads_the_readme_lists_are_granted: granted
+
+
+def test_ec2_that_cannot_be_read_refuses_the_destroy_with_nothing_run() -> None:
+    from shared.images import AwsAccessError
+
+    class Denied:
+        def get_paginator(self, operation: str) -> Any:
+            raise botocore.exceptions.ClientError(
+                {"Error": {"Code": "UnauthorizedOperation", "Message": "not allowed"}}, "DescribeNetworkInterfaces")
+
+    with pytest.raises(AwsAccessError, match=r"destroy dev: nothing was run: the network interfaces of the env's VPC "
+                                             rf"{VPC} could not be read .*UnauthorizedOperation"):
+        AwsAccountCheck(lambda env, service: Denied()).foreign_interfaces(load_env("dev"), VPC)
+
+
+# -- the orchestrator --------------------------------------------------------------------------------------------
+
+
+class NetworkRunner(RecordingRunner):
+    """A RecordingRunner whose network stack outputs the env's VPC (``None``: no network stack)."""
+
+    def __init__(self, vpc_id: str | None = VPC) -> None:
+        super().__init__()
+        self.vpc_id = vpc_id
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        if layer == "network":
+            return None if self.vpc_id is None else {"vpc_id": self.vpc_id}
+        return super().stack_outputs(layer, env)
+
+
+class Holding(AccountReady):
+    """An account whose VPC holds ``found`` (the interfaces no layer deletes); records the VPCs it was asked about."""
+
+    def __init__(self, found: Sequence[ForeignInterface]) -> None:
+        self.found = list(found)
+        self.asked: list[str] = []
+
+    def foreign_interfaces(self, env: EnvConfig, vpc_id: str) -> list[ForeignInterface]:
+        self.asked.append(vpc_id)
+        return self.found
+
+
+TUNNEL = ForeignInterface("eni-0tunnel", "interface", "in-use", "subnet-0priv", "Primary network interface",
+                          ("sg-0ssm (tunnel)",), "i-0tunnel")
+
+
+def _run(argv: list[str], runner: RecordingRunner, account: AccountReady) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(argv, runner=runner, out=out, confirm=lambda prompt: True, images=ReleasedEverywhere(),
+                account=account)
+    return code, out.getvalue()
+
+
+def test_a_destroy_of_network_with_a_foreign_interface_in_the_vpc_deletes_nothing_at_all(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    runner, account = NetworkRunner(), Holding([TUNNEL])
+    code, _ = _run(["destroy", "dev", "--yes"], runner, account)
+    assert code == 1
+    assert runner.started() == [] and account.asked == [VPC]
+    err = capsys.readouterr().err
+    assert (f"destroy dev: nothing was deleted: the env's VPC {VPC} holds 1 network interface that no layer of the "
+            "platform deletes") in err
+    assert ("eni-0tunnel (interface, in-use, subnet subnet-0priv, groups sg-0ssm (tunnel), attached to instance "
+            "i-0tunnel, 'Primary network interface')") in err
+    assert "`nox -s destroy -- dev --layers discovery,broker,messaging,compute` destroys every other layer" in err
+    assert f"aws ec2 describe-network-interfaces --region eu-west-1 --filters Name=vpc-id,Values={VPC}" in err
+
+
+def test_the_layers_above_network_are_destroyed_as_the_refusal_says(capsys: pytest.CaptureFixture[str]) -> None:
+    runner, account = NetworkRunner(), Holding([TUNNEL])
+    code, output = _run(["destroy", "dev", "--yes", "--layers", "discovery,broker,messaging,compute"], runner, account)
+    assert code == 0, output + capsys.readouterr().err
+    assert sorted(runner.started()) == ["broker", "compute", "discovery", "mesh", "messaging"]
+    assert account.asked == []
+
+
+def test_a_vpc_holding_only_the_platforms_interfaces_is_destroyed() -> None:
+    runner, account = NetworkRunner(), Holding([])
+    code, output = _run(["destroy", "dev", "--yes"], runner, account)
+    assert code == 0, output
+    assert runner.started()[-1] == "network" and account.asked == [VPC]
+
+
+def test_a_destroys_preview_says_it_would_be_refused_and_runs() -> None:
+    runner, account = NetworkRunner(), Holding([TUNNEL])
+    code, output = _run(["destroy", "dev", "--preview-only"], runner, account)
+    assert code == 0, output
+    assert "note: destroy would be refused: destroy dev: nothing was deleted" in output
+    assert "network" in runner.started()
+
+
+def test_nothing_is_read_for_an_up_or_without_a_network_stack() -> None:
+    for argv, runner in ((["up", "dev", "--yes"], NetworkRunner()), (["preview", "dev"], NetworkRunner()),
+                         (["destroy", "dev", "--yes"], NetworkRunner(vpc_id=None))):
+        account = Holding([TUNNEL])
+        code, output = _run(argv, runner, account)
+        assert code == 0, (argv, output)
+        assert account.asked == [], argv
+
+
+def test_a_network_stack_that_cannot_be_read_stops_the_destroy_before_any_layer(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    class Unreadable(NetworkRunner):
+        def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+            if layer == "network":
+                raise RuntimeError("the backend did not answer")
+            return super().stack_outputs(layer, env)
+
+    runner = Unreadable()
+    code, _ = _run(["destroy", "dev", "--yes"], runner, Holding([]))
+    assert code == 2 and runner.started() == []
+    assert "network's deployed VPC could not be read (RuntimeError: the backend did not answer); nothing was run" in \
+        capsys.readouterr().err
