@@ -169,13 +169,17 @@ def test_ec2_that_cannot_be_read_refuses_the_destroy_with_nothing_run() -> None:
 
 
 class NetworkRunner(RecordingRunner):
-    """A RecordingRunner whose network stack outputs the env's VPC (``None``: no network stack)."""
+    """A RecordingRunner whose network stack outputs the env's VPC (``None``: no network stack; ``unreadable``: its
+    backend does not answer)."""
 
-    def __init__(self, vpc_id: str | None = VPC) -> None:
+    def __init__(self, vpc_id: str | None = VPC, unreadable: bool = False) -> None:
         super().__init__()
         self.vpc_id = vpc_id
+        self.unreadable = unreadable
 
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        if layer == "network" and self.unreadable:
+            raise RuntimeError("the backend did not answer")
         if layer == "network":
             return None if self.vpc_id is None else {"vpc_id": self.vpc_id}
         return super().stack_outputs(layer, env)
@@ -253,13 +257,7 @@ def test_nothing_is_read_for_an_up_or_without_a_network_stack() -> None:
 
 def test_a_network_stack_that_cannot_be_read_stops_the_destroy_before_any_layer(
         capsys: pytest.CaptureFixture[str]) -> None:
-    class Unreadable(NetworkRunner):
-        def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
-            if layer == "network":
-                raise RuntimeError("the backend did not answer")
-            return super().stack_outputs(layer, env)
-
-    runner = Unreadable()
+    runner = NetworkRunner(unreadable=True)
     code, _ = _run(["destroy", "dev", "--yes"], runner, Holding([]))
     assert code == 2 and runner.started() == []
     assert "network's deployed VPC could not be read (RuntimeError: the backend did not answer); nothing was run" in \
