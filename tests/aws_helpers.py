@@ -328,7 +328,8 @@ class AccountReady:
         assert not roles, "AccountReady reported no missing role"
         return []
 
-    def foreign_interfaces(self, env: EnvConfig, vpc_id: str) -> list[ForeignInterface]:
+    def foreign_interfaces(self, env: EnvConfig, vpc_id: str, zones: Sequence[str] | None = None
+                           ) -> list[ForeignInterface]:
         return []  # the env's VPC holds only what its layers made
 
 

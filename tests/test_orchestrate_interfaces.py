@@ -160,7 +160,7 @@ def test_ec2_that_cannot_be_read_refuses_the_destroy_with_nothing_run() -> None:
             raise botocore.exceptions.ClientError(
                 {"Error": {"Code": "UnauthorizedOperation", "Message": "not allowed"}}, "DescribeNetworkInterfaces")
 
-    with pytest.raises(AwsAccessError, match=r"destroy dev: nothing was run: the network interfaces of the env's VPC "
+    with pytest.raises(AwsAccessError, match=r"dev: nothing was run: the network interfaces of the env's VPC "
                                              rf"{VPC} could not be read .*UnauthorizedOperation"):
         AwsAccountCheck(lambda env, service: Denied()).foreign_interfaces(load_env("dev"), VPC)
 
@@ -172,17 +172,22 @@ class NetworkRunner(RecordingRunner):
     """A RecordingRunner whose network stack outputs the env's VPC (``None``: no network stack; ``unreadable``: its
     backend does not answer)."""
 
-    def __init__(self, vpc_id: str | None = VPC, unreadable: bool = False) -> None:
+    def __init__(self, vpc_id: str | None = VPC, unreadable: bool = False, retired: Sequence[str] = ()) -> None:
         super().__init__()
         self.vpc_id = vpc_id
         self.unreadable = unreadable
+        self.retired = list(retired)
+        """AZs network's last `up` retired (``network.retiring_availability_zones``); every layer has moved off."""
 
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
         if layer == "network" and self.unreadable:
             raise RuntimeError("the backend did not answer")
         if layer == "network":
-            return None if self.vpc_id is None else {"vpc_id": self.vpc_id}
-        return super().stack_outputs(layer, env)
+            return None if self.vpc_id is None else {
+                "vpc_id": self.vpc_id, "availability_zones": ["eu-west-1a", "eu-west-1b"],
+                "retiring_availability_zones": self.retired, "private_subnet_ids": ["subnet-0a", "subnet-0b"],
+                "public_subnet_ids": ["subnet-1a", "subnet-1b"]}
+        return {**(super().stack_outputs(layer, env) or {}), "subnet_ids": ["subnet-0a", "subnet-0b"]}
 
 
 class Holding(AccountReady):
@@ -190,10 +195,11 @@ class Holding(AccountReady):
 
     def __init__(self, found: Sequence[ForeignInterface]) -> None:
         self.found = list(found)
-        self.asked: list[str] = []
+        self.asked: list[tuple[str, list[str] | None]] = []
 
-    def foreign_interfaces(self, env: EnvConfig, vpc_id: str) -> list[ForeignInterface]:
-        self.asked.append(vpc_id)
+    def foreign_interfaces(self, env: EnvConfig, vpc_id: str, zones: Sequence[str] | None = None
+                           ) -> list[ForeignInterface]:
+        self.asked.append((vpc_id, None if zones is None else list(zones)))
         return self.found
 
 
@@ -213,7 +219,7 @@ def test_a_destroy_of_network_with_a_foreign_interface_in_the_vpc_deletes_nothin
     runner, account = NetworkRunner(), Holding([TUNNEL])
     code, _ = _run(["destroy", "dev", "--yes"], runner, account)
     assert code == 1
-    assert runner.started() == [] and account.asked == [VPC]
+    assert runner.started() == [] and account.asked == [(VPC, None)]
     err = capsys.readouterr().err
     assert (f"destroy dev: nothing was deleted: the env's VPC {VPC} holds 1 network interface that no layer of the "
             "platform deletes") in err
@@ -235,7 +241,7 @@ def test_a_vpc_holding_only_the_platforms_interfaces_is_destroyed() -> None:
     runner, account = NetworkRunner(), Holding([])
     code, output = _run(["destroy", "dev", "--yes"], runner, account)
     assert code == 0, output
-    assert runner.started()[-1] == "network" and account.asked == [VPC]
+    assert runner.started()[-1] == "network" and account.asked == [(VPC, None)]
 
 
 def test_a_destroys_preview_says_it_would_be_refused_and_runs() -> None:
@@ -262,3 +268,55 @@ def test_a_network_stack_that_cannot_be_read_stops_the_destroy_before_any_layer(
     assert code == 2 and runner.started() == []
     assert "network's deployed VPC could not be read (RuntimeError: the backend did not answer); nothing was run" in \
         capsys.readouterr().err
+
+
+# -- the `up` that drops retired AZs ---------------------------------------------------------------------------------
+
+
+def test_the_up_that_drops_a_retired_az_is_refused_while_its_subnets_hold_a_foreign_interface(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    runner, account = NetworkRunner(retired=["eu-west-1c"]), Holding([TUNNEL])
+    code, _ = _run(["up", "dev", "--yes"], runner, account)
+    assert code == 2 and runner.started() == []
+    assert account.asked == [(VPC, ["eu-west-1c"])]
+    err = capsys.readouterr().err
+    assert ("tests/fixtures/environments/dev.yaml: network.az_count: drops eu-west-1c, whose subnets hold 1 network "
+            "interface that no layer of the platform deletes") in err
+    assert "eni-0tunnel (interface, in-use" in err and "keep eu-west-1c in network.retiring_availability_zones" in err
+
+
+def test_the_drop_runs_once_the_subnets_hold_nothing_foreign_and_a_preview_notes_it() -> None:
+    runner, account = NetworkRunner(retired=["eu-west-1c"]), Holding([])
+    code, output = _run(["up", "dev", "--yes"], runner, account)
+    assert code == 0, output
+    assert runner.started()[0] == "network" and account.asked == [(VPC, ["eu-west-1c"])]
+    runner, account = NetworkRunner(retired=["eu-west-1c"]), Holding([TUNNEL])
+    code, output = _run(["preview", "dev"], runner, account)
+    assert code == 0, output
+    assert ("note: up would be refused: tests/fixtures/environments/dev.yaml: network.az_count: drops "
+            "eu-west-1c") in output
+    assert "network" in runner.started()
+
+
+def test_a_zone_the_env_still_lists_or_an_up_without_network_reads_nothing() -> None:
+    runner, account = NetworkRunner(retired=["eu-west-1b"]), Holding([TUNNEL])  # retiring, not dropped yet
+    assert _run(["up", "dev", "--yes"], runner, account)[0] == 0 and account.asked == []
+    runner, account = NetworkRunner(retired=["eu-west-1c"]), Holding([TUNNEL])
+    assert _run(["up", "dev", "--yes", "--layers", "compute", "--exact"], runner, account)[0] == 0
+    assert account.asked == []
+
+
+def test_only_the_interfaces_of_the_dropped_zones_are_read(moto_aws: None) -> None:
+    env = load_env("dev")
+    ec2 = boto3.client("ec2", region_name=env.region)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    kept = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="eu-west-1a")["Subnet"]["SubnetId"]
+    dropped = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24",
+                                AvailabilityZone="eu-west-1c")["Subnet"]["SubnetId"]
+    ec2.create_network_interface(SubnetId=kept, Description="in a kept AZ")
+    there = ec2.create_network_interface(SubnetId=dropped, Description="in the dropped AZ")["NetworkInterface"]
+
+    found = AwsAccountCheck(lambda env, service: boto3.client(service, region_name=env.region)).foreign_interfaces(
+        env, vpc, ["eu-west-1c"])
+
+    assert [interface.interface_id for interface in found] == [there["NetworkInterfaceId"]]

@@ -421,9 +421,11 @@ class AccountCheck(Protocol):
     def create(self, env: EnvConfig, roles: Sequence[LinkedRole]) -> list[str]:
         """Create ``roles`` (idempotent); what was done, one line each; AccountError when it cannot."""
 
-    def foreign_interfaces(self, env: EnvConfig, vpc_id: str) -> list[ForeignInterface]:
-        """Read-only, before a destroy of network: the interfaces in ``vpc_id`` no layer deletes
-        (:mod:`shared.orchestrate.interfaces`; :class:`~shared.images.AwsAccessError` when EC2 cannot be read)."""
+    def foreign_interfaces(self, env: EnvConfig, vpc_id: str, zones: Sequence[str] | None = None
+                           ) -> list[ForeignInterface]:
+        """Read-only, before a destroy of network or an `up` that drops AZs: the interfaces in ``vpc_id`` (in the AZs
+        ``zones``, when given) no layer deletes (:mod:`shared.orchestrate.interfaces`;
+        :class:`~shared.images.AwsAccessError` when EC2 cannot be read)."""
 
 
 def every_page(operation: Callable[..., Any], items: str, **params: Any) -> list[Any]:
@@ -458,15 +460,17 @@ class AwsAccountCheck:
         self.clients = clients if clients is not None else PreflightClients()
         self.sleep = sleep
 
-    def foreign_interfaces(self, env: EnvConfig, vpc_id: str) -> list[ForeignInterface]:
+    def foreign_interfaces(self, env: EnvConfig, vpc_id: str, zones: Sequence[str] | None = None
+                           ) -> list[ForeignInterface]:
         try:
-            return read_foreign_interfaces(env, self.clients(env, "ec2"), vpc_id)
+            return read_foreign_interfaces(env, self.clients(env, "ec2"), vpc_id, zones)
         except aws_errors() as error:
+            where = f"the env's VPC {vpc_id}" + (f" in {', '.join(zones)}" if zones is not None else "")
             raise AwsAccessError(
-                f"destroy {env.name}: nothing was run: the network interfaces of the env's VPC {vpc_id} could not be "
-                f"read (EC2 DescribeNetworkInterfaces, DescribeSecurityGroups, DescribeNatGateways: {error}); an "
-                "interface no layer deletes would stop network's destroy after every other layer was deleted. Use "
-                "the deploy role (`nox -s roles` grants the reads), then run again.") from None
+                f"{env.name}: nothing was run: the network interfaces of {where} could not be read (EC2 "
+                f"DescribeNetworkInterfaces, DescribeSecurityGroups, DescribeNatGateways: {error}); an interface no "
+                "layer deletes would stop network's subnets' delete after the layers before it ran. Use the deploy "
+                "role (`nox -s roles` grants the reads), then run again.") from None
 
     def check(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
         report = AccountReport()

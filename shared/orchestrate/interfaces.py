@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from shared.dag import LAYER_UPSTREAMS, order
-from shared.envs import EnvConfig
-from shared.errors import PlatformError, UsageError
+from shared.envs import EnvConfig, env_path
+from shared.errors import ConfigError, PlatformError, UsageError
 from shared.orchestrate.model import Action, Operation
 from shared.orchestrate.plan import Plan
 from shared.orchestrate.report import failure_detail
@@ -112,26 +112,64 @@ def foreign_interfaces(env: EnvConfig, interfaces: Iterable[Mapping[str, Any]],
     return sorted(found, key=lambda interface: interface.interface_id)
 
 
-def read_foreign_interfaces(env: EnvConfig, ec2: Any, vpc_id: str) -> list[ForeignInterface]:
-    """:func:`foreign_interfaces` of the VPC ``vpc_id``, read with the boto3 EC2 client ``ec2`` (every page)."""
+def read_foreign_interfaces(env: EnvConfig, ec2: Any, vpc_id: str,
+                            zones: Sequence[str] | None = None) -> list[ForeignInterface]:
+    """:func:`foreign_interfaces` of the VPC ``vpc_id`` (only those in the AZs ``zones``, when given), read with the
+    boto3 EC2 client ``ec2`` (every page)."""
     in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
+    in_zones = [{"Name": "availability-zone", "Values": list(zones)}] if zones is not None else []
 
-    def every(operation: str, key: str) -> list[dict[str, Any]]:
-        pages = ec2.get_paginator(operation).paginate(Filters=in_vpc)
+    def every(operation: str, key: str, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        pages = ec2.get_paginator(operation).paginate(Filters=filters)
         return [item for page in pages for item in page.get(key, [])]
 
-    return foreign_interfaces(env, every("describe_network_interfaces", "NetworkInterfaces"),
-                              every("describe_security_groups", "SecurityGroups"),
-                              every("describe_nat_gateways", "NatGateways"))
+    return foreign_interfaces(env, every("describe_network_interfaces", "NetworkInterfaces", in_vpc + in_zones),
+                              every("describe_security_groups", "SecurityGroups", in_vpc),
+                              every("describe_nat_gateways", "NatGateways", in_vpc))
+
+
+def _listed(found: Sequence[ForeignInterface]) -> str:
+    return "\n".join(f"  {interface.describe()}" for interface in found)
+
+
+def _removal(env: EnvConfig) -> str:
+    return ("Remove them (terminate the instance, take the Lambda function or endpoint out of the VPC, delete the "
+            "attachment, or `aws ec2 delete-network-interface --network-interface-id <id> --region "
+            f"{env.region}` for an unattached one)")
+
+
+def dropped_zone_refusal(env: EnvConfig, network_outputs: Mapping[str, Any] | None,
+                         read: Callable[[EnvConfig, str, Sequence[str] | None], Sequence[ForeignInterface]]
+                         ) -> ConfigError | None:
+    """Why the `up` that drops retired AZs (the second step of shared.zone_retirement) must not run yet: their subnets,
+    which network's `up` deletes, hold interfaces no layer of the platform deletes (None: none, or no AZ dropped).
+    The platform's own layers left them in the first step (:func:`shared.zone_retirement.zone_drop_refusals`)."""
+    network = network_outputs or {}
+    vpc_id = network.get("vpc_id")
+    retired = [zone for zone in network.get("retiring_availability_zones") or [] if zone not in env.availability_zones]
+    if not vpc_id or not retired:
+        return None
+    found = read(env, str(vpc_id), retired)
+    if not found:
+        return None
+    key = "network.availability_zones" if env.network.availability_zones is not None else "network.az_count"
+    zones = ", ".join(retired)
+    return ConfigError(str(env_path(env.name)), key, (
+        f"drops {zones}, whose subnets hold {len(found)} network interface{'s' if len(found) > 1 else ''} that no "
+        "layer of the platform deletes: EC2 refuses to delete a subnet while one is in it (DependencyViolation, "
+        "after the provider's wait), so network's `up` would stop there after changing the rest.\n"
+        f"{_listed(found)}\n{_removal(env)}, then run again; until then keep {zones} in "
+        f"network.retiring_availability_zones. Nothing was run"))
 
 
 def check_network_destroy(plan: Plan, operation: Operation, env: EnvConfig,
                           read_outputs: Callable[[str, EnvConfig], Mapping[str, Any] | None],
-                          read: Callable[[EnvConfig, str], Sequence[ForeignInterface]], out: TextIO) -> None:
+                          read: Callable[[EnvConfig, str, Sequence[str] | None], Sequence[ForeignInterface]],
+                          out: TextIO) -> None:
     """ForeignInterfacesError, before any layer runs, when a destroy of network meets interfaces no layer deletes in
     the env's VPC (the ``vpc_id`` of network's deployed outputs, ``read_outputs``; no stack or no VPC: nothing to
-    check). ``read(env, vpc_id)`` answers :func:`read_foreign_interfaces`. A destroy's preview (``--preview-only``)
-    is told in a note."""
+    check). ``read(env, vpc_id, None)`` answers :func:`read_foreign_interfaces`. A destroy's preview
+    (``--preview-only``) is told in a note."""
     if operation.action is not Action.DESTROY or LAYER not in plan.layers:
         return
     try:
@@ -142,19 +180,16 @@ def check_network_destroy(plan: Plan, operation: Operation, env: EnvConfig,
     vpc_id = (network_outputs or {}).get("vpc_id")
     if not vpc_id:
         return
-    found = read(env, str(vpc_id))
+    found = read(env, str(vpc_id), None)
     if not found:
         return
     above = ",".join(layer for layer in order() if LAYER in LAYER_UPSTREAMS[layer])
-    listed = "\n".join(f"  {interface.describe()}" for interface in found)
     refusal = ForeignInterfacesError(
         f"destroy {env.name}: nothing was deleted: the env's VPC {vpc_id} holds {len(found)} network interface"
         f"{'s' if len(found) > 1 else ''} that no layer of the platform deletes, and EC2 refuses to delete a subnet "
         "or the VPC while one is in it (DependencyViolation): network's destroy would stop there after every other "
-        f"layer was deleted.\n{listed}\nRemove them (terminate the instance, take the Lambda function or endpoint out "
-        "of the VPC, delete the attachment, or `aws ec2 delete-network-interface --network-interface-id <id> "
-        f"--region {env.region}` for an unattached one), or keep network: `nox -s destroy -- {env.name} --layers "
-        f"{above}` destroys every other layer. See them with `aws ec2 describe-network-interfaces --region "
+        f"layer was deleted.\n{_listed(found)}\n{_removal(env)}, or keep network: `nox -s destroy -- {env.name} "
+        f"--layers {above}` destroys every other layer. See them with `aws ec2 describe-network-interfaces --region "
         f"{env.region} --filters Name=vpc-id,Values={vpc_id}`.")
     if operation.preview_only:
         out.write(f"note: destroy would be refused: {refusal}\n")
