@@ -23,7 +23,7 @@ from shared.components.ecr import repository_name
 from shared.envs import EnvConfig
 from shared.images import AwsAccessError, profile_var
 from shared.orchestrate.account import AccountReport, LinkedRole
-from shared.orchestrate.interfaces import ForeignInterface
+from shared.orchestrate.interfaces import ForeignResources, VpcScope
 from shared.release_tags import TagResult
 
 
@@ -328,9 +328,8 @@ class AccountReady:
         assert not roles, "AccountReady reported no missing role"
         return []
 
-    def foreign_interfaces(self, env: EnvConfig, vpc_id: str, zones: Sequence[str] | None = None
-                           ) -> list[ForeignInterface]:
-        return []  # the env's VPC holds only what its layers made
+    def foreign_resources(self, env: EnvConfig, scope: VpcScope) -> ForeignResources:
+        return ForeignResources()  # the env's VPC holds only what its layers made
 
 
 def archive_images(client: Any, statuses: Mapping[str, str]) -> Any:

@@ -15,7 +15,13 @@ import pytest
 from shared.envs import EnvConfig, load_env
 from shared.orchestrate.account import AwsAccountCheck
 from shared.orchestrate.cli import main
-from shared.orchestrate.interfaces import ForeignInterface, foreign_interfaces, read_foreign_interfaces
+from shared.orchestrate.interfaces import (
+    ForeignInterface,
+    ForeignResources,
+    VpcScope,
+    foreign_resources,
+    read_foreign_resources,
+)
 from tests.aws_helpers import AccountReady, ReleasedEverywhere
 from tests.test_deploy_role import _readme_preflight_actions
 from tests.test_orchestrate import RecordingRunner, management_api  # noqa: F401 - its endpoint answers (autouse)
@@ -31,34 +37,39 @@ def _group(group_id: str, name: str, tags: list[dict[str, str]] | None = None) -
     return {"GroupId": group_id, "GroupName": name, "Tags": tags or []}
 
 
-def _interface(interface_id: str, *groups: str, interface_type: str = "interface",
-               instance: str | None = None, description: str = "") -> dict[str, Any]:
+def _interface(interface_id: str, *groups: str, interface_type: str = "interface", instance: str | None = None,
+               owner: str = "111111111111", description: str = "") -> dict[str, Any]:
     found: dict[str, Any] = {"NetworkInterfaceId": interface_id, "InterfaceType": interface_type, "Status": "in-use",
                              "SubnetId": "subnet-0aa", "Description": description,
                              "Groups": [{"GroupId": group} for group in groups]}
     if instance:
-        found["Attachment"] = {"InstanceId": instance, "InstanceOwnerId": "111111111111"}
+        found["Attachment"] = {"InstanceId": instance, "InstanceOwnerId": owner}
     return found
 
 
 # -- what is the platform's ----------------------------------------------------------------------------------------
 
 
-def test_interfaces_in_a_platform_group_go_with_their_layers_and_every_other_one_is_foreign() -> None:
+def test_interfaces_in_platform_groups_go_with_their_layers_and_every_other_one_is_foreign() -> None:
     env = load_env("dev")
-    groups = [_group("sg-task", "inference-sg", _tags(env, "compute")),
+    groups = [_group("sg-task", "services", _tags(env, "network")),
               _group("sg-ep", "endpoints", _tags(env, "network")),
+              _group("sg-fn", "dev-queue-metrics", _tags(env, "network")),
               _group("sg-default", "default", _tags(env, "network")), _group("sg-team", "team-b-lambda"),
-              _group("sg-other-env", "inference-sg", _tags(load_env("staging"), "compute")),
+              _group("sg-other-env", "services", _tags(load_env("staging"), "network")),
               _group("sg-gd", "GuardDutyManagedSecurityGroup-vpc-0a1b", [{"Key": "GuardDutyManaged", "Value": "true"}])]
     interfaces = [
         _interface("eni-task", "sg-task", description="arn:aws:ecs:eu-west-1:111111111111:attachment/1"),
-        _interface("eni-lambda", "sg-task", interface_type="lambda", description="AWS Lambda VPC ENI-ml-platform-dev"),
+        # Fargate's and CodeBuild's interfaces: attached, if at all, to what another account owns
+        _interface("eni-build", "sg-task", instance="i-0aws", owner="amazon-aws"),
+        _interface("eni-lambda", "sg-fn", interface_type="lambda", description="AWS Lambda VPC ENI-ml-platform-dev"),
         _interface("eni-endpoint", "sg-ep", interface_type="vpc_endpoint"),
         _interface("eni-guardduty", "sg-gd", interface_type="vpc_endpoint"),
         _interface("eni-nat", interface_type="nat_gateway"),
         _interface("eni-default", "sg-default", description="made by hand"),
         _interface("eni-team", "sg-team", interface_type="lambda"),
+        _interface("eni-team-in-ours", "sg-task", interface_type="lambda", description="AWS Lambda VPC ENI-team-b"),
+        _interface("eni-both", "sg-task", "sg-team"),
         _interface("eni-other-env", "sg-other-env"),
         _interface("eni-instance", "sg-task", instance="i-0abc", description="Primary network interface"),
         _interface("eni-tgw", interface_type="transit_gateway"),
@@ -69,30 +80,43 @@ def test_interfaces_in_a_platform_group_go_with_their_layers_and_every_other_one
                     {"NatGatewayId": "nat-2", "Tags": [],
                      "NatGatewayAddresses": [{"NetworkInterfaceId": "eni-foreign-nat"}]}]
 
-    found = foreign_interfaces(env, interfaces, groups, nat_gateways)
+    found = foreign_resources(env, interfaces, groups, nat_gateways, frozenset({"sg-fn"}))
 
-    assert [interface.interface_id for interface in found] == [
-        "eni-default", "eni-foreign-nat", "eni-instance", "eni-other-env", "eni-team", "eni-tgw"]
-    by_id = {interface.interface_id: interface for interface in found}
+    assert [interface.interface_id for interface in found.interfaces] == [
+        "eni-both", "eni-default", "eni-foreign-nat", "eni-instance", "eni-other-env", "eni-team", "eni-team-in-ours",
+        "eni-tgw"]
+    assert found.groups == ["sg-other-env (services)", "sg-team (team-b-lambda)"]
+    by_id = {interface.interface_id: interface for interface in found.interfaces}
     assert by_id["eni-instance"].describe() == (
-        "eni-instance (interface, in-use, subnet subnet-0aa, groups sg-task (inference-sg), attached to instance "
+        "eni-instance (interface, in-use, subnet subnet-0aa, groups sg-task (services), attached to instance "
         "i-0abc, 'Primary network interface')")
     assert by_id["eni-tgw"].describe() == "eni-tgw (transit_gateway, in-use, subnet subnet-0aa)"
+    # a network stack deployed before it named its functions' groups: a Lambda interface in any platform group
+    unknown = foreign_resources(env, interfaces, groups, nat_gateways, None)
+    assert "eni-team-in-ours" not in {interface.interface_id for interface in unknown.interfaces}
 
 
 def test_a_group_missing_one_of_the_envs_default_tags_is_not_the_platforms() -> None:
     env = load_env("dev")
     for dropped in ("env", "managed-by", "layer"):
         tags = [tag for tag in _tags(env, "compute") if tag["Key"] != dropped]
-        assert [i.interface_id for i in foreign_interfaces(env, [_interface("eni-1", "sg-1")],
-                                                           [_group("sg-1", "g", tags)], [])] == ["eni-1"], dropped
+        found = foreign_resources(env, [_interface("eni-1", "sg-1")], [_group("sg-1", "g", tags)], [])
+        assert [i.interface_id for i in found.interfaces] == ["eni-1"] and found.groups == ["sg-1 (g)"], dropped
     tags = [tag if tag["Key"] != "layer" else {"Key": "layer", "Value": "someone-elses"}
             for tag in _tags(env, "compute")]
-    assert foreign_interfaces(env, [_interface("eni-1", "sg-1")], [_group("sg-1", "g", tags)], [])
+    assert foreign_resources(env, [_interface("eni-1", "sg-1")], [_group("sg-1", "g", tags)], [])
 
 
-def test_the_vpc_is_read_from_ec2_on_every_page(moto_aws: None) -> None:
+def test_the_scope_comes_from_networks_outputs() -> None:
+    outputs = {"vpc_id": VPC, "broker_rotation_security_group_id": None, "queue_metrics_security_group_id": "sg-q"}
+    assert VpcScope.of(outputs) == VpcScope(VPC, None, frozenset({"sg-q"}))
+    assert VpcScope.of({"vpc_id": VPC}, ["eu-west-1c"]) == VpcScope(VPC, ("eu-west-1c",), None)
+    assert VpcScope.of({}) is None
+
+
+def test_the_vpc_is_read_from_ec2_on_every_page(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     env = load_env("dev")
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", env.account_id)  # the env's account runs the instance
     ec2 = boto3.client("ec2", region_name=env.region)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
@@ -115,15 +139,16 @@ def test_the_vpc_is_read_from_ec2_on_every_page(moto_aws: None) -> None:
     other_subnet = ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
     ec2.create_network_interface(SubnetId=other_subnet)
 
-    found = AwsAccountCheck(lambda env, service: boto3.client(service, region_name=env.region)).foreign_interfaces(
-        env, vpc)
+    found = AwsAccountCheck(lambda env, service: boto3.client(service, region_name=env.region)).foreign_resources(
+        env, VpcScope(vpc))
 
-    assert not {interface.interface_id for interface in found} & set(ours)
-    assert {interface.interface_id for interface in found} == {
+    assert not {interface.interface_id for interface in found.interfaces} & set(ours)
+    assert found.groups == [f"{team} (team-b)"]
+    assert {interface.interface_id for interface in found.interfaces} == {
         theirs["NetworkInterface"]["NetworkInterfaceId"],
         *(i["NetworkInterfaceId"] for i in ec2.describe_network_interfaces(Filters=[
             {"Name": "attachment.instance-id", "Values": [instance]}])["NetworkInterfaces"])}
-    assert any(interface.instance_id == instance for interface in found)
+    assert any(interface.instance_id == instance for interface in found.interfaces)
 
 
 class _Recording:
@@ -144,7 +169,7 @@ class _Recording:
 
 def test_every_read_is_one_the_readme_lists_and_the_deploy_role_grants() -> None:
     client = _Recording()
-    assert read_foreign_interfaces(load_env("dev"), client, VPC) == []
+    assert not read_foreign_resources(load_env("dev"), client, VpcScope(VPC))
     model = botocore.session.get_session().get_service_model("ec2")
     operations = {botocore.xform_name(name): name for name in model.operation_names}
     actions = {f"ec2:{operations[asked]}" for asked in client.asked}
@@ -160,9 +185,9 @@ def test_ec2_that_cannot_be_read_refuses_the_destroy_with_nothing_run() -> None:
             raise botocore.exceptions.ClientError(
                 {"Error": {"Code": "UnauthorizedOperation", "Message": "not allowed"}}, "DescribeNetworkInterfaces")
 
-    with pytest.raises(AwsAccessError, match=r"dev: nothing was run: the network interfaces of the env's VPC "
-                                             rf"{VPC} could not be read .*UnauthorizedOperation"):
-        AwsAccountCheck(lambda env, service: Denied()).foreign_interfaces(load_env("dev"), VPC)
+    with pytest.raises(AwsAccessError, match=rf"dev: nothing was run: what is in the env's VPC {VPC} could not be "
+                                             r"read .*UnauthorizedOperation"):
+        AwsAccountCheck(lambda env, service: Denied()).foreign_resources(load_env("dev"), VpcScope(VPC))
 
 
 # -- the orchestrator --------------------------------------------------------------------------------------------
@@ -191,15 +216,20 @@ class NetworkRunner(RecordingRunner):
 
 
 class Holding(AccountReady):
-    """An account whose VPC holds ``found`` (the interfaces no layer deletes); records the VPCs it was asked about."""
+    """An account whose VPC holds ``found`` (the interfaces no layer deletes, ``groups`` the security groups); records
+    the scopes it was asked about. ``denied``: EC2 answers no."""
 
-    def __init__(self, found: Sequence[ForeignInterface]) -> None:
-        self.found = list(found)
+    def __init__(self, found: Sequence[ForeignInterface], groups: Sequence[str] = (), denied: bool = False) -> None:
+        self.found = ForeignResources(list(found), list(groups))
+        self.denied = denied
         self.asked: list[tuple[str, list[str] | None]] = []
 
-    def foreign_interfaces(self, env: EnvConfig, vpc_id: str, zones: Sequence[str] | None = None
-                           ) -> list[ForeignInterface]:
-        self.asked.append((vpc_id, None if zones is None else list(zones)))
+    def foreign_resources(self, env: EnvConfig, scope: VpcScope) -> ForeignResources:
+        from shared.images import AwsAccessError
+
+        self.asked.append((scope.vpc_id, None if scope.zones is None else list(scope.zones)))
+        if self.denied:
+            raise AwsAccessError("dev: nothing was run: what is in the env's VPC could not be read (denied)")
         return self.found
 
 
@@ -227,6 +257,26 @@ def test_a_destroy_of_network_with_a_foreign_interface_in_the_vpc_deletes_nothin
             "i-0tunnel, 'Primary network interface')") in err
     assert "`nox -s destroy -- dev --layers discovery,broker,messaging,compute` destroys every other layer" in err
     assert f"aws ec2 describe-network-interfaces --region eu-west-1 --filters Name=vpc-id,Values={VPC}" in err
+
+
+def test_a_security_group_left_in_the_vpc_refuses_the_destroy_too(capsys: pytest.CaptureFixture[str]) -> None:
+    runner, account = NetworkRunner(), Holding([], groups=["sg-0team (team-b-tunnel)"])
+    code, _ = _run(["destroy", "dev", "--yes"], runner, account)
+    assert code == 1 and runner.started() == []
+    err = capsys.readouterr().err
+    assert f"the env's VPC {VPC} holds 1 security group that no layer of the platform deletes" in err
+    assert "  sg-0team (team-b-tunnel) (a security group)" in err
+    assert "Remove them (delete the security groups (`aws ec2 delete-security-group --group-id <id>" in err
+    assert "`pulumi destroy --stack <org>/network/dev` in stacks/network" in err
+
+
+def test_a_destroys_preview_notes_an_ec2_it_cannot_read_and_runs() -> None:
+    runner, account = NetworkRunner(), Holding([], denied=True)
+    code, output = _run(["destroy", "dev", "--preview-only"], runner, account)
+    assert code == 0, output
+    assert "note: dev: nothing was run: what is in the env's VPC could not be read (denied)" in output
+    runner, account = NetworkRunner(), Holding([], denied=True)
+    assert _run(["destroy", "dev", "--yes"], runner, account)[0] == 2 and runner.started() == []
 
 
 def test_the_layers_above_network_are_destroyed_as_the_refusal_says(capsys: pytest.CaptureFixture[str]) -> None:
@@ -316,7 +366,8 @@ def test_only_the_interfaces_of_the_dropped_zones_are_read(moto_aws: None) -> No
     ec2.create_network_interface(SubnetId=kept, Description="in a kept AZ")
     there = ec2.create_network_interface(SubnetId=dropped, Description="in the dropped AZ")["NetworkInterface"]
 
-    found = AwsAccountCheck(lambda env, service: boto3.client(service, region_name=env.region)).foreign_interfaces(
-        env, vpc, ["eu-west-1c"])
+    found = AwsAccountCheck(lambda env, service: boto3.client(service, region_name=env.region)).foreign_resources(
+        env, VpcScope(vpc, ("eu-west-1c",)))
 
-    assert [interface.interface_id for interface in found] == [there["NetworkInterfaceId"]]
+    assert [interface.interface_id for interface in found.interfaces] == [there["NetworkInterfaceId"]]
+    assert found.groups == []  # an AZ drop deletes no security group

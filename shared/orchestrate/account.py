@@ -55,7 +55,7 @@ from shared.images import (
     registry_settings,
     verify_account,
 )
-from shared.orchestrate.interfaces import ForeignInterface, read_foreign_interfaces
+from shared.orchestrate.interfaces import ForeignResources, VpcScope, read_foreign_resources
 
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 10
@@ -421,11 +421,10 @@ class AccountCheck(Protocol):
     def create(self, env: EnvConfig, roles: Sequence[LinkedRole]) -> list[str]:
         """Create ``roles`` (idempotent); what was done, one line each; AccountError when it cannot."""
 
-    def foreign_interfaces(self, env: EnvConfig, vpc_id: str, zones: Sequence[str] | None = None
-                           ) -> list[ForeignInterface]:
-        """Read-only, before a destroy of network or an `up` that drops AZs: the interfaces in ``vpc_id`` (in the AZs
-        ``zones``, when given) no layer deletes (:mod:`shared.orchestrate.interfaces`;
-        :class:`~shared.images.AwsAccessError` when EC2 cannot be read)."""
+    def foreign_resources(self, env: EnvConfig, scope: VpcScope) -> ForeignResources:
+        """Read-only, before a destroy of network or an `up` that drops AZs: what in the VPC of ``scope`` no layer
+        deletes (:mod:`shared.orchestrate.interfaces`; :class:`~shared.images.AwsAccessError` when EC2 cannot be
+        read)."""
 
 
 def every_page(operation: Callable[..., Any], items: str, **params: Any) -> list[Any]:
@@ -460,17 +459,16 @@ class AwsAccountCheck:
         self.clients = clients if clients is not None else PreflightClients()
         self.sleep = sleep
 
-    def foreign_interfaces(self, env: EnvConfig, vpc_id: str, zones: Sequence[str] | None = None
-                           ) -> list[ForeignInterface]:
+    def foreign_resources(self, env: EnvConfig, scope: VpcScope) -> ForeignResources:
         try:
-            return read_foreign_interfaces(env, self.clients(env, "ec2"), vpc_id, zones)
+            return read_foreign_resources(env, self.clients(env, "ec2"), scope)
         except aws_errors() as error:
-            where = f"the env's VPC {vpc_id}" + (f" in {', '.join(zones)}" if zones is not None else "")
+            where = f"the env's VPC {scope.vpc_id}" + (f" in {', '.join(scope.zones)}" if scope.zones else "")
             raise AwsAccessError(
-                f"{env.name}: nothing was run: the network interfaces of {where} could not be read (EC2 "
-                f"DescribeNetworkInterfaces, DescribeSecurityGroups, DescribeNatGateways: {error}); an interface no "
-                "layer deletes would stop network's subnets' delete after the layers before it ran. Use the deploy "
-                "role (`nox -s roles` grants the reads), then run again.") from None
+                f"{env.name}: nothing was run: what is in {where} could not be read (EC2 DescribeNetworkInterfaces, "
+                f"DescribeSecurityGroups, DescribeNatGateways: {error}); an interface no layer deletes would stop "
+                "network's delete of the subnets after the layers before it ran. Where AWS denied the read, use the "
+                "deploy role (`nox -s roles` grants it); then run again.") from None
 
     def check(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
         report = AccountReport()

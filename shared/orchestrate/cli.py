@@ -37,7 +37,7 @@ from shared.orchestrate.account import (
 from shared.orchestrate.automation import deletion_protection_off_command
 from shared.orchestrate.identity import stackless_refusal
 from shared.orchestrate.images import AwsImageChecks, ImageChecks, ImageGatedRunner
-from shared.orchestrate.interfaces import ForeignInterface, check_network_destroy, dropped_zone_refusal
+from shared.orchestrate.interfaces import Reader, check_network_destroy, dropped_zone_refusal
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, RunInterrupted, Status
 from shared.orchestrate.plan import Plan, make_plan, requested_layers
 from shared.orchestrate.reach import (
@@ -803,9 +803,7 @@ def check_zone_drop(plan: Plan, operation: Operation, env: EnvConfig, read_outpu
 
 
 def check_dropped_zone_interfaces(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
-                                  interfaces: Callable[[EnvConfig, str, Sequence[str] | None],
-                                                       Sequence[ForeignInterface]],
-                                  out: TextIO) -> None:
+                                  interfaces: Reader, out: TextIO) -> None:
     """ConfigError (exit 2) before any layer of the `up` that drops retired AZs runs while their subnets hold network
     interfaces no layer deletes (:func:`shared.orchestrate.interfaces.dropped_zone_refusal`); a note for a preview,
     whose credentials may also be unable to read them."""
@@ -985,8 +983,8 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         check_ended_app_mesh(plan, operation, env, getattr(runner, "app_mesh_urns", None), out)
         account_check = account if account is not None else default_account_check()
         # an interface no layer deletes stops network's subnets, after every other layer (shared.orchestrate.interfaces)
-        check_network_destroy(plan, operation, env, deployed, account_check.foreign_interfaces, out)
-        check_dropped_zone_interfaces(plan, operation, env, deployed, account_check.foreign_interfaces, out)
+        check_network_destroy(plan, operation, env, deployed, account_check.foreign_resources, out)
+        check_dropped_zone_interfaces(plan, operation, env, deployed, account_check.foreign_resources, out)
         found = _account_preflight(account_check, env, operation, plan.layers, out,
                                    lambda layer: runner.stack_exists(layer, env), deployed, runner.state_broker_ids)
         check_broker_way_back(plan, operation, env, deployed, found.broker_running)
