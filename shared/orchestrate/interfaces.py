@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from shared.components.lambda_eni_drain import LAMBDA_DESCRIPTION
 from shared.dag import LAYER_UPSTREAMS, order
 from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError, PlatformError, UsageError
@@ -45,8 +46,6 @@ MANAGED_BY = "pulumi"
 GUARDDUTY_TAG = ("GuardDutyManaged", "true")
 #: the VPC's own group, which every VPC has; the platform closes it and puts nothing in it
 DEFAULT_GROUP = "default"
-#: how Lambda describes the interfaces it makes (shared.components.lambda_eni_drain.LAMBDA_DESCRIPTION)
-LAMBDA_DESCRIPTION = "AWS Lambda VPC ENI"
 #: network's outputs naming the env's Lambda functions' groups (shared.contracts.NetworkContract)
 FUNCTION_GROUP_OUTPUTS = ("broker_rotation_security_group_id", "queue_metrics_security_group_id")
 
