@@ -108,8 +108,10 @@ def test_a_group_missing_one_of_the_envs_default_tags_is_not_the_platforms() -> 
 
 
 def test_the_scope_comes_from_networks_outputs() -> None:
-    outputs = {"vpc_id": VPC, "broker_rotation_security_group_id": None, "queue_metrics_security_group_id": "sg-q"}
-    assert VpcScope.of(outputs) == VpcScope(VPC, None, frozenset({"sg-q"}))
+    outputs = {"vpc_id": VPC, "broker_rotation_security_group_id": "sg-r", "queue_metrics_security_group_id": "sg-q"}
+    assert VpcScope.of(outputs) == VpcScope(VPC, None, frozenset({"sg-r", "sg-q"}))
+    # a group unnamed (None, or an output a stack predates): any platform group, never a false refusal
+    assert VpcScope.of({**outputs, "broker_rotation_security_group_id": None}) == VpcScope(VPC, None, None)
     assert VpcScope.of({"vpc_id": VPC}, ["eu-west-1c"]) == VpcScope(VPC, ("eu-west-1c",), None)
     assert VpcScope.of({}) is None
 
@@ -152,19 +154,40 @@ def test_the_vpc_is_read_from_ec2_on_every_page(moto_aws: None, monkeypatch: pyt
 
 
 class _Recording:
-    """An EC2 client that answers nothing and records which operations were asked for."""
+    """An EC2 client that answers nothing and records which operations were asked for, with what; ``unknown``: it
+    answers a parameter of that name as a region that does not know it does."""
 
-    def __init__(self) -> None:
+    def __init__(self, unknown: str | None = None) -> None:
         self.asked: list[str] = []
+        self.params: list[dict[str, Any]] = []
+        self.unknown = unknown
 
     def get_paginator(self, operation: str) -> Any:
         self.asked.append(operation)
+        client = self
 
         class Pages:
-            def paginate(self, **_: Any) -> list[dict[str, Any]]:
+            def paginate(self, **params: Any) -> list[dict[str, Any]]:
+                client.params.append(params)
+                if client.unknown in params:
+                    raise botocore.exceptions.ClientError(
+                        {"Error": {"Code": "UnknownParameter", "Message": f"The parameter {client.unknown} is not "
+                                   "recognized"}}, "DescribeNetworkInterfaces")
                 return [{}]
 
         return Pages()
+
+
+def test_managed_interfaces_are_asked_for_where_ec2_knows_the_parameter() -> None:
+    client = _Recording()
+    read_foreign_resources(load_env("dev"), client, VpcScope(VPC, ("eu-west-1c",)))
+    assert client.params[0] == {"Filters": [{"Name": "vpc-id", "Values": [VPC]},
+                                            {"Name": "availability-zone", "Values": ["eu-west-1c"]}],
+                                "IncludeManagedResources": True}
+    older = _Recording(unknown="IncludeManagedResources")
+    assert not read_foreign_resources(load_env("dev"), older, VpcScope(VPC))
+    assert older.asked[:2] == ["describe_network_interfaces"] * 2
+    assert "IncludeManagedResources" not in older.params[1]
 
 
 def test_every_read_is_one_the_readme_lists_and_the_deploy_role_grants() -> None:
@@ -211,7 +234,8 @@ class NetworkRunner(RecordingRunner):
             return None if self.vpc_id is None else {
                 "vpc_id": self.vpc_id, "availability_zones": ["eu-west-1a", "eu-west-1b"],
                 "retiring_availability_zones": self.retired, "private_subnet_ids": ["subnet-0a", "subnet-0b"],
-                "public_subnet_ids": ["subnet-1a", "subnet-1b"]}
+                "public_subnet_ids": ["subnet-1a", "subnet-1b"], "broker_rotation_security_group_id": "sg-0rotation",
+                "queue_metrics_security_group_id": "sg-0metrics"}
         return {**(super().stack_outputs(layer, env) or {}), "subnet_ids": ["subnet-0a", "subnet-0b"]}
 
 
@@ -223,11 +247,13 @@ class Holding(AccountReady):
         self.found = ForeignResources(list(found), list(groups))
         self.denied = denied
         self.asked: list[tuple[str, list[str] | None]] = []
+        self.scopes: list[VpcScope] = []
 
     def foreign_resources(self, env: EnvConfig, scope: VpcScope) -> ForeignResources:
         from shared.images import AwsAccessError
 
         self.asked.append((scope.vpc_id, None if scope.zones is None else list(scope.zones)))
+        self.scopes.append(scope)
         if self.denied:
             raise AwsAccessError("dev: nothing was run: what is in the env's VPC could not be read (denied)")
         return self.found
@@ -250,6 +276,7 @@ def test_a_destroy_of_network_with_a_foreign_interface_in_the_vpc_deletes_nothin
     code, _ = _run(["destroy", "dev", "--yes"], runner, account)
     assert code == 1
     assert runner.started() == [] and account.asked == [(VPC, None)]
+    assert account.scopes[0].function_groups == {"sg-0rotation", "sg-0metrics"}  # network's outputs, as deployed
     err = capsys.readouterr().err
     assert (f"destroy dev: nothing was deleted: the env's VPC {VPC} holds 1 network interface that no layer of the "
             "platform deletes") in err

@@ -20,9 +20,11 @@ group, tagged ``GuardDutyManaged=true``) the provider removes when the subnet or
 ``Subnet`` and ``Vpc`` docstrings: "only targets resources tagged with GuardDutyManaged=true";
 :data:`shared.deploy_role.GUARDDUTY_CLEANUP_ACTIONS`), so it stops nothing either.
 
-Not read: another team's ECS task in the tasks' group (its interface looks like the platform's own), and what holds
-the VPC without a network interface or a security group (a gateway endpoint, a route table, a peering): those still
-stop network's destroy where they are.
+Not told apart: an interface of another party that holds platform groups only and no instance of the account (a
+task of another team's in the tasks' group, an endpoint in the endpoints' group, an interface made by hand in a
+platform group; an unattached one cannot count as foreign, CodeBuild's and Fargate's are briefly unattached too), and
+what holds the VPC without a network interface or a security group (a gateway endpoint, a route table, a peering):
+those still stop network's destroy where they are.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from shared.components.lambda_eni_drain import LAMBDA_DESCRIPTION
 from shared.dag import LAYER_UPSTREAMS, order
 from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError, PlatformError, UsageError
+from shared.images import aws_error_code, aws_errors
 from shared.orchestrate.model import Action, Operation
 from shared.orchestrate.plan import Plan
 from shared.orchestrate.report import failure_detail
@@ -48,6 +51,8 @@ GUARDDUTY_TAG = ("GuardDutyManaged", "true")
 DEFAULT_GROUP = "default"
 #: network's outputs naming the env's Lambda functions' groups (shared.contracts.NetworkContract)
 FUNCTION_GROUP_OUTPUTS = ("broker_rotation_security_group_id", "queue_metrics_security_group_id")
+#: EC2's answers to a request parameter it does not know
+UNKNOWN_PARAMETER_CODES = ("UnknownParameter", "InvalidParameter")
 
 
 class ForeignInterfacesError(PlatformError):
@@ -93,8 +98,10 @@ class VpcScope:
         """The scope of network's deployed outputs ``network`` (None: they name no VPC)."""
         if not network.get("vpc_id"):
             return None
-        known = FUNCTION_GROUP_OUTPUTS[1] in network
+        # both named, or unknown (an external broker's env has no function; a stack deployed before the outputs):
+        # then a Lambda interface in any platform group is the platform's, never a false refusal
         functions = frozenset(str(network[key]) for key in FUNCTION_GROUP_OUTPUTS if network.get(key))
+        known = len(functions) == len(FUNCTION_GROUP_OUTPUTS)
         return cls(str(network["vpc_id"]), None if zones is None else tuple(zones), functions if known else None)
 
 
@@ -174,9 +181,19 @@ def read_foreign_resources(env: EnvConfig, ec2: Any, scope: VpcScope) -> Foreign
         pages = ec2.get_paginator(operation).paginate(**params)
         return [item for page in pages for item in page.get(key, [])]
 
+    def interfaces() -> list[dict[str, Any]]:
+        try:
+            return every("describe_network_interfaces", "NetworkInterfaces", Filters=in_vpc + in_zones,
+                         IncludeManagedResources=True)
+        except aws_errors() as error:
+            # a region or partition that does not know the parameter yet (an EC2 feature of 2026) answers so; there
+            # no resource is hidden either
+            if aws_error_code(error) not in UNKNOWN_PARAMETER_CODES:
+                raise
+            return every("describe_network_interfaces", "NetworkInterfaces", Filters=in_vpc + in_zones)
+
     found = foreign_resources(
-        env, every("describe_network_interfaces", "NetworkInterfaces", Filters=in_vpc + in_zones,
-                   IncludeManagedResources=True),
+        env, interfaces(),
         every("describe_security_groups", "SecurityGroups", Filters=in_vpc),
         every("describe_nat_gateways", "NatGateways", Filters=in_vpc), scope.function_groups)
     return found if scope.zones is None else ForeignResources(found.interfaces)
