@@ -139,12 +139,15 @@ def service_roles(name: str, args: FargateServiceArgs, log_group: aws.cloudwatch
     # Two roles on purpose (ecs-task-separate-roles): the execution role is used by ECS to start
     # the task, the task role by the application; neither can do the other's job.
     # Auto-named "<name>-execution-" plus 7 characters: the env rules hold canary units to IAM's 64.
-    execution_role = aws.iam.Role(
-        execution_role_resource_name(name),
-        assume_role_policy=json.dumps(ecs_tasks_trust_policy(*trust_args, source_conditions=False), sort_keys=True),
-        description=f"ECS starts {unit} tasks: pull its image, write its logs, read its secret",
-        permissions_boundary=boundary, force_detach_policies=FORCE_DETACH_POLICIES, tags=tags,
-        opts=child)
+    def role(resource_name: str, *, source_conditions: bool, description: str) -> aws.iam.Role:
+        return aws.iam.Role(
+            resource_name, description=description, permissions_boundary=boundary,
+            assume_role_policy=json.dumps(ecs_tasks_trust_policy(*trust_args, source_conditions=source_conditions),
+                                          sort_keys=True),
+            force_detach_policies=FORCE_DETACH_POLICIES, tags=tags, opts=child)
+
+    execution_role = role(execution_role_resource_name(name), source_conditions=False,
+                          description=f"ECS starts {unit} tasks: pull its image, write its logs, read its secret")
     # Only a service that publishes or consumes has a broker user, hence a credentials secret to read.
     secret_arns: pulumi.Output[list[str]] = upstreams.messaging.apply(
         lambda messaging: [contract_entry("messaging", messaging.service_secret_arns, "service_secret_arns", service)]
@@ -158,12 +161,8 @@ def service_roles(name: str, args: FargateServiceArgs, log_group: aws.cloudwatch
         opts=pulumi.ResourceOptions(parent=execution_role),
     )
 
-    task_role = aws.iam.Role(
-        task_role_resource_name(name),
-        assume_role_policy=json.dumps(ecs_tasks_trust_policy(*trust_args, source_conditions=True), sort_keys=True),
-        description=f"What the {unit} application itself may call",
-        permissions_boundary=boundary, force_detach_policies=FORCE_DETACH_POLICIES, tags=tags,
-        opts=child)
+    task_role = role(task_role_resource_name(name), source_conditions=True,
+                     description=f"What the {unit} application itself may call")
     access = plan.spec.artifacts
     uses_bucket = plan.uses_artifact_bucket  # artifacts, or a handoff to put (it publishes) or get (it consumes)
     if uses_bucket and args.artifacts_key_arn is None:
