@@ -48,7 +48,7 @@ def serving_drop_refusal(env: EnvConfig, network: Outputs) -> ConfigError | None
     if not serving:
         return None
     them = "them" if len(serving) > 1 else "it"
-    return ConfigError(str(env_path(env.name)), _changed_key(env), (
+    return ConfigError(str(env_path(env.name)), changed_zone_key(env), (
         f"drops {_listed(serving)}, whose subnets the later layers still use (compute's tasks and load balancer, "
         "the deploy runner and the Lambda functions): the network layer would delete them before those layers "
         "move off, and EC2 refuses to delete a subnet while a network interface is left in it "
@@ -57,7 +57,8 @@ def serving_drop_refusal(env: EnvConfig, network: Outputs) -> ConfigError | None
         "a second `up`. Nothing was run"))
 
 
-def _changed_key(env: EnvConfig) -> str:
+def changed_zone_key(env: EnvConfig) -> str:
+    """The env key whose change drops an AZ."""
     return "network.availability_zones" if env.network.availability_zones is not None else "network.az_count"
 
 
@@ -72,7 +73,7 @@ def zone_drop_refusals(env: EnvConfig, read: Callable[[str], Outputs]) -> list[C
     refusal = serving_drop_refusal(env, network)
     if refusal is not None:
         return [refusal]
-    file, key = str(env_path(env.name)), _changed_key(env)
+    file, key = str(env_path(env.name)), changed_zone_key(env)
     retired = [zone for zone in network.get("retiring_availability_zones") or [] if zone not in env.availability_zones]
     if not retired:
         return []

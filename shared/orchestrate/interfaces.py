@@ -37,10 +37,11 @@ from shared.components.lambda_eni_drain import LAMBDA_DESCRIPTION
 from shared.dag import LAYER_UPSTREAMS, order
 from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError, PlatformError, UsageError
-from shared.images import aws_error_code, aws_errors
+from shared.images import AwsAccessError, aws_error_code, aws_errors
 from shared.orchestrate.model import Action, Operation
 from shared.orchestrate.plan import Plan
 from shared.orchestrate.report import failure_detail
+from shared.zone_retirement import changed_zone_key
 
 LAYER = "network"
 #: the env's default tags that every resource of the stacks carries (:meth:`shared.envs.EnvConfig.common_tags`)
@@ -211,12 +212,15 @@ def _listed(found: ForeignResources) -> str:
 
 
 def _removal(env: EnvConfig, found: ForeignResources) -> str:
-    groups = (", and delete the security groups (`aws ec2 delete-security-group --group-id <id> --region "
-              f"{env.region}`, once nothing uses them)") if found.groups else ""
-    interfaces = ("terminate the instance, take the Lambda function or endpoint out of the VPC, delete the attachment, "
-                  "or `aws ec2 delete-network-interface --network-interface-id <id> --region "
-                  f"{env.region}` for an unattached one") if found.interfaces else ""
-    return f"Remove them ({interfaces}{groups})".replace("(, and d", "(d")
+    ways = []
+    if found.interfaces:
+        ways.append("terminate the instance, take the Lambda function or endpoint out of the VPC, delete the "
+                    "attachment, or `aws ec2 delete-network-interface --network-interface-id <id> --region "
+                    f"{env.region}` for an unattached one")
+    if found.groups:
+        ways.append("delete the security groups (`aws ec2 delete-security-group --group-id <id> --region "
+                    f"{env.region}`, once nothing uses them)")
+    return f"Remove them ({', and '.join(ways)})"
 
 
 def _counted(found: ForeignResources) -> str:
@@ -238,9 +242,8 @@ def dropped_zone_refusal(env: EnvConfig, network_outputs: Mapping[str, Any] | No
     found = read(env, scope)
     if not found:
         return None
-    key = "network.availability_zones" if env.network.availability_zones is not None else "network.az_count"
     zones = ", ".join(retired)
-    return ConfigError(str(env_path(env.name)), key, (
+    return ConfigError(str(env_path(env.name)), changed_zone_key(env), (
         f"drops {zones}, whose subnets hold {_counted(found)} that no layer of the platform deletes: EC2 refuses to "
         "delete a subnet while one is in it (DependencyViolation, after the provider's wait), so network's `up` "
         f"would stop there after changing the rest.\n{_listed(found)}\n{_removal(env, found)}, then run again; until "
@@ -254,8 +257,6 @@ def check_network_destroy(plan: Plan, operation: Operation, env: EnvConfig,
     env's VPC (network's deployed outputs, ``read_outputs``; no stack or no VPC: nothing to check), read by ``read``
     (:func:`read_foreign_resources`). A destroy's preview (``--preview-only``) is told in a note, also where EC2
     cannot be read."""
-    from shared.images import AwsAccessError
-
     if operation.action is not Action.DESTROY or LAYER not in plan.layers:
         return
     try:
