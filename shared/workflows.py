@@ -20,8 +20,10 @@ env's in-VPC runner), ``PULUMI_BACKEND_URL`` (state, unless the env file's ``sta
 GitHub environment ``<env>``: variable ``AWS_ROLE_ARN`` (deploy role), secret
 ``PULUMI_CONFIG_PASSPHRASE`` (unless the backend or secrets provider needs none; never a repository secret, which a
 workflow of any branch could read: the previews get none) and, when the backend is Pulumi Cloud, secret
-``PULUMI_ACCESS_TOKEN`` (the deploys' token: for the same reason an environment secret, not a repository one).
-Repository secret ``PULUMI_PREVIEW_ACCESS_TOKEN``: the pull-request previews' Pulumi Cloud token (read only).
+``PULUMI_ACCESS_TOKEN`` (the deploys' token: for the same reason an environment secret, not a repository one), or
+instead variable ``PULUMI_OIDC_SCOPE`` (the job logs in by its OIDC token: :mod:`shared.pulumi_login`).
+Repository secret ``PULUMI_PREVIEW_ACCESS_TOKEN``: the pull-request previews' Pulumi Cloud token (read only), or
+instead repository variable ``PULUMI_OIDC_PREVIEW_SCOPE``.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared import REPO_ROOT
+from shared import REPO_ROOT, pulumi_login
 from shared.cli import UsageParser, run_main
 from shared.errors import ConfigError, PlatformError, UsageError
 
@@ -151,12 +153,33 @@ def _credential_steps(indent: str, env: str, session_name: str, session_seconds:
     ]
 
 
+def login_step(indent: str, env: str, minutes: int, variable: str = pulumi_login.DEPLOY_VARIABLE) -> list[str]:
+    """Pulumi Cloud login by the job's OIDC token where ``variable`` names the token to ask for
+    (:mod:`shared.pulumi_login`); a no-op otherwise. The token outlives the job's ``minutes``."""
+    return [
+        f"{indent}- name: Pulumi Cloud login by OIDC, where {variable} is set",
+        f'{indent}  run: python3 -m nox -s workflows -- pulumi-login "$ENV_NAME" --minutes {minutes} '
+        f"--variable {variable}",
+        f"{indent}  env:",
+        f"{indent}    ENV_NAME: {env}",
+        f"{indent}    PULUMI_BACKEND_URL: ${{{{ steps.target.outputs.backend_url }}}}",
+        f"{indent}    {variable}: ${{{{ vars.{variable} }}}}",
+    ]
+
+
+def stored_token(secret: str, variable: str = pulumi_login.DEPLOY_VARIABLE) -> str:
+    """The step's PULUMI_ACCESS_TOKEN: the stored token ``secret`` unless ``variable`` had the job log in by OIDC
+    (a set variable would otherwise override the exchanged token, which the CLI keeps in its credentials file)."""
+    return f"${{{{ !vars.{variable} && secrets.{secret} || '' }}}}"
+
+
 def _deploy_env_block(indent: str) -> list[str]:
     return [
         f"{indent}env:",
         f"{indent}  PULUMI_BACKEND_URL: ${{{{ steps.target.outputs.backend_url }}}}",
-        # Pulumi Cloud: the CLI cannot log in non-interactively without it; self-managed backends ignore it
-        f"{indent}  PULUMI_ACCESS_TOKEN: ${{{{ secrets.PULUMI_ACCESS_TOKEN }}}}",
+        # Pulumi Cloud: the CLI cannot log in non-interactively without it (or the OIDC login step); self-managed
+        # backends ignore it
+        f"{indent}  PULUMI_ACCESS_TOKEN: {stored_token('PULUMI_ACCESS_TOKEN')}",
         f"{indent}  PULUMI_CONFIG_PASSPHRASE: ${{{{ secrets.PULUMI_CONFIG_PASSPHRASE }}}}",
     ]
 
@@ -343,6 +366,7 @@ def render_deploy_dev(env: str = "dev") -> str:
             "    steps:",
             *_setup_steps("      ", cli_version),
             *_credential_steps("      ", env, f"up-{env}-{layer}", role_session_seconds(config, minutes)),
+            *login_step("      ", env, minutes),
             f"      - name: up {env} {layer}",
             f"        run: python3 -m nox -s up -- {env} --layers {layer} --exact --yes",
             *_deploy_env_block("        "),
@@ -452,6 +476,7 @@ def render_deploy_promoted() -> str:
             "    steps:",
             *_setup_steps("      ", cli_version),
             *_credential_steps("      ", env, f"up-{env}", role_session_seconds(config, minutes)),
+            *login_step("      ", env, minutes),
             f"      - name: up {env}",
             f"        run: python3 -m nox -s up -- {env} --yes",
             *_deploy_env_block("        "),
@@ -598,6 +623,13 @@ def main(argv: list[str]) -> int:
     tgt = commands.add_parser("target", help="region, account id, backend (and read role) of an env")
     tgt.add_argument("env")
     tgt.add_argument("--role", choices=["read", "deploy"], default="deploy")
+    login = commands.add_parser("pulumi-login", help="log pulumi in to ENV's Pulumi Cloud backend by the job's "
+                                                     "OIDC token, when the variable names a token to ask for")
+    login.add_argument("env")
+    login.add_argument("--minutes", type=int, required=True, help="the job's timeout: the token outlives it")
+    login.add_argument("--variable", default=pulumi_login.DEPLOY_VARIABLE,
+                       choices=[pulumi_login.DEPLOY_VARIABLE, pulumi_login.PREVIEW_VARIABLE],
+                       help="the variable naming the token (default: the deploy jobs')")
     args = parser.parse_args(argv)
     github_output = Path(os.environ["GITHUB_OUTPUT"]) if os.environ.get("GITHUB_OUTPUT") else None
 
@@ -644,6 +676,8 @@ def main(argv: list[str]) -> int:
         from shared import tried as tried_gate
 
         return tried_gate.main(args.env, args.commit, args.untried_reason, os.environ, sys.stdout)
+    if args.command == "pulumi-login":
+        return pulumi_login.login(args.env, args.minutes, args.variable, os.environ, sys.stdout)
     _write_outputs(target(args.env, args.role, os.environ), github_output)
     return 0
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from shared import REPO_ROOT, dag, venvcheck, workflows
+from shared import REPO_ROOT, dag, pulumi_login, venvcheck, workflows
 from shared.envs import ENV_DIR_VAR
 from shared.errors import ConfigError, UsageError
 from shared.orchestrate.cli import main as orchestrate_main
@@ -197,10 +197,36 @@ def test_every_step_that_runs_pulumi_can_log_in_to_pulumi_cloud() -> None:
              for step in steps_of(job) if re.search(r"nox -s (up|preview|destroy|refresh)\b", step.get("run", ""))]
     assert len(steps) >= len(dag.LAYERS) + 3  # deploy-dev's layers, staging, prod, the pull-request preview
     for name, step in steps:
-        # a pull request's preview logs in with the read-only token of its own name (below)
-        secret = "PULUMI_PREVIEW_ACCESS_TOKEN" if name == "pull-request.yml" else "PULUMI_ACCESS_TOKEN"
-        assert step["env"]["PULUMI_ACCESS_TOKEN"] == f"${{{{ secrets.{secret} }}}}", (name, step["run"])
+        # a pull request's preview logs in with the read-only token of its own name (below), or by OIDC
+        preview = name == "pull-request.yml"
+        secret = "PULUMI_PREVIEW_ACCESS_TOKEN" if preview else "PULUMI_ACCESS_TOKEN"
+        variable = pulumi_login.PREVIEW_VARIABLE if preview else pulumi_login.DEPLOY_VARIABLE
+        assert step["env"]["PULUMI_ACCESS_TOKEN"] == f"${{{{ !vars.{variable} && secrets.{secret} || '' }}}}", \
+            (name, step["run"])
         assert "PULUMI_BACKEND_URL" in step["env"], (name, step["run"])
+
+
+def test_every_job_that_runs_pulumi_logs_in_by_oidc_first_for_as_long_as_the_job_may_run() -> None:
+    """Where the variable names a Pulumi token (shared.pulumi_login), the job exchanges its OIDC token for one before
+    its first pulumi step: the deploys with their GitHub environment's PULUMI_OIDC_SCOPE, the previews with the
+    repository's PULUMI_OIDC_PREVIEW_SCOPE. The token is asked to outlive the job's timeout, as the AWS role's
+    session is (a token that expired mid-`up` would leave the stack locked with an operation half done)."""
+    jobs = [(path.name, job) for path in WORKFLOW_FILES for job in load(path)["jobs"].values()
+            if any(PULUMI_SESSION.search(step.get("run", "")) for step in steps_of(job))]
+    assert len(jobs) == len(dag.LAYERS) + 3  # deploy-dev's layer jobs, staging's and prod's deploys, the previews
+    for name, job in jobs:
+        runs = [step.get("run", "") for step in steps_of(job)]
+        logins = [index for index, run in enumerate(runs) if "workflows -- pulumi-login" in run]
+        first_pulumi = min(index for index, run in enumerate(runs) if PULUMI_SESSION.search(run))
+        assert len(logins) == 1 and logins[0] < first_pulumi, name
+        login = steps_of(job)[logins[0]]
+        variable = pulumi_login.PREVIEW_VARIABLE if name == "pull-request.yml" else pulumi_login.DEPLOY_VARIABLE
+        assert f"--variable {variable}" in login["run"], name
+        assert login["env"][variable] == f"${{{{ vars.{variable} }}}}", name
+        assert login["env"]["PULUMI_BACKEND_URL"] == "${{ steps.target.outputs.backend_url }}", name
+        assert f"--minutes {job['timeout-minutes']} " in login["run"] + " ", name
+        assert job["permissions"]["id-token"] == "write", name
+        assert not any("secrets." in str(value) for value in login["env"].values()), name
 
 
 PULUMI_SESSION = re.compile(r"nox -s (up|preview|destroy|refresh)\b")

@@ -579,9 +579,9 @@ def test_an_empty_pulumi_cloud_token_in_a_github_job_names_the_secret_to_set(tmp
     secret (a repository secret would reach any branch's workflow), a pull request's preview has its own."""
     cloud = "https://api.pulumi.com"
     job = {"GITHUB_ACTIONS": "true", "PULUMI_HOME": str(tmp_path)}  # no CLI logged in there
-    with pytest.raises(ConfigError, match="job's GitHub environment"):
+    with pytest.raises(ConfigError, match=r"job's GitHub environment.*variable PULUMI_OIDC_SCOPE"):
         check_access_token(cloud, {**job, "GITHUB_EVENT_NAME": "push", "PULUMI_ACCESS_TOKEN": ""})
-    with pytest.raises(ConfigError, match="PULUMI_PREVIEW_ACCESS_TOKEN"):
+    with pytest.raises(ConfigError, match=r"PULUMI_PREVIEW_ACCESS_TOKEN.*variable PULUMI_OIDC_PREVIEW_SCOPE"):
         check_access_token(cloud, {**job, "GITHUB_EVENT_NAME": "pull_request"})
     check_access_token(cloud, {"GITHUB_ACTIONS": "true", "PULUMI_ACCESS_TOKEN": "pul-0123"})
     # a CLI logged in before (`pulumi login --oidc-token ...`) takes its stored token when the variable is empty

@@ -1,7 +1,8 @@
 """The ECS tasks' one way to the env's RabbitMQ broker: AMQPS out of the tasks' security group.
 
-The network layer owns the tasks' group and its other rules; the broker's group (messaging layer)
-admits the tasks' group on AMQPS. This is the tasks' side, in the compute layer, which reads both.
+The network layer owns the tasks' group and its other rules; the broker's group (broker layer,
+shared.components.broker) admits the tasks' group on AMQPS. This is the tasks' side, in the compute layer, which
+reads both.
 """
 
 from __future__ import annotations

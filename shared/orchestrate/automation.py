@@ -340,10 +340,12 @@ def check_access_token(url: str, environ: Mapping[str, str]) -> None:
         return
     if environ.get("GITHUB_EVENT_NAME") in PULL_REQUEST_EVENTS:
         where = ("the repository secret PULUMI_PREVIEW_ACCESS_TOKEN, which a pull request's preview logs in with, is "
-                 "not set: make it a team token with read on the previewed stacks only")
+                 "not set: make it a team token with read on the previewed stacks only, or set the repository "
+                 "variable PULUMI_OIDC_PREVIEW_SCOPE to log in by the job's OIDC token instead")
     else:
         where = ("the secret PULUMI_ACCESS_TOKEN is not set in the job's GitHub environment (a deploy's token is an "
-                 "environment secret: a repository secret would reach a workflow of any branch)")
+                 "environment secret: a repository secret would reach a workflow of any branch), nor the "
+                 "environment's variable PULUMI_OIDC_SCOPE, with which the job logs in by its OIDC token instead")
     raise ConfigError("environment variables", "PULUMI_ACCESS_TOKEN",
                       f"is empty in a GitHub Actions job on {url}: {where} (README, CI/CD)")
 

@@ -1,0 +1,179 @@
+"""A CI job logs in to Pulumi Cloud by exchanging its GitHub OIDC token (shared.pulumi_login), where a variable names
+the Pulumi token to ask for; otherwise it keeps the stored access token."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import stat
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from shared import workflows
+from shared.errors import ConfigError, PlatformError
+from shared.pulumi_login import (
+    DEPLOY_VARIABLE,
+    MARGIN_MINUTES,
+    PREVIEW_VARIABLE,
+    TokenScope,
+    login,
+    parse_scope,
+)
+
+CLOUD = "https://api.pulumi.com"
+TOKEN_SERVICE = "https://pipelines.actions.githubusercontent.com/abc/idtoken?api-version=2.0"
+JOB = {"ACTIONS_ID_TOKEN_REQUEST_URL": TOKEN_SERVICE, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runtime-bearer",
+       "PULUMI_BACKEND_URL": CLOUD, "PULUMI_ACCESS_TOKEN": "", "PATH": "/usr/bin"}
+
+
+class GitHub:
+    """The runner's OIDC token service: records each request, answers with a JWT-shaped token."""
+
+    def __init__(self, body: bytes = json.dumps({"value": "eyJ.job-token.sig"}).encode()) -> None:
+        self.body = body
+        self.requests: list[tuple[str, dict[str, str]]] = []
+
+    def __call__(self, url: str, headers: Mapping[str, str]) -> bytes:
+        self.requests.append((url, dict(headers)))
+        return self.body
+
+
+class Cli:
+    """`pulumi login`: records argv, environment and the token file's content and mode while it runs."""
+
+    def __init__(self, code: int = 0, output: str = "Logged in to pulumi.com as acme") -> None:
+        self.code, self.output = code, output
+        self.calls: list[tuple[list[str], dict[str, str]]] = []
+        self.token_file: Path | None = None
+        self.seen: tuple[str, int] | None = None
+
+    def __call__(self, argv: Sequence[str], environ: Mapping[str, str]) -> tuple[int, str]:
+        self.calls.append((list(argv), dict(environ)))
+        path = Path(argv[argv.index("--oidc-token") + 1].removeprefix("file://"))
+        self.token_file = path
+        self.seen = (path.read_text(encoding="utf-8"), stat.S_IMODE(path.stat().st_mode))
+        return self.code, self.output
+
+
+@pytest.fixture
+def acme(env_dir: Path) -> Path:
+    """dev's stacks live in the Pulumi Cloud org `acme`."""
+    path = env_dir / "dev.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "pulumi_org: acme\n", encoding="utf-8")
+    return env_dir
+
+
+@pytest.mark.parametrize("value, scope", [
+    ("organization", TokenScope("organization")),
+    ("team:platform-previews", TokenScope("team", "platform-previews")),
+    ("user:ci-bot", TokenScope("user", "ci-bot")),
+    (" team:deployers ", TokenScope("team", "deployers")),
+    ("", None),
+])
+def test_the_variable_names_an_organization_team_or_personal_token(value: str, scope: TokenScope | None) -> None:
+    assert parse_scope(value, DEPLOY_VARIABLE) == scope
+
+
+@pytest.mark.parametrize("value", ["org", "team:", "team:a b", "admin", "user:x:y", "personal:me"])
+def test_a_variable_naming_no_token_type_is_refused_naming_it(value: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"{DEPLOY_VARIABLE}: is {value!r}: give `organization`")):
+        parse_scope(value, DEPLOY_VARIABLE)
+
+
+def test_a_team_token_is_asked_for_with_the_jobs_oidc_token_for_the_env_org(acme: Path, tmp_path: Path) -> None:
+    github, cli, out = GitHub(), Cli(), io.StringIO()
+    environ = {**JOB, DEPLOY_VARIABLE: "team:deployers", "RUNNER_TEMP": str(tmp_path)}
+    assert login("dev", 90, DEPLOY_VARIABLE, environ, out, fetch=github, run=cli) == 0
+    # GitHub: the token for Pulumi Cloud's audience, the org the env's stacks are in
+    [(url, headers)] = github.requests
+    assert url == TOKEN_SERVICE + "&audience=urn%3Apulumi%3Aorg%3Aacme"
+    assert headers["Authorization"] == "bearer runtime-bearer"
+    # the CLI: the token from a file only the job's user reads (never on the command line), team, expiry past the job
+    [(argv, child)] = cli.calls
+    assert cli.token_file is not None
+    assert argv == ["pulumi", "login", "--oidc-token", f"file://{cli.token_file}", "--oidc-org", "acme",
+                    "--oidc-team", "deployers", "--oidc-expiration", f"{90 + MARGIN_MINUTES}m", CLOUD]
+    assert cli.seen == ("eyJ.job-token.sig", 0o600)
+    assert cli.token_file.is_relative_to(tmp_path) and not cli.token_file.exists()  # removed once exchanged
+    assert "PULUMI_ACCESS_TOKEN" not in child  # an empty stored token never competes with the exchange
+    assert "eyJ" not in out.getvalue() and "as a team token of deployers of org acme" in out.getvalue()
+
+
+def test_an_organization_token_takes_no_scope_flag_and_a_personal_one_names_the_user(acme: Path) -> None:
+    for value, flags in [("organization", []), ("user:ci-bot", ["--oidc-user", "ci-bot"])]:
+        cli = Cli()
+        login("dev", 60, PREVIEW_VARIABLE, {**JOB, PREVIEW_VARIABLE: value}, io.StringIO(), fetch=GitHub(), run=cli)
+        argv = cli.calls[0][0]
+        assert argv[argv.index("acme") + 1:-3] == flags
+
+
+def test_without_the_variable_the_job_keeps_its_stored_token_and_asks_nothing(acme: Path) -> None:
+    github, cli, out = GitHub(), Cli(), io.StringIO()
+    assert login("dev", 90, DEPLOY_VARIABLE, {**JOB, DEPLOY_VARIABLE: ""}, out, fetch=github, run=cli) == 0
+    assert not github.requests and not cli.calls
+    assert "PULUMI_OIDC_SCOPE is not set: the job logs in to https://api.pulumi.com with the stored" in out.getvalue()
+
+
+def test_a_self_managed_backend_has_nothing_to_log_in_to(acme: Path) -> None:
+    github, cli, out = GitHub(), Cli(), io.StringIO()
+    environ = {**JOB, "PULUMI_BACKEND_URL": "s3://state-bucket/platform", DEPLOY_VARIABLE: "organization"}
+    assert login("dev", 90, DEPLOY_VARIABLE, environ, out, fetch=github, run=cli) == 0
+    assert not github.requests and not cli.calls
+    assert "is not Pulumi Cloud: nothing to log in to" in out.getvalue()
+
+
+def test_a_job_without_id_token_write_is_refused_before_any_call(acme: Path) -> None:
+    github, cli = GitHub(), Cli()
+    environ = {key: value for key, value in JOB.items() if not key.startswith("ACTIONS_ID_TOKEN")}
+    with pytest.raises(ConfigError, match=r"permissions.id-token: .*`permissions: id-token: write`"):
+        login("dev", 90, DEPLOY_VARIABLE, {**environ, DEPLOY_VARIABLE: "organization"}, io.StringIO(),
+              fetch=github, run=cli)
+    assert not github.requests and not cli.calls
+
+
+@pytest.mark.parametrize("answer", [b"<html>rate limited</html>", b"{}", json.dumps({"value": ""}).encode()])
+def test_a_token_service_that_gives_no_token_fails_the_step(acme: Path, answer: bytes) -> None:
+    cli = Cli()
+    with pytest.raises(PlatformError, match="OIDC token service"):
+        login("dev", 90, DEPLOY_VARIABLE, {**JOB, DEPLOY_VARIABLE: "organization"}, io.StringIO(),
+              fetch=GitHub(answer), run=cli)
+    assert not cli.calls
+
+
+def test_a_refused_exchange_fails_the_step_naming_the_policy_pulumi_cloud_needs(acme: Path, tmp_path: Path) -> None:
+    cli = Cli(code=255, output="error: problem logging in: unauthorized: no policy matched")
+    environ = {**JOB, DEPLOY_VARIABLE: "team:deployers", "RUNNER_TEMP": str(tmp_path)}
+    with pytest.raises(PlatformError) as failure:
+        login("dev", 90, DEPLOY_VARIABLE, environ, io.StringIO(), fetch=GitHub(), run=cli)
+    message = str(failure.value)
+    assert "(exit 255): error: problem logging in: unauthorized: no policy matched" in message
+    assert "https://token.actions.githubusercontent.com" in message
+    assert "repo:<owner>/<repo>:environment:<env>" in message and "repo:<owner>/<repo>:pull_request" in message
+    assert f"maximum expiration of at least {90 + MARGIN_MINUTES} minutes" in message
+    assert f"unset {DEPLOY_VARIABLE}" in message
+    assert cli.token_file is not None and not cli.token_file.exists()  # removed on failure too
+
+
+def test_a_bad_variable_value_is_refused_before_github_is_asked(acme: Path) -> None:
+    github = GitHub()
+    with pytest.raises(ConfigError, match=PREVIEW_VARIABLE):
+        login("dev", 60, PREVIEW_VARIABLE, {**JOB, PREVIEW_VARIABLE: "everything"}, io.StringIO(), fetch=github,
+              run=Cli())
+    assert not github.requests
+
+
+def test_the_workflows_command_logs_in_through_the_same_code(acme: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`nox -s workflows -- pulumi-login ENV --minutes N --variable V` (the jobs' step) reaches :func:`login`."""
+    seen: list[tuple[str, int, str]] = []
+
+    def fake_login(env: str, minutes: int, variable: str, environ: Mapping[str, str], out: object) -> int:
+        seen.append((env, minutes, variable))
+        return 0
+
+    monkeypatch.setattr(workflows.pulumi_login, "login", fake_login)
+    assert workflows.main(["pulumi-login", "dev", "--minutes", "60", "--variable", PREVIEW_VARIABLE]) == 0
+    assert workflows.main(["pulumi-login", "prod", "--minutes", "210"]) == 0
+    assert seen == [("dev", 60, PREVIEW_VARIABLE), ("prod", 210, DEPLOY_VARIABLE)]
