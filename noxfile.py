@@ -122,7 +122,8 @@ def lock(session: nox.Session) -> None:
 
 @nox.session
 def workflows(session: nox.Session) -> None:
-    """Rewrite the generated workflows from shared/dag.py; `-- changed-envs|tried|target ...`: the helpers CI calls."""
+    """Rewrite the generated workflows from shared/dag.py; `-- changed-envs|tried|target|pulumi-login ...`: the
+    helpers CI calls."""
     _exit_with(session, "-m", "shared.workflows", *(session.posargs or ["generate"]))
 
 
