@@ -258,6 +258,7 @@ def ecs_service(name: str, args: FargateServiceArgs, task: aws.ecs.TaskDefinitio
             assign_public_ip=False,
         ),
         deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
+        availability_zone_rebalancing=availability_zone_rebalancing(plan),
         deployment_minimum_healthy_percent=100,
         deployment_maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT,
         service_registries=service_registries(plan, upstreams) if args.appmesh else None,
@@ -304,6 +305,19 @@ def ecs_service(name: str, args: FargateServiceArgs, task: aws.ecs.TaskDefinitio
                                                   update=settings.steady_state_timeout,
                                                   delete=settings.steady_state_timeout)),
     )
+
+
+def availability_zone_rebalancing(plan: ServicePlan) -> str:
+    """``DISABLED`` for a consumer, ``ENABLED`` for the rest, always sent. Unsent, ECS enables it on a service created
+    since 2025-06-30 and keeps DISABLED on an older one (botocore ecs CreateService/UpdateService
+    availabilityZoneRebalancing), so the same program behaved two ways. Enabled, ECS stops tasks in the AZ that runs
+    the most of them whenever the spread is uneven (ECS developer guide, "Balancing an Amazon ECS service across
+    Availability Zones"); a consumer's spread is often uneven (its scale-in stops the idle tasks, wherever they run,
+    where the busy ones are protected: catalog ``protects_jobs``), and a task stopped that way loses the job it holds
+    (up to ``max_job_seconds``, hours for training), which goes back to its queue and counts towards the delivery
+    limit. A service with no queue holds no job, and rebalancing restores its spread after an AZ event. Either way
+    an update in place, no new deployment (UpdateService)."""
+    return "DISABLED" if plan.spec.consumes else "ENABLED"
 
 
 def service_registries(plan: ServicePlan, upstreams: ComputeUpstreams) -> aws.ecs.ServiceServiceRegistriesArgs:

@@ -341,3 +341,35 @@ def test_a_replaced_service_takes_its_scalable_target_and_policies_with_it() -> 
     for policy in of_type(baseline, POLICY):
         if policy["parent"] == target["urn"]:
             assert policy["property_dependencies"]["resourceId"] == [target["urn"]]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_consumer_has_its_tasks_stopped_to_even_out_its_availability_zones(env: str) -> None:
+    """Unsent, ECS enables AZ rebalancing on a service created since 2025-06-30 (botocore ecs CreateService
+    availabilityZoneRebalancing) and stops tasks of the AZ that runs the most whenever the spread is uneven: a
+    consumer's task holding a job (hours for training) would lose it, redelivered and counted towards the delivery
+    limit. Every service sends the setting, so one created today behaves as one created before: off for consumers."""
+    catalog = load_catalog()
+    services = of_type(layers(env)["compute"], "aws:ecs/service:Service")
+    assert services
+    for service in services:
+        assert service["inputs"]["availabilityZoneRebalancing"] == "DISABLED", service["name"]
+        assert catalog[service["name"]].consumes, service["name"]
+
+
+def test_a_service_without_a_queue_keeps_its_tasks_spread_across_availability_zones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service that consumes nothing holds no job a rebalancing stop could cut: ECS evens out its tasks after an AZ
+    event (and the setting is sent, so its behaviour does not depend on when the service was created)."""
+    from tests.catalog_helpers import write_catalog
+
+    def no_queue(services: dict[str, Any]) -> None:
+        for key in ("consumes", "max_job_seconds", "protects_jobs"):
+            services["training"].pop(key, None)
+
+    write_catalog(tmp_path, monkeypatch, no_queue)
+    compute = synth_env("dev", ["compute"])["compute"]
+    rebalancing = {service["name"]: service["inputs"]["availabilityZoneRebalancing"]
+                   for service in of_type(compute, "aws:ecs/service:Service")}
+    assert rebalancing == {"gateway": "DISABLED", "preprocess": "DISABLED", "inference": "DISABLED",
+                           "training": "ENABLED"}
