@@ -28,6 +28,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -72,9 +73,14 @@ class TokenScope:
 
 def parse_scope(value: str, variable: str) -> TokenScope | None:
     """The scope a variable's value names, None when it is empty; ConfigError naming the variable otherwise."""
-    value = value.strip()
     if not value:
         return None
+    if not value.strip():
+        # GitHub's expressions take " " as set, so the job's stored token was withheld: refuse, do not log in with it
+        raise ConfigError("GitHub variables", variable,
+                          f"is {value!r}, only white space: give `organization`, `team:<team name>` or "
+                          "`user:<Pulumi login>`, or delete the variable to log in with the stored access token")
+    value = value.strip()
     if value == "organization":
         return TokenScope("organization")
     match = re.fullmatch(rf"(team|user):({_NAME})", value)
@@ -132,10 +138,16 @@ def _run(argv: Sequence[str], environ: Mapping[str, str]) -> tuple[int, str]:
     return done.returncode, (done.stdout + done.stderr).strip()
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 def login(env_name: str, minutes: int, variable: str, environ: Mapping[str, str], out: TextIO, *,
-          fetch: Fetch = _fetch, run: Run = _run) -> int:
+          fetch: Fetch = _fetch, run: Run = _run, clock: Callable[[], datetime] = _now) -> int:
     """Log the job's ``pulumi`` in to the env's Pulumi Cloud backend by OIDC when ``variable`` is set (0), or say why
-    nothing was done (0); PlatformError when the exchange fails, before any ``pulumi`` step of the job runs."""
+    nothing was done (0); PlatformError when the exchange fails, or the token the CLI stored would expire before the
+    job's ``minutes`` are up (Pulumi Cloud may grant less than asked: the issuer's maximum expiration), before any
+    ``pulumi`` step of the job runs."""
     from shared.envs import load_env
     from shared.orchestrate.locks import is_cloud_url
 
@@ -152,8 +164,13 @@ def login(env_name: str, minutes: int, variable: str, environ: Mapping[str, str]
         return 0
     if minutes < 1:
         raise ConfigError("command line", "--minutes", f"is {minutes}: the job's timeout in minutes, at least 1")
+    # the CLI keys the account by the URL as given, and every later call looks it up without a trailing slash
+    # (pkg/backend/httpstate/backend.go ValueOrDefaultURL)
+    backend = backend.rstrip("/")
     audience = AUDIENCE_PREFIX + env.pulumi_org
     token = github_oidc_token(audience, environ, fetch)
+    if environ.get("GITHUB_ACTIONS") == "true":
+        out.write(f"::add-mask::{token}\n")  # the runner hides it from every later line of the log
     child = {key: value for key, value in environ.items() if key != "PULUMI_ACCESS_TOKEN"}
     folder = environ.get("RUNNER_TEMP") or None
     with tempfile.TemporaryDirectory(dir=folder, prefix="pulumi-oidc-") as temporary:
@@ -171,6 +188,50 @@ def login(env_name: str, minutes: int, variable: str, environ: Mapping[str, str]
             f"https://token.actions.githubusercontent.com and a policy of it allows {scope.describe()} for "
             f"{claims}, with a maximum expiration of at least {minutes + MARGIN_MINUTES} minutes; or unset {variable} "
             "to log in with the stored access token (README, CI/CD)")
+    expires = granted_until(backend, environ)
+    now = clock()
+    if expires is not None and expires < now + timedelta(minutes=minutes):
+        granted = max(0, int((expires - now).total_seconds() // 60))
+        raise PlatformError(
+            f"Pulumi Cloud granted the job's token for {granted} minutes (until {expires:%Y-%m-%d %H:%M} UTC), less "
+            f"than the job's {minutes}-minute timeout (asked for {minutes + MARGIN_MINUTES}): a run still going then "
+            "would stop part-way, its later layers and stack reads refused. Raise the maximum expiration of the org's "
+            "OIDC issuer https://token.actions.githubusercontent.com to at least "
+            f"{minutes + MARGIN_MINUTES} minutes (README, CI/CD), or unset {variable}")
+    until = f"until {expires:%Y-%m-%d %H:%M} UTC" if expires is not None else "no expiry recorded by the CLI"
     out.write(f"logged in to {backend} as {scope.describe()} of org {env.pulumi_org}, by the job's OIDC token "
-              f"(expires in {minutes + MARGIN_MINUTES} minutes)\n")
+              f"({until})\n")
     return 0
+
+
+def credentials_file(environ: Mapping[str, str]) -> Path:
+    """Where the CLI keeps its logins: ``$PULUMI_CREDENTIALS_PATH`` or ``$PULUMI_HOME`` (default ``~/.pulumi``),
+    ``credentials.json`` (sdk/go/common/workspace/creds.go, getCredsFilePath)."""
+    folder = environ.get("PULUMI_CREDENTIALS_PATH") or environ.get("PULUMI_HOME")
+    if not folder:
+        folder = str(Path(environ.get("HOME") or Path.home()) / ".pulumi")
+    return Path(folder) / "credentials.json"
+
+
+def granted_until(backend: str, environ: Mapping[str, str]) -> datetime | None:
+    """When the token the CLI stored for ``backend`` expires (``accounts.<url>.tokenInformation.expiresAt``, set from
+    the exchange's ``expires_in``: pkg/backend/httpstate/backend.go LoginWithOIDCToken); None when the CLI recorded
+    none. PlatformError when it stored no account for ``backend``: every later ``pulumi`` call would find no login."""
+    path = credentials_file(environ)
+    try:
+        accounts = json.loads(path.read_text(encoding="utf-8")).get("accounts") or {}
+    except (OSError, ValueError, AttributeError) as error:
+        raise PlatformError(f"pulumi login reported success, but its credentials file {path} cannot be read: "
+                            f"{error}") from None
+    account = accounts.get(backend) if isinstance(accounts, dict) else None
+    if not isinstance(account, dict) or not account.get("accessToken"):
+        raise PlatformError(f"pulumi login reported success, but {path} holds no login for {backend}, where every "
+                            "later pulumi call of the job looks for it")
+    expires = (account.get("tokenInformation") or {}).get("expiresAt")
+    if not isinstance(expires, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(expires)
+    except ValueError:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -8,6 +8,7 @@ import json
 import re
 import stat
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,10 @@ JOB = {"ACTIONS_ID_TOKEN_REQUEST_URL": TOKEN_SERVICE, "ACTIONS_ID_TOKEN_REQUEST_
        "PULUMI_BACKEND_URL": CLOUD, "PULUMI_ACCESS_TOKEN": "", "PATH": "/usr/bin"}
 
 
+def clock() -> datetime:
+    return NOW
+
+
 class GitHub:
     """The runner's OIDC token service: records each request, answers with a JWT-shaped token."""
 
@@ -41,11 +46,17 @@ class GitHub:
         return self.body
 
 
-class Cli:
-    """`pulumi login`: records argv, environment and the token file's content and mode while it runs."""
+NOW = datetime(2026, 12, 6, 4, 0, tzinfo=UTC)
 
-    def __init__(self, code: int = 0, output: str = "Logged in to pulumi.com as acme") -> None:
-        self.code, self.output = code, output
+
+class Cli:
+    """`pulumi login`: records argv, environment and the token file's content and mode while it runs, and stores the
+    account as the CLI does (``$PULUMI_HOME/credentials.json``, keyed by the URL it was given), with the lifetime
+    Pulumi Cloud granted (what was asked for unless ``granted_minutes`` says less)."""
+
+    def __init__(self, code: int = 0, output: str = "Logged in to pulumi.com as acme",
+                 granted_minutes: int | None = None, expiry: str | None = "asked") -> None:
+        self.code, self.output, self.granted_minutes, self.expiry = code, output, granted_minutes, expiry
         self.calls: list[tuple[list[str], dict[str, str]]] = []
         self.token_file: Path | None = None
         self.seen: tuple[str, int] | None = None
@@ -55,7 +66,26 @@ class Cli:
         path = Path(argv[argv.index("--oidc-token") + 1].removeprefix("file://"))
         self.token_file = path
         self.seen = (path.read_text(encoding="utf-8"), stat.S_IMODE(path.stat().st_mode))
+        if self.code == 0 and "PULUMI_HOME" in environ:
+            asked = int(argv[argv.index("--oidc-expiration") + 1].removesuffix("m"))
+            minutes = asked if self.granted_minutes is None else self.granted_minutes
+            information: dict[str, str] = {"name": "oidc", "team": "deployers"}
+            if self.expiry == "asked":  # Go's time.Time in JSON: RFC 3339 with nanoseconds
+                information["expiresAt"] = (NOW + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.123456789Z")
+            account = {"accessToken": "pul-exchanged", "username": "pulumi-team-deployers",
+                       "tokenInformation": information}
+            (Path(environ["PULUMI_HOME"]) / "credentials.json").write_text(json.dumps(
+                {"current": argv[-1], "accessTokens": {argv[-1]: "pul-exchanged"}, "accounts": {argv[-1]: account}}))
         return self.code, self.output
+
+
+@pytest.fixture(autouse=True)
+def pulumi_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The job's `~/.pulumi`, where `pulumi login` stores the account."""
+    home = tmp_path / "pulumi-home"
+    home.mkdir()
+    monkeypatch.setitem(JOB, "PULUMI_HOME", str(home))
+    return home
 
 
 @pytest.fixture
@@ -77,16 +107,17 @@ def test_the_variable_names_an_organization_team_or_personal_token(value: str, s
     assert parse_scope(value, DEPLOY_VARIABLE) == scope
 
 
-@pytest.mark.parametrize("value", ["org", "team:", "team:a b", "admin", "user:x:y", "personal:me"])
+@pytest.mark.parametrize("value", ["org", "team:", "team:a b", "admin", "user:x:y", "personal:me", " ", "\t"])
 def test_a_variable_naming_no_token_type_is_refused_naming_it(value: str) -> None:
-    with pytest.raises(ConfigError, match=re.escape(f"{DEPLOY_VARIABLE}: is {value!r}: give `organization`")):
+    # white space alone is "set" to GitHub's expressions, which then withhold the stored token
+    with pytest.raises(ConfigError, match=re.escape(f"{DEPLOY_VARIABLE}: is {value!r}") + ".*give `organization`"):
         parse_scope(value, DEPLOY_VARIABLE)
 
 
 def test_a_team_token_is_asked_for_with_the_jobs_oidc_token_for_the_env_org(acme: Path, tmp_path: Path) -> None:
     github, cli, out = GitHub(), Cli(), io.StringIO()
     environ = {**JOB, DEPLOY_VARIABLE: "team:deployers", "RUNNER_TEMP": str(tmp_path)}
-    assert login("dev", 90, DEPLOY_VARIABLE, environ, out, fetch=github, run=cli) == 0
+    assert login("dev", 90, DEPLOY_VARIABLE, environ, out, fetch=github, run=cli, clock=clock) == 0
     # GitHub: the token for Pulumi Cloud's audience, the org the env's stacks are in
     [(url, headers)] = github.requests
     assert url == TOKEN_SERVICE + "&audience=urn%3Apulumi%3Aorg%3Aacme"
@@ -105,14 +136,15 @@ def test_a_team_token_is_asked_for_with_the_jobs_oidc_token_for_the_env_org(acme
 def test_an_organization_token_takes_no_scope_flag_and_a_personal_one_names_the_user(acme: Path) -> None:
     for value, flags in [("organization", []), ("user:ci-bot", ["--oidc-user", "ci-bot"])]:
         cli = Cli()
-        login("dev", 60, PREVIEW_VARIABLE, {**JOB, PREVIEW_VARIABLE: value}, io.StringIO(), fetch=GitHub(), run=cli)
+        login("dev", 60, PREVIEW_VARIABLE, {**JOB, PREVIEW_VARIABLE: value}, io.StringIO(), fetch=GitHub(), run=cli,
+              clock=clock)
         argv = cli.calls[0][0]
         assert argv[argv.index("acme") + 1:-3] == flags
 
 
 def test_without_the_variable_the_job_keeps_its_stored_token_and_asks_nothing(acme: Path) -> None:
     github, cli, out = GitHub(), Cli(), io.StringIO()
-    assert login("dev", 90, DEPLOY_VARIABLE, {**JOB, DEPLOY_VARIABLE: ""}, out, fetch=github, run=cli) == 0
+    assert login("dev", 90, DEPLOY_VARIABLE, {**JOB, DEPLOY_VARIABLE: ""}, out, fetch=github, run=cli, clock=clock) == 0
     assert not github.requests and not cli.calls
     assert "PULUMI_OIDC_SCOPE is not set: the job logs in to https://api.pulumi.com with the stored" in out.getvalue()
 
@@ -120,7 +152,7 @@ def test_without_the_variable_the_job_keeps_its_stored_token_and_asks_nothing(ac
 def test_a_self_managed_backend_has_nothing_to_log_in_to(acme: Path) -> None:
     github, cli, out = GitHub(), Cli(), io.StringIO()
     environ = {**JOB, "PULUMI_BACKEND_URL": "s3://state-bucket/platform", DEPLOY_VARIABLE: "organization"}
-    assert login("dev", 90, DEPLOY_VARIABLE, environ, out, fetch=github, run=cli) == 0
+    assert login("dev", 90, DEPLOY_VARIABLE, environ, out, fetch=github, run=cli, clock=clock) == 0
     assert not github.requests and not cli.calls
     assert "is not Pulumi Cloud: nothing to log in to" in out.getvalue()
 
@@ -130,7 +162,7 @@ def test_a_job_without_id_token_write_is_refused_before_any_call(acme: Path) -> 
     environ = {key: value for key, value in JOB.items() if not key.startswith("ACTIONS_ID_TOKEN")}
     with pytest.raises(ConfigError, match=r"permissions.id-token: .*`permissions: id-token: write`"):
         login("dev", 90, DEPLOY_VARIABLE, {**environ, DEPLOY_VARIABLE: "organization"}, io.StringIO(),
-              fetch=github, run=cli)
+              fetch=github, run=cli, clock=clock)
     assert not github.requests and not cli.calls
 
 
@@ -139,7 +171,7 @@ def test_a_token_service_that_gives_no_token_fails_the_step(acme: Path, answer: 
     cli = Cli()
     with pytest.raises(PlatformError, match="OIDC token service"):
         login("dev", 90, DEPLOY_VARIABLE, {**JOB, DEPLOY_VARIABLE: "organization"}, io.StringIO(),
-              fetch=GitHub(answer), run=cli)
+              fetch=GitHub(answer), run=cli, clock=clock)
     assert not cli.calls
 
 
@@ -147,7 +179,7 @@ def test_a_refused_exchange_fails_the_step_naming_the_policy_pulumi_cloud_needs(
     cli = Cli(code=255, output="error: problem logging in: unauthorized: no policy matched")
     environ = {**JOB, DEPLOY_VARIABLE: "team:deployers", "RUNNER_TEMP": str(tmp_path)}
     with pytest.raises(PlatformError) as failure:
-        login("dev", 90, DEPLOY_VARIABLE, environ, io.StringIO(), fetch=GitHub(), run=cli)
+        login("dev", 90, DEPLOY_VARIABLE, environ, io.StringIO(), fetch=GitHub(), run=cli, clock=clock)
     message = str(failure.value)
     assert "(exit 255): error: problem logging in: unauthorized: no policy matched" in message
     assert "https://token.actions.githubusercontent.com" in message
@@ -161,7 +193,7 @@ def test_a_bad_variable_value_is_refused_before_github_is_asked(acme: Path) -> N
     github = GitHub()
     with pytest.raises(ConfigError, match=PREVIEW_VARIABLE):
         login("dev", 60, PREVIEW_VARIABLE, {**JOB, PREVIEW_VARIABLE: "everything"}, io.StringIO(), fetch=github,
-              run=Cli())
+              run=Cli(), clock=clock)
     assert not github.requests
 
 
@@ -177,3 +209,57 @@ def test_the_workflows_command_logs_in_through_the_same_code(acme: Path, monkeyp
     assert workflows.main(["pulumi-login", "dev", "--minutes", "60", "--variable", PREVIEW_VARIABLE]) == 0
     assert workflows.main(["pulumi-login", "prod", "--minutes", "210"]) == 0
     assert seen == [("dev", 60, PREVIEW_VARIABLE), ("prod", 210, DEPLOY_VARIABLE)]
+
+
+def test_a_token_granted_for_less_than_the_job_may_run_fails_the_step(acme: Path) -> None:
+    """Pulumi Cloud may grant less than asked (the issuer's maximum expiration): the CLI stores what it got, and a
+    run still going when it ends stops part-way (the next layer, a stack read). The step reads the stored expiry."""
+    cli = Cli(granted_minutes=120)  # the org's issuer caps tokens at 2 hours; staging's deploy job may run 210
+    with pytest.raises(PlatformError) as failure:
+        login("dev", 210, DEPLOY_VARIABLE, {**JOB, DEPLOY_VARIABLE: "team:deployers"}, io.StringIO(),
+              fetch=GitHub(), run=cli, clock=clock)
+    message = str(failure.value)
+    assert "granted the job's token for 120 minutes (until 2026-12-06 06:00 UTC), less than the job's 210-minute" \
+        in message
+    assert f"maximum expiration of the org's OIDC issuer https://token.actions.githubusercontent.com to at least " \
+           f"{210 + MARGIN_MINUTES} minutes" in message
+
+
+def test_the_step_says_until_when_the_token_holds(acme: Path) -> None:
+    out = io.StringIO()
+    login("dev", 90, DEPLOY_VARIABLE, {**JOB, DEPLOY_VARIABLE: "organization"}, out, fetch=GitHub(), run=Cli(),
+          clock=clock)
+    assert "(until 2026-12-06 05:40 UTC)" in out.getvalue()
+    out = io.StringIO()  # a CLI that records no expiry: nothing to compare, said so
+    login("dev", 90, DEPLOY_VARIABLE, {**JOB, DEPLOY_VARIABLE: "organization"}, out, fetch=GitHub(),
+          run=Cli(expiry=None), clock=clock)
+    assert "(no expiry recorded by the CLI)" in out.getvalue()
+
+
+def test_a_backend_url_with_a_trailing_slash_is_logged_in_under_the_key_later_calls_read(acme: Path) -> None:
+    """The CLI stores the account under the URL as given, and every later call looks it up without the slash."""
+    cli = Cli()
+    environ = {**JOB, "PULUMI_BACKEND_URL": CLOUD + "/", DEPLOY_VARIABLE: "organization"}
+    assert login("dev", 90, DEPLOY_VARIABLE, environ, io.StringIO(), fetch=GitHub(), run=cli, clock=clock) == 0
+    assert cli.calls[0][0][-1] == CLOUD
+    accounts = json.loads((Path(JOB["PULUMI_HOME"]) / "credentials.json").read_text())["accounts"]
+    assert list(accounts) == [CLOUD]
+
+
+def test_a_login_stored_under_no_key_the_job_reads_fails_the_step(acme: Path) -> None:
+    class Elsewhere(Cli):
+        def __call__(self, argv: Sequence[str], environ: Mapping[str, str]) -> tuple[int, str]:
+            return super().__call__([*argv[:-1], "https://api.pulumi.example"], environ)
+
+    with pytest.raises(PlatformError, match=re.escape("holds no login for https://api.pulumi.com, where every later")):
+        login("dev", 90, DEPLOY_VARIABLE, {**JOB, DEPLOY_VARIABLE: "organization"}, io.StringIO(), fetch=GitHub(),
+              run=Elsewhere(), clock=clock)
+
+
+def test_in_a_github_job_the_oidc_token_is_masked_before_the_cli_runs(acme: Path) -> None:
+    """GitHub masks a value once told (`::add-mask::`, as @actions/core's getIDToken does), so no later line of the
+    log shows it, whatever prints it; outside GitHub Actions the token is never printed at all."""
+    out = io.StringIO()
+    login("dev", 90, DEPLOY_VARIABLE, {**JOB, DEPLOY_VARIABLE: "organization", "GITHUB_ACTIONS": "true"}, out,
+          fetch=GitHub(), run=Cli(), clock=clock)
+    assert out.getvalue().splitlines()[0] == "::add-mask::eyJ.job-token.sig"
