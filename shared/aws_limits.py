@@ -101,8 +101,9 @@ def private_subnet_need(env: EnvConfig, catalog: Catalog) -> tuple[int, list[str
              + ", ".join(f"{name} {count}" for name, count in tasks.items() if count)
              + f": each service at max_count, {DEPLOYMENT_MAXIMUM_PERCENT} % during a rolling deployment, spread over "
              f"{zones} AZ{'s' if zones > 1 else ''})"]
-    # s3 is a gateway endpoint: a route, no network interface.
-    endpoints = sum(1 for endpoint in env.network.endpoints if endpoint != "s3")
+    # s3 is a gateway endpoint: a route, no network interface; one listed twice is one endpoint
+    # (shared.components.network.interface_endpoints)
+    endpoints = len({endpoint for endpoint in env.network.endpoints if endpoint != "s3"})
     if endpoints:
         parts.append(f"{endpoints} interface endpoints")
     amazon_mq = env.messaging.broker == "amazon-mq"

@@ -370,6 +370,11 @@ def test_an_endpoint_listed_twice_is_one_endpoint_and_one_of_the_quota(edit_env:
     made = [r for r in network["resources"] if r["type"] == "aws:ec2/vpcEndpoint:VpcEndpoint"
             and r["inputs"]["vpcEndpointType"] == "Interface"]
     assert needs["L-29B6F2EB"].need == len(made) == 2
+    # and one address of each private subnet, not two (shared.aws_limits.private_subnet_need)
+    from shared.aws_limits import private_subnet_need
+    from shared.catalog import load_catalog
+
+    assert "2 interface endpoints" in " ".join(private_subnet_need(load_env("staging"), load_catalog())[1])
 
 
 def resources(env_name: str, layer: str, type_: str) -> list[dict[str, Any]]:
@@ -1085,6 +1090,23 @@ def test_an_interface_endpoint_not_offered_in_an_az_stops_up_before_the_network(
     # every endpoint in every AZ: the network goes ahead
     code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(Clients(roomy())))
     assert code == 0 and runner.started() == ["network"], out
+
+
+def test_an_endpoint_service_a_retiring_az_lacks_does_not_stop_up(
+        moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """The endpoints take the serving AZs' subnets only (shared.components.network): retiring the AZ an endpoint
+    service lacks is the way out of the refusal above, not another refusal."""
+    edit_env("staging", lambda data: data["network"].update(retiring_availability_zones=["eu-west-1c"]))
+    lacking = Clients(roomy(), endpoint_zones={"com.amazonaws.eu-west-1.ecr.dkr": ["eu-west-1a", "eu-west-1b"]})
+    code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(lacking))
+    assert code == 0 and runner.started() == ["network"], (out, capsys.readouterr().err)
+    # serving there, it still refuses, and names the way out
+    lacking = Clients(roomy(), endpoint_zones={"com.amazonaws.eu-west-1.ecr.dkr": ["eu-west-1a", "eu-west-1c"]})
+    code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(lacking))
+    assert code == 2 and runner.started() == [], out
+    error = " ".join(capsys.readouterr().err.split())
+    assert "com.amazonaws.eu-west-1.ecr.dkr is not offered in eu-west-1b" in error, error
+    assert "retire that one (network.retiring_availability_zones" in error, error
 
 
 def test_a_broker_amazon_mq_does_not_offer_in_the_region_or_its_azs_stops_up_before_any_layer(

@@ -967,13 +967,15 @@ class AwsAccountCheck:
             if zone["ZoneName"] in chosen and zone.get("State", "available") != "available":
                 report.notes.append(f"{zone['ZoneName']} ({ids[zone['ZoneName']]}) is {zone.get('State')} in "
                                     f"{env.region} now")
-        self._check_endpoint_zones(env, ec2, chosen, report)
+        # the endpoints' subnets are the serving AZs' (shared.components.network): a retiring AZ gets none, so an
+        # endpoint service it lacks is no reason to refuse (retiring that AZ is the way out of it)
+        self._check_endpoint_zones(env, ec2, env.serving_availability_zones, report)
 
     @staticmethod
     def _check_endpoint_zones(env: EnvConfig, ec2: Any, chosen: Sequence[str], report: AccountReport) -> None:
-        """Each interface endpoint of ``network.endpoints`` is created with one private subnet per AZ: its service
-        must be offered in each (EC2 DescribeVpcEndpointServices ``ServiceDetails[].AvailabilityZones``, the
-        account's AZ names)."""
+        """Each interface endpoint of ``network.endpoints`` is created with one private subnet per serving AZ
+        (``chosen``): its service must be offered in each (EC2 DescribeVpcEndpointServices
+        ``ServiceDetails[].AvailabilityZones``, the account's AZ names)."""
         from shared.components.network import interface_endpoints
 
         services = {f"com.amazonaws.{env.region}.{name}": name for name in interface_endpoints(env.network.endpoints)}
@@ -1004,8 +1006,9 @@ class AwsAccountCheck:
                     f"{env_path(env.name)}: network.endpoints: {name}: the endpoint service {service} is not offered "
                     f"in {', '.join(lacking)} ({only}): the network layer's "
                     "CreateVpcEndpoint would fail (\"does not support the availability zone of the subnet\"). List "
-                    "other availability zones in network.availability_zones, or remove it from network.endpoints. "
-                    "Nothing was run.")
+                    "other availability zones in network.availability_zones, retire that one "
+                    "(network.retiring_availability_zones: its subnets get no endpoint), or remove it from "
+                    "network.endpoints. Nothing was run.")
 
     def _check_block_public_access(self, env: EnvConfig, layers: Sequence[str], report: AccountReport) -> None:
         """Refuse where the account's VPC Block Public Access (EC2 DescribeVpcBlockPublicAccessOptions
