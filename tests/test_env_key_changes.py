@@ -342,5 +342,24 @@ def readme_table() -> str:
     return "\n".join(lines)
 
 
+CHANGES = (IN_PLACE, STATELESS, STATEFUL, NO_CHANGE)
+#: how a row says `up` refuses the changed env for what AWS no longer runs
+LIFECYCLE_REFUSAL = "(App Mesh ended"
+
+
+@pytest.mark.parametrize("case", [case for case in MATRIX if case.outcome in CHANGES], ids=lambda case: case.label)
+def test_a_change_up_can_no_longer_make_says_so(case: KeyChange) -> None:
+    """The outcome is what the plan diff shows; `up` also refuses, before any layer, an env that names what AWS no
+    longer runs (shared.lifecycle: App Mesh since its end of support). A row whose changed env `up` refuses today
+    says so, or an operator of a not-yet-moved env reads "in place" and gets exit 2."""
+    from datetime import date
+
+    from shared.lifecycle import lifecycle_findings
+
+    with _env_files(case.given_edits, case.set, env=case.env):
+        refusals, _ = lifecycle_findings(load_env(case.env), date.today())
+    assert bool(refusals) == (LIFECYCLE_REFUSAL in case.effect), (case.label, refusals, case.effect)
+
+
 def test_readme_tells_the_user_what_each_change_does() -> None:
     assert_readme_block_is(TABLE_START, TABLE_END, "env-key table", readme_table(), "the matrix")
