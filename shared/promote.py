@@ -688,7 +688,8 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
 
 
 def main(argv: Sequence[str] | None = None, **injected: Any) -> int:
-    parser = UsageParser(prog="python -m shared.promote", description=__doc__.split("\n\n")[0])
+    parser = UsageParser(prog="python -m shared.promote", label="nox -s promote",
+                         description=__doc__.split("\n\n")[0])
     parser.add_argument("source", metavar="FROM",
                         help="the env whose release is promoted, or TO@<git revision> to roll TO back to the release "
                              "its file pinned at that commit")

@@ -149,19 +149,23 @@ def login(env_name: str, minutes: int, variable: str, environ: Mapping[str, str]
     job's ``minutes`` are up (Pulumi Cloud may grant less than asked: the issuer's maximum expiration), before any
     ``pulumi`` step of the job runs."""
     from shared.envs import load_env
-    from shared.orchestrate.locks import is_cloud_url
+    from shared.orchestrate.automation import check_org, resolve_backend
 
     env = load_env(env_name)
     scope = parse_scope(environ.get(variable, ""), variable)
-    backend = environ.get("PULUMI_BACKEND_URL") or env.state.backend_url or ""
-    if not is_cloud_url(backend):
+    resolved = resolve_backend(env, environ)
+    backend = resolved.url
+    if not resolved.is_cloud:
         if scope is not None:
-            out.write(f"{variable} is set, but {env_name}'s backend {backend or '(none)'} is not Pulumi Cloud: "
-                      "nothing to log in to\n")
+            out.write(f"{variable} is set, but {env_name}'s backend {backend} is not Pulumi Cloud: nothing to log in "
+                      "to\n")
         return 0
     if scope is None:
         out.write(f"{variable} is not set: the job logs in to {backend} with the stored access token\n")
         return 0
+    # the token's audience is the env's org: the default org (self-managed backends') would be asked of Pulumi Cloud,
+    # whose refusal would read as a policy problem; `up` refuses it the same way, after this step
+    check_org(env, resolved)
     if minutes < 1:
         raise ConfigError("command line", "--minutes", f"is {minutes}: the job's timeout in minutes, at least 1")
     # the CLI keys the account by the URL as given, and every later call looks it up without a trailing slash

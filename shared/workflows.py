@@ -576,10 +576,16 @@ def target(env_name: str, role: str, environ: Mapping[str, str]) -> dict[str, st
     env = load_env(env_name)
     backend = environ.get("PULUMI_BACKEND_URL") or env.state.backend_url or ""
     if not backend or backend.startswith("file://"):
-        raise ConfigError(str(env_path(env_name)), "state.backend_url",
-                          "is not set and neither is the repository variable PULUMI_BACKEND_URL: a CI runner "
-                          "is thrown away after the job, so its state must live in a shared backend "
-                          "(s3://<bucket>, https://api.pulumi.com)")
+        shared = ("a CI runner is thrown away after the job, so its state must live in a shared backend "
+                  "(s3://<bucket>, https://api.pulumi.com)")
+        if not backend:
+            raise ConfigError(str(env_path(env_name)), "state.backend_url",
+                              f"is not set and neither is the repository variable PULUMI_BACKEND_URL: {shared}")
+        if environ.get("PULUMI_BACKEND_URL"):
+            raise ConfigError("repository variables", "PULUMI_BACKEND_URL",
+                              f"is {backend}, a folder on the runner: {shared}")
+        raise ConfigError(str(env_path(env_name)), "state.backend_url", f"is {backend}, a folder on the runner: "
+                          f"{shared}")
     outputs = {"region": env.region, "account_id": env.account_id, "backend_url": backend}
     if role == "deploy":
         _check_deploy_role(env, environ.get("AWS_ROLE_ARN") or "")
@@ -603,7 +609,8 @@ def _differences() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    parser = UsageParser(prog="python -m shared.workflows", description=__doc__.split("\n\n")[0])
+    parser = UsageParser(prog="python -m shared.workflows", label="nox -s workflows",
+                         description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("generate", help="rewrite the generated workflows")
     commands.add_parser("check", help="exit 1 when a committed generated workflow differs from the generator")

@@ -375,7 +375,8 @@ def test_changed_envs_from_git(tmp_path: Path) -> None:
 def test_target_refuses_a_backend_a_thrown_away_runner_would_lose() -> None:
     with pytest.raises(ConfigError, match="PULUMI_BACKEND_URL"):
         workflows.target("dev", "deploy", {})
-    with pytest.raises(ConfigError, match="PULUMI_BACKEND_URL"):
+    # a file:// backend is refused naming where it came from, not as unset
+    with pytest.raises(ConfigError, match=re.escape("PULUMI_BACKEND_URL: is file:///tmp/state, a folder on the")):
         workflows.target("dev", "deploy", {"PULUMI_BACKEND_URL": "file:///tmp/state"})
     outputs = workflows.target("dev", "deploy", {"PULUMI_BACKEND_URL": "s3://state-bucket"})
     assert outputs["backend_url"] == "s3://state-bucket" and re.fullmatch(r"\d{12}", outputs["account_id"])
@@ -855,12 +856,17 @@ def test_the_promotion_pull_request_token_is_an_environment_secret_of_a_job_with
 
 
 def test_ci_runs_the_readme_s_test_command() -> None:
-    """The README says `nox -s tests` is what CI runs through .ci/run: .ci/run runs that session, no other arguments
-    (a `-m 'not broker'` or a file list there would leave CI short of what the README promises)."""
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    assert "`tests`: the whole test suite (CI runs exactly this through `.ci/run`)" in readme
+    """The README says `nox -s tests` is what .ci/run (after `lint`) and the pull requests' `tests` job run: both run
+    that session, no other arguments (a `-m 'not broker'` or a file list there would leave CI short of what the README
+    promises)."""
+    readme = " ".join((REPO_ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert ("`tests`: the whole test suite (`.ci/run`, the clean-clone check, runs `lint` and then exactly this on a "
+            "fresh machine; the pull requests' `tests` job runs it too)") in readme
     lines = [line.strip() for line in (REPO_ROOT / ".ci" / "run").read_text().splitlines()]
     assert "python3 -m nox -s tests" in lines, lines
+    assert lines.index("python3 -m nox -s lint") < lines.index("python3 -m nox -s tests"), lines
+    job = load(workflows.WORKFLOW_DIR / "pull-request.yml")["jobs"]["tests"]
+    assert "python3 -m nox -s tests" in [step.get("run", "").strip() for step in steps_of(job)]
 
 
 def test_every_place_that_says_to_set_the_runner_variable_names_what_makes_the_project_a_runner() -> None:

@@ -263,3 +263,13 @@ def test_in_a_github_job_the_oidc_token_is_masked_before_the_cli_runs(acme: Path
     login("dev", 90, DEPLOY_VARIABLE, {**JOB, DEPLOY_VARIABLE: "organization", "GITHUB_ACTIONS": "true"}, out,
           fetch=GitHub(), run=Cli(), clock=clock)
     assert out.getvalue().splitlines()[0] == "::add-mask::eyJ.job-token.sig"
+
+
+def test_an_env_without_its_pulumi_cloud_org_is_refused_before_github_is_asked(env_dir: Path) -> None:
+    """The token's audience names the env's org: with the default `organization` (self-managed backends') Pulumi
+    Cloud would refuse the exchange as if a policy were missing; the step names the key instead, as `up` does."""
+    github, cli = GitHub(), Cli()
+    with pytest.raises(ConfigError, match=r"dev.yaml: pulumi_org: is 'organization' \(the default"):
+        login("dev", 90, DEPLOY_VARIABLE, {**JOB, DEPLOY_VARIABLE: "organization"}, io.StringIO(), fetch=github,
+              run=cli, clock=clock)
+    assert not github.requests and not cli.calls

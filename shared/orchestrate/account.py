@@ -1441,7 +1441,7 @@ def main(argv: Sequence[str] | None = None, *, check: AccountCheck | None = None
     from shared.orchestrate.plan import make_plan, requested_layers
 
     out = out or sys.stdout
-    parser = UsageParser(prog="python -m shared.orchestrate.account",
+    parser = UsageParser(prog="python -m shared.orchestrate.account", label="nox -s preflight",
                          description="The account preflight of `up` alone: service-linked roles and service quotas.")
     parser.add_argument("env")
     parser.add_argument("--layers", help="comma-separated layers (with what they read, as `up` expands them)")

@@ -55,7 +55,7 @@ from shared.orchestrate.scheduler import Interruption, Progress, execute
 DEFAULT_PARALLEL = 4
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> UsageParser:
     parser = UsageParser(prog="python -m shared.orchestrate",
                      description="Real Pulumi runs of every layer of an environment, in DAG order.")
     parser.add_argument("action", choices=[action.value for action in Action])
@@ -934,7 +934,10 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
     """
     out = out or sys.stdout
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        if argv and argv[0] in {action.value for action in Action}:
+            parser.label = f"nox -s {argv[0]}"  # what the user typed (noxfile: python -m shared.orchestrate ACTION)
+        args = parser.parse_args(argv)
         operation = _operation(args)
         env = load_env(args.env)  # a bad env file stops everything before any CLI is looked for
         check_ready_names(args.image_ready)
