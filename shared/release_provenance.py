@@ -7,8 +7,9 @@ change sets in the file of an env after the first of :data:`shared.promote.PROMO
 release of that service in that env or the one just before it in the order, in a commit of the base branch's own
 line (``git log --first-parent``: each merge's result, not the commits of a merged branch, which may hold a digest
 the check refused): promoted from upstream (``promote`` refuses to skip into prod), or a rollback to the env's own
-earlier release. A digest that never was is refused (exit 1), naming the promotion that would set it. It reads git
-alone: no AWS, no network.
+earlier release. A digest that never was is refused (exit 1), naming the promotion that would set it; so is one the
+env before rolled back from on that line (and did not release again), unless the env itself released it before. It
+reads git alone: no AWS, no network.
 """
 
 from __future__ import annotations
@@ -56,6 +57,32 @@ def _released(repo: Path, base: str, path: str) -> Iterator[tuple[str, str]]:
         yield from _images(_file_at(repo, commit, path)).items()
 
 
+def _history(repo: Path, base: str, path: str) -> list[dict[str, str]]:
+    """``release.images`` of the file at ``path`` in each commit of ``base``'s first-parent line that touched it,
+    oldest first."""
+    log = _git(repo, "log", "--first-parent", f"--max-count={HISTORY_LIMIT}", "--format=%H", base, "--", path)
+    return [_images(_file_at(repo, commit, path)) for commit in reversed(log.stdout.split())]
+
+
+def withdrawn(history: Iterable[Mapping[str, str]]) -> dict[tuple[str, str], str]:
+    """The (service, reference) pairs an env rolled back from and has not released again since, each with the release
+    it went back to: a change of a service's release to one the env had released before this one first appeared
+    (``nox -s promote -- ENV@REV ENV`` writes such a change). Moving on to a newer release withdraws nothing."""
+    first_seen: dict[tuple[str, str], int] = {}
+    current: dict[str, str] = {}
+    rolled_back: dict[tuple[str, str], str] = {}
+    for index, images in enumerate(history):
+        for service, reference in images.items():
+            first_seen.setdefault((service, reference), index)
+            previous = current.get(service)
+            if previous is not None and previous != reference and \
+                    first_seen[(service, reference)] < first_seen[(service, previous)]:
+                rolled_back[(service, previous)] = reference
+            rolled_back.pop((service, reference), None)  # released (again): vouched for as it runs now
+            current[service] = reference
+    return rolled_back
+
+
 def unvetted(base: str, order: Iterable[str], env_dir: Path, repo: Path = REPO_ROOT) -> list[str]:
     """Why each digest that the env files of ``env_dir`` (as they are now) set, differently from ``base``, in an
     env after the first of ``order`` was never a release of its service in that env or the one before it on
@@ -81,11 +108,20 @@ def unvetted(base: str, order: Iterable[str], env_dir: Path, repo: Path = REPO_R
         if not changed:
             continue
         upstream = envs[index - 1]
-        known: set[tuple[str, str]] = set()
-        for earlier in (upstream, env):
-            known.update(_released(repo, base, (relative / f"{earlier}.yaml").as_posix()))
+        own = set(_released(repo, base, (relative / f"{env}.yaml").as_posix()))
+        upstream_history = _history(repo, base, (relative / f"{upstream}.yaml").as_posix())
+        # a release the env before rolled back from is no longer vouched for by it (its deployed gate ran once, when
+        # the promotion's pull request was opened): only the env's own earlier release may bring it back
+        pulled = {pair: back for pair, back in withdrawn(upstream_history).items() if pair not in own}
+        known = own | {pair for images in upstream_history for pair in images.items() if pair not in pulled}
         for service, reference in sorted(changed.items()):
-            if not is_digest(reference):
+            if (service, reference) in pulled:
+                problems.append(
+                    f"{path.name}: release.images.{service}: {reference} was {service}'s release in {upstream}, which "
+                    f"has since rolled back from it to {pulled[(service, reference)]} (on {base[:12]} or before), so "
+                    f"it no longer vouches for it: promote what {upstream} runs with `nox -s promote -- {upstream} "
+                    f"{env}`, or promote {reference} to {upstream} again first")
+            elif not is_digest(reference):
                 problems.append(f"{path.name}: release.images.{service}: {reference!r} is no digest (sha256:<64 "
                                 f"hex>): a tag can name other bytes tomorrow; promote with `nox -s promote -- "
                                 f"{upstream} {env}`, which pins the digest {upstream} runs")

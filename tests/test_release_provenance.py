@@ -68,6 +68,37 @@ def test_a_rollback_to_the_env_s_own_earlier_release_and_a_release_once_upstream
     assert base != newer
 
 
+def test_prod_does_not_get_a_release_staging_rolled_back_from(repo: Path) -> None:
+    """A prod promotion opened while staging ran B (its deployed gate passed then) stays open while staging rolls back
+    from B to A; brought up to date, the change still sets B, which staging has withdrawn: refused, naming what staging
+    runs. Moving staging on to a newer release withdraws nothing, and a release promoted again vouches again."""
+    release(repo, staging={"gateway": B})
+    release(repo, staging={"gateway": A})  # `nox -s promote -- staging@<revision> staging`, merged
+    base = git(repo, "rev-parse", "HEAD")
+    (problem,) = judged(repo, base, prod={"gateway": B})
+    assert problem.startswith(f"prod.yaml: release.images.gateway: {B} was gateway's release in staging, which has "
+                              f"since rolled back from it to {A}")
+    assert "`nox -s promote -- staging prod`" in problem
+    release(repo, prod={"gateway": A})  # back to prod's own (the change above was not merged)
+    release(repo, staging={"gateway": B})  # staging gets B again (promoted again from dev)
+    assert judged(repo, git(repo, "rev-parse", "HEAD"), prod={"gateway": B}) == []
+
+
+def test_a_release_staging_moved_on_from_still_reaches_prod(repo: Path) -> None:
+    release(repo, dev={"gateway": C})
+    release(repo, staging={"gateway": B})
+    release(repo, staging={"gateway": C})  # forward, not back
+    assert judged(repo, git(repo, "rev-parse", "HEAD"), prod={"gateway": B}) == []
+
+
+def test_prod_may_roll_back_to_its_own_release_that_staging_withdrew(repo: Path) -> None:
+    release(repo, staging={"gateway": B})
+    release(repo, prod={"gateway": B})
+    release(repo, staging={"gateway": A})
+    release(repo, prod={"gateway": A})
+    assert judged(repo, git(repo, "rev-parse", "HEAD"), prod={"gateway": B}) == []
+
+
 def test_a_digest_only_dev_ever_released_does_not_skip_staging_into_prod(repo: Path) -> None:
     """promote refuses to skip into prod (its baseline): neither may a hand edit, with dev's digest."""
     (problem,) = judged(repo, git(repo, "rev-parse", "HEAD"), prod={"gateway": B})
