@@ -41,7 +41,7 @@ from shared.images import (
     profile_var,
 )
 
-Action = Literal["tagged", "already-tagged", "untagged", "missing"]
+Action = Literal["tagged", "already-tagged", "untagged", "missing", "incomplete"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,11 @@ class TagResult:
             return f"{self.service}: {self.repository} has no image {self.reference}"
         if self.action == "untagged":
             return f"{self.service}: {self.repository}@{self.digest} lacks its tag {self.tag}"
+        if self.action == "incomplete":
+            return (f"{self.service}: {self.repository}@{self.digest} cannot take its tag {self.tag}: ECR refuses an "
+                    "index that names an image the repository lacks (ReferencedImagesNotFoundException; the missing "
+                    "ones above), so the untagged rule may expire it: copy the whole index into the repository again "
+                    "(README, Images), then run `up` again")
         return f"{self.service}: {self.repository}@{self.digest} {self.action} {self.tag}"
 
 
@@ -114,6 +119,8 @@ def _tag(ecr: Any, service: str, repository: str, reference: str, detail: Mappin
     try:
         ecr.put_image(**request)
     except Exception as error:
+        if aws_error_code(error) == "ReferencedImagesNotFoundException":  # an index one of whose images is gone
+            return TagResult(service, repository, reference, digest, tag, "incomplete")
         # Tagged meanwhile by another run: the same tag on the same digest is the wanted state. compute's repositories
         # have immutable tags, where ECR may answer ImageTagAlreadyExistsException instead (aws/containers-roadmap
         # #2179); the tag names the digest (release_tag), so it is this image's all the same.
@@ -158,11 +165,14 @@ def tag_release(ecr: Any, images: Mapping[str, str], *, check: bool = False,
         image = _manifest(ecr, repository, str(detail["imageDigest"]))
         if stopped():  # asked again after the reads: an interrupt during them writes no tag either
             break
-        results.append(_tag(ecr, service, repository, reference, detail, check, image))
-        for child in _children(image):  # not stopped half-way: an untagged platform manifest may expire
+        # The index's images first (not stopped half-way: an untagged platform manifest may expire), then the index:
+        # ECR refuses an index naming an image the repository lacks (ecr PutImage ReferencedImagesNotFoundException),
+        # and the images that are there are the ones a task pulls, tagged whatever the index's own tag does.
+        for child in _children(image):
             child_detail = _describe(ecr, repository, child)
             results.append(TagResult(service, repository, child, None, None, "missing") if child_detail is None
                            else _tag(ecr, service, repository, child, child_detail, check))
+        results.append(_tag(ecr, service, repository, reference, detail, check, image))
     return results
 
 

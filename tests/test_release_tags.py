@@ -103,16 +103,17 @@ def test_an_index_and_every_manifest_it_references_get_their_release_tags(ecr: A
     # untagged, the platform manifests would be what the untagged rule selects; each gets its own release tag
     assert tags(ecr, "inference", amd64) == [] and tags(ecr, "inference", arm64) == []
     checked = tag_release(ecr, {"inference": index}, check=True)
-    assert [(r.reference, r.action) for r in checked] == [(index, "untagged"), (amd64, "untagged"),
-                                                           (arm64, "untagged")]
+    # the index's images first: ECR refuses an index naming an image the repository lacks
+    assert [(r.reference, r.action) for r in checked] == [(amd64, "untagged"), (arm64, "untagged"),
+                                                           (index, "untagged")]
     results = tag_release(ecr, {"inference": index})
-    assert [(r.digest, r.action) for r in results] == [(index, "tagged"), (amd64, "tagged"), (arm64, "tagged")]
+    assert [(r.digest, r.action) for r in results] == [(amd64, "tagged"), (arm64, "tagged"), (index, "tagged")]
     assert tags(ecr, "inference", index) == sorted(["v2.0.0", release_tag(index)])
     assert tags(ecr, "inference", amd64) == [release_tag(amd64)]
     assert tags(ecr, "inference", arm64) == [release_tag(arm64)]
     again = tag_release(ecr, {"inference": index})
-    assert [(r.digest, r.action) for r in again] == [(index, "already-tagged"), (amd64, "already-tagged"),
-                                                     (arm64, "already-tagged")]
+    assert [(r.digest, r.action) for r in again] == [(amd64, "already-tagged"), (arm64, "already-tagged"),
+                                                     (index, "already-tagged")]
 
 
 def test_a_manifest_an_index_references_but_the_repository_lacks_is_named(ecr: Any) -> None:
@@ -120,8 +121,33 @@ def test_a_manifest_an_index_references_but_the_repository_lacks_is_named(ecr: A
     absent = "sha256:" + "e" * 64
     index = push_index(ecr, "gateway", [amd64, absent], tag="v3")
     results = tag_release(ecr, {"gateway": index})
-    assert [(r.reference, r.action) for r in results][-1] == (absent, "missing")
+    assert [(r.reference, r.action) for r in results][:2] == [(amd64, "tagged"), (absent, "missing")]
     assert not all(r.ok for r in results)
+
+
+def test_an_index_ecr_refuses_for_a_missing_image_is_named_after_its_images_are_tagged(ecr: Any) -> None:
+    """Real ECR refuses PutImage of an index naming an image the repository lacks (ReferencedImagesNotFoundException,
+    botocore ecr PutImage; moto accepts it): the images that are there (the one a task pulls) are tagged first, and the
+    index's refusal is a result naming what to do, not an AWS error ending compute's `up` after the other layers."""
+    from botocore.exceptions import ClientError
+
+    amd64 = push(ecr, "gateway", "amd64")
+    absent = "sha256:" + "e" * 64
+    index = push_index(ecr, "gateway", [amd64, absent], tag="v3")
+
+    def refuse_the_index(params: dict[str, Any], **_: Any) -> None:
+        if params.get("imageDigest") == index:
+            raise ClientError({"Error": {"Code": "ReferencedImagesNotFoundException",
+                                         "Message": "The manifest list is referencing an image that does not exist."}},
+                              "PutImage")
+
+    ecr.meta.events.register("before-parameter-build.ecr.PutImage", refuse_the_index)
+    results = tag_release(ecr, {"gateway": index})
+    assert [(r.reference, r.action) for r in results] == [(amd64, "tagged"), (absent, "missing"),
+                                                          (index, "incomplete")]
+    assert tags(ecr, "gateway", amd64) == [release_tag(amd64)]
+    assert "copy the whole index into the repository again" in results[-1].describe()
+    assert not results[-1].ok
 
 
 def test_once_stop_answers_true_no_further_image_is_tagged(ecr: Any) -> None:
@@ -136,7 +162,7 @@ def test_once_stop_answers_true_no_further_image_is_tagged(ecr: Any) -> None:
     assert tags(ecr, "inference", inference) == []
     # an index is tagged whole: a platform manifest left untagged would be the untagged lifecycle rule's to expire
     results = tag_release(ecr, {"inference": index}, stop=lambda: len(puts) >= 2)
-    assert [(r.digest, r.action) for r in results] == [(index, "tagged"), (amd64, "tagged"), (arm64, "tagged")]
+    assert [(r.digest, r.action) for r in results] == [(amd64, "tagged"), (arm64, "tagged"), (index, "tagged")]
 
 
 def test_a_tag_an_immutable_repository_already_holds_on_the_same_digest_is_the_wanted_state(ecr: Any) -> None:

@@ -704,7 +704,7 @@ class ImageGatedRunner:
             if tagged.action == "tagged":
                 written.append(tagged)
                 on_output(f"images: {tagged.describe()}")
-            elif tagged.action == "missing":  # a platform manifest an index names (the index itself is there)
+            elif tagged.action in ("missing", "incomplete"):  # an image an index names; the index that names it
                 on_output(f"images: warning: {tagged.describe()}")
         if self._interrupted:  # during the tagging (it stops before its next image): the update has not started
             return self._interrupted_before_update(layer, env, first, written)
