@@ -30,6 +30,8 @@ judged). Sources, one per namespace:
   CertificateArn, once a day, until the certificate expires).
 - ``AWS/Events``: EventBridge user guide, "Monitoring Amazon EventBridge" (a rule's delivery metrics: RuleName on
   the default bus, EventBusName and RuleName on another; FailedInvocations only when not zero).
+- ``AWS/SNS``: Amazon SNS developer guide, "Monitoring Amazon SNS topics using CloudWatch" (a topic's metrics with
+  TopicName, among other dimensions not pinned here: Application, Platform, Country, SMSType, PhoneNumber).
 
 - ``MLPlatform/RabbitMQ``: the platform's own queue metrics publisher (``shared/rotation/queue_metrics.py``,
   ``METRICS`` with ``DIMENSIONS``): exactly what it writes, read from its source, so an alarm or scaling
@@ -60,6 +62,9 @@ APPLICATION_ELB_NAMESPACE = "AWS/ApplicationELB"
 LAMBDA_NAMESPACE = "AWS/Lambda"
 CERTIFICATE_MANAGER_NAMESPACE = "AWS/CertificateManager"
 EVENTS_NAMESPACE = "AWS/Events"
+SNS_NAMESPACE = "AWS/SNS"
+#: messages SNS failed to deliver to a subscription (for https each failed attempt, retries included)
+NOTIFICATIONS_FAILED_METRIC = "NumberOfNotificationsFailed"
 #: a rule's deliveries that failed for good (after EventBridge's retries, or at once for a refused one)
 FAILED_INVOCATIONS_METRIC = "FailedInvocations"
 #: days until an ACM certificate expires (dimension CertificateArn): no longer published once it has
@@ -188,6 +193,14 @@ EVENTS: dict[str, DimensionSets] = _merge(
           "PutEventsEntriesCount PutEventsFailedEntriesCount PutEventsRequestSize PutEventsLatency", None),
 )
 
+SNS: dict[str, DimensionSets] = _same(
+    f"NumberOfMessagesPublished NumberOfNotificationsDelivered {NOTIFICATIONS_FAILED_METRIC} "
+    "NumberOfNotificationsFilteredOut NumberOfNotificationsFilteredOut-MessageAttributes "
+    "NumberOfNotificationsFilteredOut-MessageBody NumberOfNotificationsFilteredOut-InvalidAttributes "
+    "NumberOfNotificationsFilteredOut-NoMessageAttributes NumberOfNotificationsFilteredOut-InvalidMessageBody "
+    "NumberOfNotificationsRedrivenToDlq NumberOfNotificationsFailedToRedriveToDlq PublishSize "
+    "SMSMonthToDateSpentUSD SMSSuccessRate", None)
+
 QUEUE_METRICS: dict[str, DimensionSets] = dict.fromkeys(publisher.PUBLISHED_METRICS, _sets(publisher.DIMENSIONS))
 #: The publisher's metric name for each queue field of RabbitMQ's management API it reads (its ``METRICS``,
 #: inverted). The queue alarms and the backlog scaling name their series from here, so a metric renamed in the
@@ -216,6 +229,7 @@ PUBLISHED: dict[str, dict[str, DimensionSets]] = {
     LAMBDA_NAMESPACE: LAMBDA,
     CERTIFICATE_MANAGER_NAMESPACE: {DAYS_TO_EXPIRY_METRIC: _sets(("CertificateArn",))},
     EVENTS_NAMESPACE: EVENTS,
+    SNS_NAMESPACE: SNS,
     QUEUE_METRICS_NAMESPACE: QUEUE_METRICS,
     TASK_STOPS_NAMESPACE: {TASK_STOPS_METRIC: _sets((TASK_GROUP_DIMENSION,))},
 }

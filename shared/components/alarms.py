@@ -40,8 +40,10 @@ from shared.cloudwatch_metrics import (
     EVENTS_NAMESPACE,
     FAILED_INVOCATIONS_METRIC,
     LAMBDA_NAMESPACE,
+    NOTIFICATIONS_FAILED_METRIC,
     QUEUE_CONSUMERS_METRIC,
     QUEUE_READY_METRIC,
+    SNS_NAMESPACE,
     TASK_GROUP_DIMENSION,
     TASK_STOPS_METRIC,
     TASK_STOPS_NAMESPACE,
@@ -592,6 +594,25 @@ def event_delivery_alarms(env_name: str, settings: AlarmsConfig,
         period=settings.period_seconds, evaluation_periods=1,
         metric=Metric(EVENTS_NAMESPACE, FAILED_INVOCATIONS_METRIC, "Sum", {"RuleName": rule}))
         for subject, rule in sorted(rules.items())]
+
+
+def notification_delivery_alarms(env_name: str, settings: AlarmsConfig,
+                                 topic: pulumi.Input[str]) -> list[AlarmSpec]:
+    """SNS failing to deliver the alarm topic's notifications to a subscription (``<env>-ml-notification-delivery``):
+    a subscriber whose policy or key refuses SNS (an SQS queue, another account's function), an https endpoint that
+    fails, an SMS spend limit reached. The subscription is accepted and looks fine, and every alarm reaches nobody
+    there. ``AWS/SNS`` ``NumberOfNotificationsFailed`` (Sum) with dimension TopicName (Amazon SNS developer guide,
+    "Monitoring Amazon SNS topics using CloudWatch": counted when SNS stops trying; for https each failed attempt).
+    Published only when something was sent: missing data is notBreaching. It notifies the same topic, whose other
+    subscriptions still get it (and the console shows it), as a broken topic could reach no one anyway."""
+    return [AlarmSpec(
+        name=alarm_name(env_name, "notification", "delivery"),
+        description="SNS could not deliver the alarm topic's notifications to a subscription (its policy or key "
+                    "refuses SNS, an https endpoint fails, an SMS spend limit is reached): alarms reach nobody "
+                    "there; " + runbook("<env>-ml-notification-delivery"),
+        comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="notBreaching",
+        period=settings.period_seconds, evaluation_periods=1,
+        metric=Metric(SNS_NAMESPACE, NOTIFICATIONS_FAILED_METRIC, "Sum", {"TopicName": topic}))]
 
 
 def compute_alarms(env: EnvConfig, compute: ComputePlatform) -> list[AlarmSpec]:

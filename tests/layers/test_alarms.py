@@ -183,7 +183,8 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
                        "broker-capacity": {"notBreaching"}, "tasks-below-desired": {"breaching"},
                        "task-stops": {"notBreaching"},
                        "admin-rotation-errors": {"notBreaching"}, "queue-metrics-errors": {"notBreaching"},
-                       "queue-metrics-silent": {"breaching"}, "event-delivery": {"notBreaching"}}
+                       "queue-metrics-silent": {"breaching"}, "event-delivery": {"notBreaching"},
+                       "notification": {"notBreaching"}}
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -465,8 +466,9 @@ def test_subscriptions_and_thresholds_come_from_the_env_file(edit_env: Any) -> N
     # a called service's tasks-below-desired waits out its gated start-up too (tests/layers/test_serve_gate.py)
     catalog = load_catalog()  # preprocess and inference of the shipped four, and any called service a user adds
     gated = {f"dev-ml-tasks-below-desired-{spec.name}" for spec in catalog if catalog.callers(spec.name)}
+    # delivery failures (events, notifications) alarm on the first: each is a lost message
     assert {a["evaluationPeriods"] for name, a in found.items() if "5xx" not in name and "rotation" not in name
-            and "task-stops" not in name and name not in gated} == {3}
+            and "task-stops" not in name and "delivery" not in name and name not in gated} == {3}
     # 60 s start-up, then the next check 30 s on and its 5 s timeout, 120 s to place and pull: 215 s, 4 minutes + 2
     shipped_gated = ("dev-ml-tasks-below-desired-preprocess", "dev-ml-tasks-below-desired-inference")
     assert {found[name]["evaluationPeriods"] for name in shipped_gated} == {
@@ -654,8 +656,24 @@ def test_an_external_broker_has_no_amazon_mq_alarms_but_the_topic_stays(tmp_path
                                                      "messaging:adminPassword": {"secure": "v1:BBBB"}})
     assert alarms(document) == {}, "no queue alarms without Amazon MQ metrics"
     broker = synth_env("dev", ["broker"])["broker"]  # the env file is the external one now
-    assert alarms(broker) == {} and len(of_type(broker, TOPIC)) == 1
+    # no Amazon MQ alarm; the topic's own delivery alarm stays with the topic
+    assert list(alarms(broker)) == ["dev-ml-notification-delivery"] and len(of_type(broker, TOPIC)) == 1
     assert broker["outputs"]["alarm_topic_arn"] and broker["outputs"].get("broker_name") is None
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_subscription_sns_cannot_deliver_to_notifies(env: str) -> None:
+    """A subscriber whose policy or key refuses SNS, a failing https endpoint, an SMS spend limit: the subscription is
+    accepted and looks fine while every alarm reaches nobody there. AWS/SNS NumberOfNotificationsFailed of the topic
+    (published only when something was sent: missing is notBreaching) alarms on the first failure."""
+    broker = layers(env)["broker"]
+    (topic,) = of_type(broker, TOPIC)
+    alarm = alarms(broker)[f"{env}-ml-notification-delivery"]
+    assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == ("AWS/SNS", "NumberOfNotificationsFailed",
+                                                                             "Sum")
+    assert alarm["dimensions"] == {"TopicName": topic["inputs"]["name"]} == {"TopicName": f"{env}-ml-alarms"}
+    assert (alarm["threshold"], alarm["evaluationPeriods"], alarm["treatMissingData"]) == (1, 1, "notBreaching")
+    assert alarm["comparisonOperator"] == "GreaterThanOrEqualToThreshold"
 
 
 def test_alarm_synth_is_deterministic() -> None:
