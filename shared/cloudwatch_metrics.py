@@ -38,6 +38,8 @@ judged). Sources, one per namespace:
   policy on a series it does not write is refused like one on a series AWS does not publish.
 - ``MLPlatform/ECS``: the platform's metric filter of unexpected ECS task stops (``shared/components/task_stops.py``):
   ``UnexpectedTaskStops`` with ``Group``.
+- ``MLPlatform/Broker``: the platform's metric filter of the broker's general log (``shared/components/broker.py``):
+  ``ResourceAlarmsSet``, no dimension (one env per account and region: the env loader).
 
 A namespace not listed (other custom metrics) is not judged, nor is a metric a listed namespace
 does not name, unless it is a listed metric spelled in another case (CloudWatch names are
@@ -76,6 +78,10 @@ TASK_STOPS_NAMESPACE = "MLPlatform/ECS"
 TASK_STOPS_METRIC = "UnexpectedTaskStops"
 #: its one dimension: the stopped task's ``group``, ``service:<ECS service name>``
 TASK_GROUP_DIMENSION = "Group"
+#: The platform's own: the broker log's metric filter of RabbitMQ's resource alarms (shared/components/broker.py)
+BROKER_LOGS_NAMESPACE = "MLPlatform/Broker"
+#: a node's memory or disk alarm set, which blocks every publisher of the cluster until it clears
+RESOURCE_ALARMS_METRIC = "ResourceAlarmsSet"
 
 
 def _sets(*sets: Iterable[str]) -> frozenset[frozenset[str]]:
@@ -232,6 +238,7 @@ PUBLISHED: dict[str, dict[str, DimensionSets]] = {
     SNS_NAMESPACE: SNS,
     QUEUE_METRICS_NAMESPACE: QUEUE_METRICS,
     TASK_STOPS_NAMESPACE: {TASK_STOPS_METRIC: _sets((TASK_GROUP_DIMENSION,))},
+    BROKER_LOGS_NAMESPACE: {RESOURCE_ALARMS_METRIC: _sets(())},
 }
 
 #: Dimension values that must be the final portion of an ARN (ELB guide, metric dimensions).

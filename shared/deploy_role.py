@@ -419,6 +419,10 @@ LOGS_STAR_ACTIONS = (
     "logs:UpdateLogDelivery")
 #: Amazon MQ's broker log groups (shared.components.broker_logs)
 BROKER_LOG_GROUPS = "/aws/amazonmq/*"
+#: The broker log's metric filter (shared.components.broker, resource alarms): terraform-provider-aws
+#: aws_cloudwatch_log_metric_filter creates and updates with PutMetricFilter, reads with DescribeMetricFilters (on
+#: ``*``, :data:`LOGS_STAR_ACTIONS`), deletes with DeleteMetricFilter, each on the group
+BROKER_LOG_FILTER_ACTIONS = ("logs:DeleteMetricFilter", "logs:PutMetricFilter")
 
 #: CloudWatch is granted by resource, not service-wide (:func:`cloudwatch_statements`): ``cloudwatch:*`` on the env's
 #: alarms (``<env>-ml-*``, shared.components.alarms.name_prefix; the Service Authorization Reference names the
@@ -954,7 +958,7 @@ def logs_statements(env: Any, *, broker_groups: bool) -> list[dict[str, Any]]:
     Amazon MQ's groups (``broker_groups``), the ``*``-only actions on ``*`` (:data:`LOGS_STAR_ACTIONS`)."""
     statements = [_statement("LogsEnvGroups", ["logs:*"], log_group_arns(env))]
     if broker_groups:
-        statements.append(_statement("LogsBrokerGroups", broker_log_actions(),
+        statements.append(_statement("LogsBrokerGroups", sorted({*broker_log_actions(), *BROKER_LOG_FILTER_ACTIONS}),
                                      [_env_arn(env, "logs", f"log-group:{BROKER_LOG_GROUPS}")]))
     statements.append(_statement("LogsAccountWide", LOGS_STAR_ACTIONS, ["*"]))
     return statements

@@ -594,9 +594,10 @@ LOG_GROUP_TYPES = {"aws:cloudwatch/logGroup:LogGroup": "name", "aws:cloudwatch/l
 
 
 def _log_groups(documents: dict[str, Any]) -> set[str]:
-    """The names of the log groups the synth creates or puts a metric filter on."""
+    """The names of the log groups the synth creates or puts a metric filter on, but Amazon MQ's (it creates and
+    writes them; the broker log-group provider adopts them: :func:`_broker_log_groups`)."""
     return {str(resource["inputs"][key]) for resource in _resources(documents)
-            for type_, key in LOG_GROUP_TYPES.items() if resource["type"] == type_}
+            for type_, key in LOG_GROUP_TYPES.items() if resource["type"] == type_} - _broker_log_groups(documents)
 
 
 def _broker_log_groups(documents: dict[str, Any]) -> set[str]:
@@ -628,6 +629,13 @@ def test_logs_only_the_envs_log_groups(shipped: Any, everything: Any) -> None:
             for action in deploy_role.DYNAMIC_ACTIONS["shared.components.broker_logs:BrokerLogGroupProvider"]:
                 if action.startswith("logs:"):
                     assert allowed(policies, action, f"{base}{group}"), (label, group, action)
+            # its resource-alarm metric filter (shared.components.broker): created, updated, read and deleted
+            for action in ("PutMetricFilter", "DeleteMetricFilter", "DescribeMetricFilters"):
+                assert allowed(policies, f"logs:{action}", f"{base}{group}"), (label, group, action)
+            filters = [r["inputs"] for r in _resources(documents)
+                       if r["type"] == "aws:cloudwatch/logMetricFilter:LogMetricFilter"
+                       and r["inputs"]["logGroupName"] == group]
+            assert filters, (label, group)
             for action in ("GetLogEvents", "FilterLogEvents", "PutSubscriptionFilter", "DeleteLogGroup"):
                 assert not allowed(policies, f"logs:{action}", f"{base}{group}"), (label, group, action)
         for action in ("PutResourcePolicy", "DescribeResourcePolicies", "DeleteResourcePolicy", "DescribeLogGroups"):

@@ -34,6 +34,7 @@ from shared.cloudwatch_metrics import (
     AMAZON_MQ_NAMESPACE,
     APPLICATION_ELB_NAMESPACE,
     BACKLOG_OUT_PERIODS,
+    BROKER_LOGS_NAMESPACE,
     CERTIFICATE_MANAGER_NAMESPACE,
     CONTAINER_INSIGHTS_NAMESPACE,
     DAYS_TO_EXPIRY_METRIC,
@@ -43,6 +44,7 @@ from shared.cloudwatch_metrics import (
     NOTIFICATIONS_FAILED_METRIC,
     QUEUE_CONSUMERS_METRIC,
     QUEUE_READY_METRIC,
+    RESOURCE_ALARMS_METRIC,
     SNS_NAMESPACE,
     TASK_GROUP_DIMENSION,
     TASK_STOPS_METRIC,
@@ -594,6 +596,22 @@ def event_delivery_alarms(env_name: str, settings: AlarmsConfig,
         period=settings.period_seconds, evaluation_periods=1,
         metric=Metric(EVENTS_NAMESPACE, FAILED_INVOCATIONS_METRIC, "Sum", {"RuleName": rule}))
         for subject, rule in sorted(rules.items())]
+
+
+def broker_resource_alarms(env_name: str, settings: AlarmsConfig) -> list[AlarmSpec]:
+    """A broker node set a memory or disk alarm (``<env>-ml-broker-resource-alarm``): RabbitMQ blocks every publisher of
+    the cluster until it clears, while the broker-wide memory and disk alarms read Amazon MQ's sums over the nodes,
+    which one node at its limit may keep under their thresholds. ``MLPlatform/Broker`` ``ResourceAlarmsSet`` (Sum), the
+    broker log's metric filter (shared.components.broker): one notification per period with an alarm set; missing
+    data (no such line) is notBreaching."""
+    return [AlarmSpec(
+        name=alarm_name(env_name, "broker", "resource-alarm"),
+        description="A broker node set a memory or disk resource alarm: RabbitMQ blocks every publisher of the "
+                    "cluster until it clears (the broker's general log names the node and whether it cleared); "
+                    + runbook("<env>-ml-broker-resource-alarm"),
+        comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="notBreaching",
+        period=settings.period_seconds, evaluation_periods=1,
+        metric=Metric(BROKER_LOGS_NAMESPACE, RESOURCE_ALARMS_METRIC, "Sum", {}))]
 
 
 def notification_delivery_alarms(env_name: str, settings: AlarmsConfig,

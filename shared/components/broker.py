@@ -40,6 +40,7 @@ from shared.amazonmq import (
 )
 from shared.broker_names import broker_name
 from shared.catalog import CONSUMER_TIMEOUT_DEFAULT_MS, load_catalog
+from shared.cloudwatch_metrics import BROKER_LOGS_NAMESPACE, RESOURCE_ALARMS_METRIC
 from shared.components.alarms import AlarmTopic
 from shared.components.broker_logs import BrokerLogGroup
 from shared.components.broker_rotation import BrokerAdminRotation, BrokerAdminRotationArgs, rotation_days
@@ -422,6 +423,17 @@ class AmazonMqBroker(pulumi.ComponentResource):
             f"{name}-logs", log_group_name=self.log_group_name, region=args.region, account_id=args.account_id,
             retention_in_days=args.log_retention_days, kms_key_arn=self.logs_key.arn if self.logs_key else None,
             tags=args.tags, opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
+        # A node's memory or disk alarm blocks every publisher of the cluster (RabbitMQ docs, "Memory and Disk
+        # Alarms"), while Amazon MQ's broker-wide figures, which the memory and disk alarms read, are sums over the
+        # nodes: one node at its limit can stay under their thresholds. RabbitMQ logs each alarm it sets
+        # (rabbit_alarm.erl handle_set_resource_alarm: "~s resource limit alarm set on node ~p."); counted here,
+        # alarmed in shared.components.alarms.broker_resource_alarms.
+        self.resource_alarms = aws.cloudwatch.LogMetricFilter(
+            f"{name}-resource-alarms", name=f"{env}-ml-broker-resource-alarms", log_group_name=self.log_group_name,
+            pattern=RESOURCE_ALARM_PATTERN,
+            metric_transformation=aws.cloudwatch.LogMetricFilterMetricTransformationArgs(
+                name=RESOURCE_ALARMS_METRIC, namespace=BROKER_LOGS_NAMESPACE, value="1", unit="Count"),
+            opts=pulumi.ResourceOptions(parent=self.log_group, depends_on=[self.log_group]))
         self.admin_rotation: BrokerAdminRotation | None = None
         if args.admin_rotation_days is not None and rotation_group is not None and alarm_topic is not None:
             self.admin_rotation = BrokerAdminRotation(
@@ -442,6 +454,9 @@ class AmazonMqBroker(pulumi.ComponentResource):
             "admin_secret_arn": self.admin_secret.arn,
         })
 
+
+#: The broker log's line for a resource alarm a node sets (a CloudWatch Logs term match of the quoted phrase)
+RESOURCE_ALARM_PATTERN = '"resource limit alarm set on node"'
 
 #: Every Amazon MQ broker id (``b-<uuid>``), as an IAM wildcard.
 BROKER_ID_PATTERN = "b-*"

@@ -14,6 +14,7 @@ from shared.components.alarms import (
     AlarmTopicArgs,
     MetricAlarms,
     broker_alarms,
+    broker_resource_alarms,
     capacity_alarms,
     event_delivery_alarms,
     notification_delivery_alarms,
@@ -65,6 +66,7 @@ if layer.env.messaging.broker == "amazon-mq":
         queue_metrics_security_group_id=network.queue_metrics_security_group_id, alarm_topic=alarm_topic,
         opts=layer.opts)
     specs = broker_alarms(layer.env.name, layer.env.alarms, broker.broker.broker_name)
+    specs += broker_resource_alarms(layer.env.name, layer.env.alarms)
     messaging = layer.env.messaging
     # until Amazon MQ applies a new type or engine (the window), the alarms keep to what the broker runs too
     specs += capacity_alarms(layer.env.name, layer.env.alarms, broker.broker.broker_name, messaging.engine_version,

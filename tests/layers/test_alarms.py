@@ -88,7 +88,8 @@ def put_metric_alarm_params(inputs: dict[str, Any]) -> dict[str, Any]:
     if "metricName" in inputs:
         params.update(MetricName=inputs["metricName"], Namespace=inputs["namespace"], Statistic=inputs["statistic"],
                       Period=inputs["period"],
-                      Dimensions=[{"Name": k, "Value": v} for k, v in sorted(inputs["dimensions"].items())])
+                      Dimensions=[{"Name": k, "Value": v}
+                                  for k, v in sorted((inputs.get("dimensions") or {}).items())])
     for query in inputs.get("metricQueries", []):
         entry: dict[str, Any] = {"Id": query["id"], "Label": query["label"], "ReturnData": query["returnData"]}
         if "expression" in query:
@@ -180,7 +181,8 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
         by_kind.setdefault(kind, set()).add(inputs["treatMissingData"])
     assert by_kind == {"queue-depth": {"missing"}, "dlq-depth": {"missing"}, "no-consumer": {"missing"},
                        "broker": {"breaching"},
-                       "broker-capacity": {"notBreaching"}, "tasks-below-desired": {"breaching"},
+                       "broker-capacity": {"notBreaching"}, "broker-resource": {"notBreaching"},
+                       "tasks-below-desired": {"breaching"},
                        "task-stops": {"notBreaching"},
                        "admin-rotation-errors": {"notBreaching"}, "queue-metrics-errors": {"notBreaching"},
                        "queue-metrics-silent": {"breaching"}, "event-delivery": {"notBreaching"},
@@ -468,7 +470,8 @@ def test_subscriptions_and_thresholds_come_from_the_env_file(edit_env: Any) -> N
     gated = {f"dev-ml-tasks-below-desired-{spec.name}" for spec in catalog if catalog.callers(spec.name)}
     # delivery failures (events, notifications) alarm on the first: each is a lost message
     assert {a["evaluationPeriods"] for name, a in found.items() if "5xx" not in name and "rotation" not in name
-            and "task-stops" not in name and "delivery" not in name and name not in gated} == {3}
+            and "task-stops" not in name and "delivery" not in name and "resource-alarm" not in name
+            and name not in gated} == {3}
     # 60 s start-up, then the next check 30 s on and its 5 s timeout, 120 s to place and pull: 215 s, 4 minutes + 2
     shipped_gated = ("dev-ml-tasks-below-desired-preprocess", "dev-ml-tasks-below-desired-inference")
     assert {found[name]["evaluationPeriods"] for name in shipped_gated} == {
@@ -674,6 +677,30 @@ def test_a_subscription_sns_cannot_deliver_to_notifies(env: str) -> None:
     assert alarm["dimensions"] == {"TopicName": topic["inputs"]["name"]} == {"TopicName": f"{env}-ml-alarms"}
     assert (alarm["threshold"], alarm["evaluationPeriods"], alarm["treatMissingData"]) == (1, 1, "notBreaching")
     assert alarm["comparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_node_blocking_the_clusters_publishers_notifies(env: str) -> None:
+    """One node at its memory or disk limit blocks every publisher of the cluster, while the broker-wide alarms read
+    sums over the nodes. RabbitMQ logs each alarm it sets ("<source> resource limit alarm set on node <node>.",
+    rabbit_alarm.erl): a metric filter on the broker's general log counts them, and an alarm on the first."""
+    from shared.components.broker import RESOURCE_ALARM_PATTERN
+
+    broker = layers(env)["broker"]
+    (flt,) = [r["inputs"] for r in of_type(broker, "aws:cloudwatch/logMetricFilter:LogMetricFilter")]
+    assert flt["pattern"] == RESOURCE_ALARM_PATTERN == '"resource limit alarm set on node"'
+    assert flt["name"] == f"{env}-ml-broker-resource-alarms"
+    transformation = flt["metricTransformation"]
+    alarm = alarms(broker)[f"{env}-ml-broker-resource-alarm"]
+    assert (transformation["namespace"], transformation["name"], transformation["value"]) == (
+        alarm["namespace"], alarm["metricName"], "1") == ("MLPlatform/Broker", "ResourceAlarmsSet", "1")
+    assert "dimensions" not in transformation and "dimensions" not in alarm
+    assert (alarm["statistic"], alarm["threshold"], alarm["evaluationPeriods"], alarm["treatMissingData"]) == (
+        "Sum", 1, 1, "notBreaching")
+    for line in ("2026-12-06 04:00:00.000 [warning] <0.456.0> memory resource limit alarm set on node "
+                 "rabbit@ip-10-30-1-5.",
+                 "disk resource limit alarm set on node 'rabbit@ip-10-30-2-7'."):
+        assert RESOURCE_ALARM_PATTERN.strip('"') in line
 
 
 def test_alarm_synth_is_deterministic() -> None:
