@@ -171,6 +171,7 @@ def login(env_name: str, minutes: int, variable: str, environ: Mapping[str, str]
     # the CLI keys the account by the URL as given, and every later call looks it up without a trailing slash
     # (pkg/backend/httpstate/backend.go ValueOrDefaultURL)
     backend = backend.rstrip("/")
+    asked = minutes + MARGIN_MINUTES  # the token's lifetime: the job's timeout and a margin
     audience = AUDIENCE_PREFIX + env.pulumi_org
     token = github_oidc_token(audience, environ, fetch)
     if environ.get("GITHUB_ACTIONS") == "true":
@@ -182,7 +183,7 @@ def login(env_name: str, minutes: int, variable: str, environ: Mapping[str, str]
         descriptor = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(token)
-        code, output = run(login_argv(backend, env.pulumi_org, scope, token_file, minutes + MARGIN_MINUTES), child)
+        code, output = run(login_argv(backend, env.pulumi_org, scope, token_file, asked), child)
     if code != 0:
         claims = "the job's `sub` claim (repo:<owner>/<repo>:environment:<env> for a deploy job, " \
                  "repo:<owner>/<repo>:pull_request for a pull request's preview)"
@@ -190,7 +191,7 @@ def login(env_name: str, minutes: int, variable: str, environ: Mapping[str, str]
             f"pulumi login by OIDC to {backend} as {scope.describe()} of org {env.pulumi_org} failed (exit {code}): "
             f"{output or 'no output'}. Pulumi Cloud exchanges the token only where the org registers the issuer "
             f"https://token.actions.githubusercontent.com and a policy of it allows {scope.describe()} for "
-            f"{claims}, with a maximum expiration of at least {minutes + MARGIN_MINUTES} minutes; or unset {variable} "
+            f"{claims}, with a maximum expiration of at least {asked} minutes; or unset {variable} "
             "to log in with the stored access token (README, CI/CD)")
     expires = granted_until(backend, environ)
     now = clock()
@@ -198,10 +199,10 @@ def login(env_name: str, minutes: int, variable: str, environ: Mapping[str, str]
         granted = max(0, int((expires - now).total_seconds() // 60))
         raise PlatformError(
             f"Pulumi Cloud granted the job's token for {granted} minutes (until {expires:%Y-%m-%d %H:%M} UTC), less "
-            f"than the job's {minutes}-minute timeout (asked for {minutes + MARGIN_MINUTES}): a run still going then "
+            f"than the job's {minutes}-minute timeout (asked for {asked}): a run still going then "
             "would stop part-way, its later layers and stack reads refused. Raise the maximum expiration of the org's "
             "OIDC issuer https://token.actions.githubusercontent.com to at least "
-            f"{minutes + MARGIN_MINUTES} minutes (README, CI/CD), or unset {variable}")
+            f"{asked} minutes (README, CI/CD), or unset {variable}")
     until = f"until {expires:%Y-%m-%d %H:%M} UTC" if expires is not None else "no expiry recorded by the CLI"
     out.write(f"logged in to {backend} as {scope.describe()} of org {env.pulumi_org}, by the job's OIDC token "
               f"({until})\n")

@@ -15,7 +15,7 @@ reads git alone: no AWS, no network.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +48,6 @@ def _images(text: str | None) -> dict[str, str]:
 def _file_at(repo: Path, revision: str, path: str) -> str | None:
     shown = _git(repo, "show", f"{revision}:{path}")
     return shown.stdout if shown.returncode == 0 else None
-
-
-def _released(repo: Path, base: str, path: str) -> Iterator[tuple[str, str]]:
-    """Every (service, reference) the file at ``path`` released in a commit of ``base``'s first-parent line."""
-    log = _git(repo, "log", "--first-parent", f"--max-count={HISTORY_LIMIT}", "--format=%H", base, "--", path)
-    for commit in log.stdout.split():
-        yield from _images(_file_at(repo, commit, path)).items()
 
 
 def _history(repo: Path, base: str, path: str) -> list[dict[str, str]]:
@@ -108,7 +101,8 @@ def unvetted(base: str, order: Iterable[str], env_dir: Path, repo: Path = REPO_R
         if not changed:
             continue
         upstream = envs[index - 1]
-        own = set(_released(repo, base, (relative / f"{env}.yaml").as_posix()))
+        own = {pair for images in _history(repo, base, (relative / f"{env}.yaml").as_posix())
+               for pair in images.items()}
         upstream_history = _history(repo, base, (relative / f"{upstream}.yaml").as_posix())
         # a release the env before rolled back from is no longer vouched for by it (its deployed gate ran once, when
         # the promotion's pull request was opened): only the env's own earlier release may bring it back

@@ -335,8 +335,9 @@ def check_access_token(url: str, environ: Mapping[str, str]) -> None:
         return
     if environ.get("PULUMI_ACCESS_TOKEN"):
         return
-    pulumi_home = Path(environ.get("PULUMI_HOME") or Path(environ.get("HOME") or Path.home()) / ".pulumi")
-    if (pulumi_home / "credentials.json").is_file():
+    from shared.pulumi_login import credentials_file
+
+    if credentials_file(environ).is_file():
         return
     if environ.get("GITHUB_EVENT_NAME") in PULL_REQUEST_EVENTS:
         where = ("the repository secret PULUMI_PREVIEW_ACCESS_TOKEN, which a pull request's preview logs in with, is "
