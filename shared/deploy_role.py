@@ -566,7 +566,8 @@ PREFLIGHT_ACTIONS = (
     "ec2:DescribeVpcEndpointServices", "ec2:DescribeVpcs", "ecr:DescribeRegistry", "ecr:DescribeRepositories",
     "ecr:GetRegistryPolicy", "ecr:ListTagsForResource", "logs:DescribeResourcePolicies", "mq:DescribeBroker",
     "mq:DescribeBrokerInstanceOptions", "mq:ListBrokers", "secretsmanager:DescribeSecret",
-    "servicequotas:GetAWSDefaultServiceQuota", "servicequotas:GetServiceQuota", "sns:ListSubscriptionsByTopic",
+    "servicequotas:GetAWSDefaultServiceQuota", "servicequotas:GetServiceQuota", "sns:GetSMSAttributes",
+    "sns:GetSMSSandboxAccountStatus", "sns:ListSMSSandboxPhoneNumbers", "sns:ListSubscriptionsByTopic",
     "sts:GetCallerIdentity")
 
 #: Pulumi's auto-naming suffix: "-" and 7 random hex characters (shared.gateway_names.AUTONAME_SUFFIX)

@@ -959,6 +959,117 @@ def test_an_https_subscription_with_basic_auth_is_found_though_sns_masks_its_pas
     assert "https://[redacted]@hooks.example.com/[redacted] is pending confirmation" in out and "s3cret" not in out, out
 
 
+class SmsSns:
+    """moto's SNS (its topics and subscriptions) with the SMS sandbox and settings moto does not model: the account's
+    sandbox status, the destination numbers it lists (``{number: "Verified" | "Pending"}``; None: SNS answers
+    ResourceNotFoundException, as for a sandbox listing none) and its ``MonthlySpendLimit``."""
+
+    def __init__(self, sns: Any, *, sandbox: bool, numbers: dict[str, str] | None, limit: str | None) -> None:
+        self.sns, self.sandbox, self.numbers, self.limit = sns, sandbox, numbers, limit
+
+    def get_sms_sandbox_account_status(self) -> dict[str, Any]:
+        return {"IsInSandbox": self.sandbox}
+
+    def get_sms_attributes(self, attributes: list[str]) -> dict[str, Any]:
+        assert attributes == ["MonthlySpendLimit"]
+        return {"attributes": {} if self.limit is None else {"MonthlySpendLimit": self.limit}}
+
+    def get_paginator(self, operation: str) -> Any:
+        if operation != "list_sms_sandbox_phone_numbers":
+            return self.sns.get_paginator(operation)
+        numbers = self.numbers
+
+        class Pages:
+            def paginate(self, **kwargs: Any) -> Any:
+                if numbers is None:
+                    from botocore.exceptions import ClientError
+
+                    raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "none"}},
+                                      "ListSMSSandboxPhoneNumbers")
+                items = [{"PhoneNumber": number, "Status": status} for number, status in numbers.items()]
+                yield {"PhoneNumbers": items[:1]}  # one number a page: every page is read
+                yield {"PhoneNumbers": items[1:]}
+
+        return Pages()
+
+
+def _sms_env(edit_env: Any, *numbers: str) -> EnvConfig:
+    edit_env("dev", lambda data: data.setdefault("alarms", {}).update(
+        email=["oncall@example.com"], subscriptions=[{"protocol": "sms", "endpoint": number} for number in numbers]))
+    return load_env("dev")
+
+
+def test_an_sms_number_the_sandboxed_account_has_not_verified_stops_up_before_any_layer(
+        moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """In the SNS SMS sandbox SNS texts verified numbers only, while the subscription to any other is created and looks
+    fine: the on-call would never be paged. Each such number is refused with the commands that verify it."""
+    dev = _sms_env(edit_env, "+15550100001", "+15550100002", "+15550100003")
+    moto = MotoAccounts.client(dev.account_id, dev.region, "sns")
+    sandboxed = SmsSns(moto, sandbox=True, numbers={"+15550100001": "Verified", "+15550100002": "Pending"},
+                       limit="100")
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], replacing(sns=sandboxed))
+    assert code == 2 and runner.started() == [], out
+    out += capsys.readouterr().err
+    assert "+15550100001" not in out, out  # verified: texted
+    assert "dev.yaml: alarms sms +15550100002: account" in out and "is still pending verification" in out, out
+    assert "+15550100003 is not among its verified numbers" in out, out
+    assert "verify-sms-sandbox-phone-number --phone-number +15550100003 --one-time-password CODE --region eu-west-1" \
+        in out, out
+    assert "create-sms-sandbox-phone-number --phone-number +15550100003 --region eu-west-1" in out, out
+
+    code, out, runner = up(["preview", "dev", "--layers", "broker", "--exact"], replacing(sns=sandboxed))
+    assert code == 0 and runner.started() == ["broker"], out
+    assert "is still pending verification" in out + capsys.readouterr().err, out
+
+    # a sandbox listing no number at all answers ResourceNotFoundException: every number is unverified
+    empty = SmsSns(moto, sandbox=True, numbers=None, limit="100")
+    code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], replacing(sns=empty))
+    assert code == 2 and capsys.readouterr().err.count("is not among its verified numbers") == 3, out
+
+
+def test_an_sms_number_is_texted_once_verified_or_out_of_the_sandbox(moto_aws: None, edit_env: Any) -> None:
+    dev = _sms_env(edit_env, "+15550100001", "+15550100002")
+    moto = MotoAccounts.client(dev.account_id, dev.region, "sns")
+    verified = SmsSns(moto, sandbox=True, numbers={"+15550100001": "Verified", "+15550100002": "Verified"},
+                      limit="100")
+    out_of_sandbox = SmsSns(moto, sandbox=False, numbers={}, limit=None)
+    for sns in (verified, out_of_sandbox):
+        code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], replacing(sns=sns))
+        assert code == 0 and runner.started() == ["broker"] and "alarms sms" not in out, out
+
+
+def test_a_new_accounts_one_dollar_sms_spend_limit_is_a_note(moto_aws: None, edit_env: Any) -> None:
+    """SNS texts nobody for the rest of the month once the account's MonthlySpendLimit is spent, $1 in a new account:
+    an alarm storm, or an env's first up (an OK for every alarm it creates), spends that."""
+    dev = _sms_env(edit_env, "+15550100001")
+    moto = MotoAccounts.client(dev.account_id, dev.region, "sns")
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
+                           replacing(sns=SmsSns(moto, sandbox=False, numbers={}, limit="1")))
+    assert code == 0 and runner.started() == ["broker"], out
+    assert "dev.yaml: alarms sms: account" in out and "may spend $1 a month on SMS" in out, out
+    assert "set-sms-attributes --attributes MonthlySpendLimit=N" in out, out
+    code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
+                      replacing(sns=SmsSns(moto, sandbox=False, numbers={}, limit="250")))
+    assert code == 0 and "alarms sms" not in out, out
+
+
+def test_an_env_without_sms_asks_nothing_of_the_sms_sandbox(moto_aws: None, edit_env: Any) -> None:
+    dev = _sms_env(edit_env)
+    moto = MotoAccounts.client(dev.account_id, dev.region, "sns")
+    code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
+                      replacing(sns=SmsSns(moto, sandbox=True, numbers=None, limit="1")))
+    assert code == 0 and "alarms sms" not in out, out
+
+
+def test_an_identity_denied_the_sms_reads_gets_a_note_and_up_runs(moto_aws: None, edit_env: Any) -> None:
+    _sms_env(edit_env, "+15550100001")
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
+                           replacing(sns=Denied("AuthorizationError")))
+    assert code == 0 and runner.started() == ["broker"], out
+    assert "dev.yaml: alarms sms: whether SNS may text +15550100001 from account" in out, out
+    assert "is unknown (SNS GetSMSSandboxAccountStatus" in out, out
+
+
 class DescribedSecret:
     """Secrets Manager answering DescribeSecret with ``described`` (moto keeps no rotation schedule)."""
 
@@ -1006,6 +1117,7 @@ class Denied:
 
     describe_secret = _deny
     describe_certificate = _deny
+    get_sms_sandbox_account_status = _deny
 
     def get_paginator(self, operation: str) -> Any:
         deny = self._deny

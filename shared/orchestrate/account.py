@@ -447,6 +447,13 @@ def _listed_as(endpoint: str) -> str:
     return re.sub(r"^(https?://)[^/@]*@", r"\1", endpoint)
 
 
+#: the SNS SMS attribute of the account's monthly SMS budget in USD (SNS API reference, SetSMSAttributes)
+SMS_SPEND_LIMIT = "MonthlySpendLimit"
+#: a monthly SMS spend limit this low (a new account's) is noted: at a few US cents a message a single alarm storm
+#: spends it, and SNS then texts nobody until the month ends
+SMS_LOW_SPEND_LIMIT_USD = 1.0
+
+
 def _fmt(value: float) -> str:
     return f"{value:g}" if value == int(value) else f"{value:.2f}"
 
@@ -508,6 +515,7 @@ class AwsAccountCheck:
                 self._check_broker_offering(env, report)
         if subscriptions:
             self._check_alarm_subscriptions(env, report)
+            self._check_sms_delivery(env, report)
         elif "broker" in layers:  # no AWS call needed: the env file names nobody
             from shared.components.alarms import topic_name
 
@@ -654,6 +662,60 @@ class AwsAccountCheck:
             elif all(arn == "PendingConfirmation" for arn in arns):
                 report.notes.append(f"{what} is pending confirmation: its recipient must confirm the message SNS "
                                     "sent within 48 hours, or SNS deletes the subscription")
+
+    def _check_sms_delivery(self, env: EnvConfig, report: AccountReport) -> None:
+        """Whether SNS will text the env's ``sms`` alarm subscriptions. An account starts in the SNS SMS sandbox, where
+        SNS sends text messages to verified destination numbers only (SNS developer guide, "Using the Amazon SNS SMS
+        sandbox"), while the subscription to any other number is created and looks fine: each such number is a
+        refusal. And SNS stops sending any SMS for the rest of the month once the account's ``MonthlySpendLimit`` is
+        reached (SNS API reference, SetSMSAttributes), $1 in a new account: a note where it is that low."""
+        numbers = sorted({wanted.endpoint for wanted in env.alarms.all_subscriptions() if wanted.protocol == "sms"})
+        if not numbers:
+            return
+        sns = self.clients(env, "sns")
+        where = f"account {env.account_id} ({env.region})"
+        try:
+            in_sandbox = bool(sns.get_sms_sandbox_account_status().get("IsInSandbox"))
+            verified: set[str] = set()
+            pending: set[str] = set()
+            if in_sandbox:
+                try:
+                    pages = sns.get_paginator("list_sms_sandbox_phone_numbers").paginate()
+                    listed = [(str(number.get("PhoneNumber")), str(number.get("Status")))
+                              for page in pages for number in page.get("PhoneNumbers", [])]
+                except aws_errors() as error:
+                    if aws_error_code(error) != "ResourceNotFoundException":  # the sandbox lists no number yet
+                        raise
+                    listed = []
+                verified = {number for number, status in listed if status == "Verified"}
+                pending = {number for number, status in listed if status != "Verified"}
+            limit = sns.get_sms_attributes(attributes=[SMS_SPEND_LIMIT]).get("attributes", {}).get(SMS_SPEND_LIMIT)
+        except aws_errors() as error:
+            report.notes.append(f"{env_path(env.name)}: alarms sms: whether SNS may text {', '.join(numbers)} from "
+                                f"{where} is unknown (SNS GetSMSSandboxAccountStatus, ListSMSSandboxPhoneNumbers, "
+                                f"GetSMSAttributes: {error})")
+            return
+        for number in numbers:
+            if in_sandbox and number not in verified:
+                state = "still pending verification" if number in pending else "not among its verified numbers"
+                report.refusals.append(
+                    f"{env_path(env.name)}: alarms sms {number}: {where} is in the SNS SMS sandbox, where SNS texts "
+                    f"verified numbers only, and {number} is {state}: the subscription would be created and every "
+                    f"page to it dropped. Verify it (`aws sns create-sms-sandbox-phone-number --phone-number "
+                    f"{number} --region {env.region}`, then `aws sns verify-sms-sandbox-phone-number --phone-number "
+                    f"{number} --one-time-password CODE --region {env.region}`), move the account out of the SMS sandbox (SNS console, "
+                    "Text messaging (SMS)), or page it through another protocol. Nothing was run.")
+        try:
+            dollars = float(limit) if limit is not None else None
+        except ValueError:
+            dollars = None
+        if dollars is not None and dollars <= SMS_LOW_SPEND_LIMIT_USD:
+            report.notes.append(
+                f"{env_path(env.name)}: alarms sms: {where} may spend ${_fmt(dollars)} a month on SMS "
+                "(SNS MonthlySpendLimit; a new account's is $1): once it is reached SNS sends no text message for "
+                "the rest of the month, and an env's first `up` alone texts each number an OK for every alarm it "
+                "creates. Ask AWS Support for a higher limit (an SNS spend-limit increase case), then `aws sns "
+                "set-sms-attributes --attributes MonthlySpendLimit=N`")
 
     def _check_admin_rotation(self, env: EnvConfig, report: AccountReport) -> None:
         """A note where the broker admin's secret missed its rotation or holds a rotation stopped partway (Secrets
