@@ -146,6 +146,13 @@ def up(session: nox.Session) -> None:
 
 
 @nox.session
+def runner(session: nox.Session) -> None:
+    """`-- ENV [--command up|preview|refresh|destroy] [--layers a,b] [--ref REV] [--repository URL]`: run that
+    command of ENV on its deploy runner inside the VPC (a build of this commit) and follow the build to its end."""
+    _exit_with(session, "-m", "shared.orchestrate.runner_build", *session.posargs)
+
+
+@nox.session
 def preflight(session: nox.Session) -> None:
     """`-- ENV [--layers a,b] [--dry]`: the account check `up` runs first, alone: creates the missing service-linked
     roles (not with --dry) and compares the env's needs with the account's service quotas."""

@@ -703,8 +703,9 @@ class AwsAccountCheck:
                     f"verified numbers only, and {number} is {state}: the subscription would be created and every "
                     f"page to it dropped. Verify it (`aws sns create-sms-sandbox-phone-number --phone-number "
                     f"{number} --region {env.region}`, then `aws sns verify-sms-sandbox-phone-number --phone-number "
-                    f"{number} --one-time-password CODE --region {env.region}`), move the account out of the SMS sandbox (SNS console, "
-                    "Text messaging (SMS)), or page it through another protocol. Nothing was run.")
+                    f"{number} --one-time-password CODE --region {env.region}`), move the account out of the SMS "
+                    "sandbox (SNS console, Text messaging (SMS)), or page it through another protocol. "
+                    "Nothing was run.")
         try:
             dollars = float(limit) if limit is not None else None
         except ValueError:

@@ -118,13 +118,13 @@ def runner_build_command(env: EnvConfig, operation: Operation | None = None) -> 
     from shared.deploy_role import deploy_runner_role_arn
 
     project, runner_role = deploy_project_name(env.name), deploy_runner_role_arn(env, env.name)
-    action = operation.action.value if operation is not None else Action.UP.value
+    from shared.orchestrate.runner_build import runner_variables
+
+    action = operation.action if operation is not None else Action.UP
     repository = env.messaging.deploy_runner.github_repository
-    variables = [f"name=PLATFORM_COMMAND,value={action},type=PLAINTEXT"]
-    if operation is not None and operation.action is Action.DESTROY:
-        variables.append("name=PLATFORM_LAYERS,value=messaging,type=PLAINTEXT")
     backend = os.environ.get("PULUMI_BACKEND_URL") or env.state.backend_url
-    variables.append(f"name=PULUMI_BACKEND_URL,value={backend or '<the state backend URL>'},type=PLAINTEXT")
+    variables = [f"name={name},value={value},type=PLAINTEXT"
+                 for name, value in runner_variables(env, action, None, backend or "<the state backend URL>")]
     buildspec = (f"$(aws codebuild batch-get-projects --region {env.region} --names {project} "
                  "--query 'projects[0].source.buildspec' --output text)")
     command = " ".join([
@@ -149,13 +149,17 @@ def ways_in(env: EnvConfig, operation: Operation | None = None) -> str:
     destroy = (f" (a destroy: only `nox -s destroy -- {env.name} --layers messaging` there, then the rest from here: "
                "the runner's build cannot delete the runner and the network it runs in)"
                if operation is not None and operation.action is Action.DESTROY else "")
+    runner_args = f" --command {operation.action.value}" if operation is not None and \
+        operation.action is not Action.UP else ""
     # What a preview can run from outside the VPC (pull requests run fewer: shared.dag.pull_request_layers).
     others = ",".join(layer for layer in LAYERS if layer not in NEEDS_VPC_REACH)
     preview = (f". The layers that need no reach can be previewed from here: `nox -s preview -- {env.name} --layers "
                f"{others} --exact`" if operation is not None and operation.action is Action.PREVIEW else "")
     return (
         "Ways in: run the deploy from the platform's deploy runner inside the env's VPC (README, section "
-        f"\"Reaching the broker's management API\"){destroy}: {runner_build_command(env, operation)}; "
+        f"\"Reaching the broker's management API\"){destroy}: `nox -s runner -- {env.name}{runner_args}` starts "
+        "this checkout's commit there and follows the build to its end (the commit must be on GitHub), or by "
+        f"hand: {runner_build_command(env, operation)}; "
         "or open an SSM port-forwarding tunnel to the broker's "
         f"management host on 443 and set messaging.management in {env_path(env.name)} (endpoint: "
         "https://localhost:<local port>, tls_server_name: the broker's host name, so TLS is still verified; or "

@@ -1,0 +1,319 @@
+"""`nox -s runner -- ENV`: the layers that need the VPC run on the env's deploy runner, started and followed from
+outside it (shared/orchestrate/runner_build.py), against a CodeBuild and CloudWatch Logs that answer as botocore's
+models say."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.exceptions import ClientError
+from botocore.validate import validate_parameters
+
+from shared import deploy_role
+from shared.components.deploy_runner import BUILDSPEC
+from shared.envs import load_env
+from shared.orchestrate import runner_build
+from shared.orchestrate.model import Action
+from shared.orchestrate.runner_build import RunnerBuild, RunnerError, main, run_on_runner
+from tests import iam_eval
+from tests.deploy_role_helpers import statements_of
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+BUILD_ID = "ml-platform-dev-deploy:7f1c2c1e-0000-4000-8000-000000000001"
+STREAM = "7f1c2c1e-0000-4000-8000-000000000001"
+GROUP = "/aws/codebuild/ml-platform-dev-deploy"
+
+
+def _phase(kind: str, status: str | None = None, message: str = "") -> dict[str, Any]:
+    phase: dict[str, Any] = {"phaseType": kind}
+    if status:
+        phase["phaseStatus"] = status
+        phase["contexts"] = [{"statusCode": status, "message": message}]
+    return phase
+
+
+class FakeCodeBuild:
+    """CodeBuild with the runner's project, whose build goes through ``states`` (one per BatchGetBuilds)."""
+
+    def __init__(self, states: Sequence[dict[str, Any]], *, project: bool = True) -> None:
+        self.states = list(states)
+        self.project = project
+        self.started: list[dict[str, Any]] = []
+        self.stopped: list[str] = []
+        self.model = botocore.session.get_session().get_service_model("codebuild")
+
+    def batch_get_projects(self, names: list[str]) -> dict[str, Any]:
+        if not self.project:
+            return {"projects": [], "projectsNotFound": names}
+        return {"projects": [{"name": names[0], "source": {"type": "NO_SOURCE", "buildspec": BUILDSPEC},
+                              "timeoutInMinutes": 225, "queuedTimeoutInMinutes": 480}]}
+
+    def start_build(self, **request: Any) -> dict[str, Any]:
+        # the request as botocore itself validates it before sending (ParamValidationError on a wrong one)
+        report = validate_parameters(request, self.model.operation_model("StartBuild").input_shape)
+        assert not report, report
+        self.started.append(request)
+        return {"build": {"id": BUILD_ID, "buildStatus": "IN_PROGRESS", "currentPhase": "SUBMITTED",
+                          "logs": {"deepLink": "https://console.aws.amazon.com/cloudwatch/home#logEvent"}}}
+
+    def batch_get_builds(self, ids: list[str]) -> dict[str, Any]:
+        assert ids == [BUILD_ID]
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return {"builds": [{"id": BUILD_ID, **state}]}
+
+    def stop_build(self, id: str) -> dict[str, Any]:
+        self.stopped.append(id)
+        return {}
+
+
+class FakeLogs:
+    """CloudWatch Logs holding the build's stream, whose lines arrive over time (``arrivals``: lines added on each
+    read that starts from the end); GetLogEvents answers pages of two and the same token again at the end."""
+
+    def __init__(self, arrivals: Sequence[Sequence[str]]) -> None:
+        self.arrivals = [list(batch) for batch in arrivals]
+        self.lines: list[str] = []
+
+    def get_log_events(self, logGroupName: str, logStreamName: str, startFromHead: bool,
+                       nextToken: str | None = None) -> dict[str, Any]:
+        assert (logGroupName, logStreamName, startFromHead) == (GROUP, STREAM, True)
+        start = int(nextToken.split("/")[1]) if nextToken else 0
+        if start >= len(self.lines) and self.arrivals:
+            self.lines.extend(self.arrivals.pop(0))
+        page = self.lines[start:start + 2]
+        return {"events": [{"message": line + "\n"} for line in page],
+                "nextForwardToken": f"f/{start + len(page)}", "nextBackwardToken": "b/0"}
+
+
+def _running(phase: str) -> dict[str, Any]:
+    return {"buildStatus": "IN_PROGRESS", "currentPhase": phase, "buildComplete": False,
+            "logs": {"groupName": GROUP, "streamName": STREAM}}
+
+
+def _ended(status: str, phases: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"buildStatus": status, "currentPhase": "COMPLETED", "buildComplete": True, "phases": phases,
+            "logs": {"groupName": GROUP, "streamName": STREAM}}
+
+
+def _git(origin: str = "git@github.com:acme/ml-platform.git") -> Any:
+    def git(args: Sequence[str]) -> str:
+        if list(args) == ["remote", "get-url", "origin"]:
+            return origin
+        if args[0] == "rev-parse":
+            if args[-1] in ("HEAD^{commit}", f"{COMMIT}^{{commit}}"):
+                return COMMIT
+            raise RunnerError("git rev-parse: fatal: Needed a single revision")
+        raise AssertionError(args)
+    return git
+
+
+def _run(argv: list[str], codebuild: FakeCodeBuild, logs: FakeLogs, git: Any = None) -> tuple[int, str]:
+    out = io.StringIO()
+    clients = {"codebuild": codebuild, "logs": logs}
+    code = main(argv, clients=lambda env, service: clients[service], git=git or _git(), out=out,
+                sleep=lambda seconds: None)
+    return code, out.getvalue()
+
+
+def test_the_build_checks_out_this_commit_as_the_runner_role_with_the_projects_buildspec(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What runs in the VPC is the commit here, by its full id (main may move on while the build queues), from the
+    repository's origin on GitHub, fully cloned, as the role that may assume the deploy role."""
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://acme-pulumi-state?region=eu-west-1")
+    codebuild = FakeCodeBuild([_ended("SUCCEEDED", [])])
+    code, out = _run(["dev"], codebuild, FakeLogs([]))
+    assert code == 0, out
+    (request,) = codebuild.started
+    env = load_env("dev")
+    assert request == {
+        "projectName": "ml-platform-dev-deploy",
+        "serviceRoleOverride": f"arn:aws:iam::{env.account_id}:role/ml-platform-dev-deploy-runner",
+        "sourceTypeOverride": "GITHUB", "sourceLocationOverride": "https://github.com/acme/ml-platform",
+        "sourceVersion": COMMIT, "gitCloneDepthOverride": 0, "buildspecOverride": BUILDSPEC,
+        "environmentVariablesOverride": [
+            {"name": "PLATFORM_COMMAND", "value": "up", "type": "PLAINTEXT"},
+            {"name": "PULUMI_BACKEND_URL", "value": "s3://acme-pulumi-state?region=eu-west-1", "type": "PLAINTEXT"}]}
+    assert f"runner dev: build {BUILD_ID} started: `nox -s up` of {COMMIT}" in out, out
+    assert f"runner dev: build {BUILD_ID} succeeded" in out, out
+
+
+def test_a_destroy_on_the_runner_is_of_the_layers_that_need_the_vpc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    codebuild = FakeCodeBuild([_ended("SUCCEEDED", [])])
+    code, out = _run(["dev", "--command", "destroy"], codebuild, FakeLogs([]))
+    assert code == 0, out
+    variables = {v["name"]: v["value"] for v in codebuild.started[0]["environmentVariablesOverride"]}
+    # no empty PULUMI_BACKEND_URL: the checkout's env file names the backend, or the build's own default applies
+    assert variables == {"PLATFORM_COMMAND": "destroy", "PLATFORM_LAYERS": "messaging"}
+    codebuild = FakeCodeBuild([_ended("SUCCEEDED", [])])
+    _run(["dev", "--command", "preview", "--layers", "messaging,compute", "--ref", COMMIT], codebuild, FakeLogs([]))
+    variables = {v["name"]: v["value"] for v in codebuild.started[0]["environmentVariablesOverride"]}
+    assert variables == {"PLATFORM_COMMAND": "preview", "PLATFORM_LAYERS": "messaging,compute"}
+
+
+def test_the_builds_phases_and_log_lines_are_printed_once_each_as_they_come() -> None:
+    codebuild = FakeCodeBuild([
+        {"buildStatus": "IN_PROGRESS", "currentPhase": "QUEUED", "buildComplete": False},  # no log stream yet
+        _running("PROVISIONING"), _running("INSTALL"), _running("BUILD"), _running("BUILD"),
+        _ended("SUCCEEDED", [_phase("INSTALL", "SUCCEEDED"), _phase("BUILD", "SUCCEEDED")])])
+    logs = FakeLogs([["Waiting for agent ping"], ["Running command bash .ci/install-pulumi 3.272.0", "pulumi ok",
+                                                  "Running command python3 -m nox -s up -- dev --yes"],
+                     ["[messaging] up dev: started", "[messaging] succeeded", "up dev: 2 succeeded"]])
+    code, out = _run(["dev"], codebuild, logs)
+    assert code == 0, out
+    lines = [line.removeprefix("runner dev | ") for line in out.splitlines() if line.startswith("runner dev | ")]
+    assert lines == ["Waiting for agent ping", "Running command bash .ci/install-pulumi 3.272.0", "pulumi ok",
+                     "Running command python3 -m nox -s up -- dev --yes", "[messaging] up dev: started",
+                     "[messaging] succeeded", "up dev: 2 succeeded"]
+    phases = [line.split(": ", 1)[1] for line in out.splitlines() if re.fullmatch(r"runner dev: [A-Z_]+", line)]
+    assert phases == ["QUEUED", "PROVISIONING", "INSTALL", "BUILD", "COMPLETED"], out
+
+
+def test_a_failed_build_exits_1_naming_the_phase_and_codebuilds_reason() -> None:
+    codebuild = FakeCodeBuild([_running("BUILD"), _ended("FAILED", [
+        _phase("DOWNLOAD_SOURCE", "SUCCEEDED"), _phase("INSTALL", "SUCCEEDED"),
+        _phase("BUILD", "FAILED", "Error while executing command: python3 -m nox -s up -- dev --yes. "
+                                  "Reason: exit status 2"),
+        _phase("POST_BUILD", "SUCCEEDED"), _phase("COMPLETED")])])
+    code, out = _run(["dev"], codebuild, FakeLogs([["error: refused"]]))
+    assert code == 1, out
+    assert (f"runner dev: build {BUILD_ID} ended FAILED: BUILD FAILED (Error while executing command: python3 -m nox "
+            "-s up -- dev --yes. Reason: exit status 2)") in out, out
+    assert "runner dev | error: refused" in out, out
+
+
+def test_a_commit_codebuild_cannot_fetch_fails_at_download_source() -> None:
+    codebuild = FakeCodeBuild([_ended("FAILED", [
+        _phase("SUBMITTED", "SUCCEEDED"), _phase("DOWNLOAD_SOURCE", "CLIENT_ERROR",
+                                                 "reference not found for primary source and source version "
+                                                 + COMMIT)])])
+    code, out = _run(["dev"], codebuild, FakeLogs([]))
+    assert code == 1 and "DOWNLOAD_SOURCE CLIENT_ERROR (reference not found" in out, out
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_an_interrupt_stops_following_and_leaves_the_build_running(how: str) -> None:
+    """A pulumi up killed midway leaves its stack locked with operations pending; the build left alone finishes and
+    releases the lock. So a cancelled CI job or Ctrl-C stops only the following, and says how to stop the build."""
+    codebuild = FakeCodeBuild([_running("BUILD")])
+    env = load_env("dev")
+    run = RunnerBuild(env=env, action=Action.UP, layers=None, repository="https://github.com/acme/ml-platform",
+                      commit=COMMIT, backend=None)
+    before = signal.getsignal(signal.SIGTERM)
+
+    def interrupt(seconds: float) -> None:
+        if how == "ctrl-c":
+            raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    out = io.StringIO()
+    code = run_on_runner(run, codebuild, FakeLogs([["building"]]), out, sleep=interrupt)
+    assert code == 130 and codebuild.stopped == [], out.getvalue()
+    assert f"stopped following build {BUILD_ID}, which goes on" in out.getvalue()
+    assert f"aws codebuild stop-build --id {BUILD_ID} --region {env.region}" in out.getvalue()
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is this command's only while it follows
+
+
+def test_a_build_that_never_ends_is_given_up_after_the_projects_timeouts() -> None:
+    codebuild = FakeCodeBuild([_running("BUILD")])
+    run = RunnerBuild(env=load_env("dev"), action=Action.UP, layers=None,
+                      repository="https://github.com/acme/ml-platform", commit=COMMIT, backend=None)
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    with pytest.raises(RunnerError, match=r"is not done after 715 minutes"):
+        run_on_runner(run, codebuild, FakeLogs([]), io.StringIO(), sleep=sleep, clock=lambda: now[0])
+    assert now[0] >= (480 + 225) * 60
+
+
+def test_no_runner_project_yet_starts_nothing_and_names_the_broker_layer(capsys: pytest.CaptureFixture[str]) -> None:
+    codebuild = FakeCodeBuild([_ended("SUCCEEDED", [])], project=False)
+    code, _ = _run(["dev"], codebuild, FakeLogs([]))
+    assert code == 2 and codebuild.started == []
+    err = capsys.readouterr().err
+    assert "holds no CodeBuild project ml-platform-dev-deploy" in err and "Nothing was started" in err, err
+
+
+def test_a_start_aws_refuses_is_exit_2_naming_the_grants(capsys: pytest.CaptureFixture[str]) -> None:
+    class Refusing(FakeCodeBuild):
+        def start_build(self, **request: Any) -> dict[str, Any]:
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, "StartBuild")
+
+    code, _ = _run(["dev"], Refusing([_ended("SUCCEEDED", [])]), FakeLogs([]))
+    err = capsys.readouterr().err
+    assert code == 2 and "could not be started" in err and "iam:PassRole" in err, err
+
+
+@pytest.mark.parametrize(("origin", "expected"), [
+    ("git@github.com:acme/ml-platform.git", "https://github.com/acme/ml-platform"),
+    ("https://github.com/acme/ml-platform.git", "https://github.com/acme/ml-platform"),
+    ("https://github.com/acme/ml-platform", "https://github.com/acme/ml-platform"),
+    ("ssh://git@github.com/acme/ml.platform.git", "https://github.com/acme/ml.platform"),
+])
+def test_the_repository_is_origins_on_github(origin: str, expected: str) -> None:
+    codebuild = FakeCodeBuild([_ended("SUCCEEDED", [])])
+    code, out = _run(["dev"], codebuild, FakeLogs([]), git=_git(origin))
+    assert code == 0 and codebuild.started[0]["sourceLocationOverride"] == expected, out
+
+
+def test_the_envs_runner_repository_wins_and_another_origin_needs_repository(
+        edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    codebuild = FakeCodeBuild([_ended("SUCCEEDED", [])])
+    code, out = _run(["dev"], codebuild, FakeLogs([]), git=_git("https://gitlab.example/acme/ml.git"))
+    err = capsys.readouterr().err
+    assert code == 2 and codebuild.started == [], out
+    assert "not GitHub" in err and "--repository https://github.com/<org>/<repo>" in err, err
+    code, out = _run(["dev", "--repository", "https://github.com/acme/fork"], codebuild, FakeLogs([]),
+                     git=_git("https://gitlab.example/acme/ml.git"))
+    assert code == 0 and codebuild.started[-1]["sourceLocationOverride"] == "https://github.com/acme/fork", out
+    edit_env("dev", lambda data: data["messaging"].update(
+        deploy_runner={"github_repository": "https://github.com/acme/platform"}))
+    code, out = _run(["dev"], codebuild, FakeLogs([]), git=_git("https://gitlab.example/acme/ml.git"))
+    assert code == 0 and codebuild.started[-1]["sourceLocationOverride"] == "https://github.com/acme/platform", out
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["dev", "--ref", "no-such-branch"], "--ref 'no-such-branch': no such commit"),
+    (["dev", "--command", "rehearse"], "nox -s runner: argument --command: invalid choice"),
+    (["dev", "--layers", "messaging;rm"], "--layers 'messaging;rm'"),
+    (["dev", "--repository", "https://gitlab.example/acme/ml"], "not a GitHub repository URL"),
+    (["nosuchenv"], "nosuchenv"),
+])
+def test_bad_arguments_start_nothing(argv: list[str], says: str, capsys: pytest.CaptureFixture[str]) -> None:
+    codebuild = FakeCodeBuild([_ended("SUCCEEDED", [])])
+    code, _ = _run(argv, codebuild, FakeLogs([]))
+    err = capsys.readouterr().err
+    assert code == 2 and codebuild.started == [] and says in err, err
+
+
+@pytest.mark.parametrize("name", ["dev", "staging", "prod"])
+def test_the_deploy_role_may_start_and_follow_the_runners_build(name: str) -> None:
+    env = load_env(name)
+    statements = statements_of(deploy_role.deploy_policies(name, environ={}))
+    project = f"arn:aws:codebuild:{env.region}:{env.account_id}:project/ml-platform-{name}-deploy"
+    for action in ("codebuild:BatchGetProjects", "codebuild:StartBuild", "codebuild:BatchGetBuilds"):
+        assert iam_eval.allows(statements, action, project), action
+    runner_role = f"arn:aws:iam::{env.account_id}:role/ml-platform-{name}-deploy-runner"
+    assert iam_eval.allows(statements, "iam:PassRole", runner_role, {"iam:PassedToService": "codebuild.amazonaws.com"})
+    stream = f"arn:aws:logs:{env.region}:{env.account_id}:log-group:/aws/codebuild/ml-platform-{name}-deploy:" \
+             f"log-stream:{STREAM}"
+    assert iam_eval.allows(statements, "logs:GetLogEvents", stream)
+
+
+def test_the_reach_refusal_names_the_runner_command() -> None:
+    from shared.orchestrate.model import Operation
+    from shared.orchestrate.reach import ways_in
+
+    env = load_env("dev")
+    assert "`nox -s runner -- dev` starts this checkout's commit there" in ways_in(env, Operation(Action.UP))
+    assert "`nox -s runner -- dev --command destroy`" in ways_in(env, Operation(Action.DESTROY))
+    assert runner_build.COMMANDS == (Action.UP, Action.PREVIEW, Action.REFRESH, Action.DESTROY)
