@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -347,6 +348,9 @@ def test_the_runner_build_command_survives_a_shell(monkeypatch: pytest.MonkeyPat
     assert f"name=PULUMI_BACKEND_URL,value={value},type=PLAINTEXT" in argv
     assert argv[argv.index("--source-location-override") + 1] == "https://github.com/<org>/<repo>"
     assert argv[argv.index("--git-clone-depth-override") + 1] == "0"  # the older-commit gate reads main's history
+    # this checkout's commit, not main: main may move on before the build checks it out
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert argv[argv.index("--source-version") + 1] == head
     assert "import-source-credentials" in said and (backend is not None or "replace <the state backend URL>" in said)
 
 

@@ -108,6 +108,16 @@ class Target:
         return self.proxy or self.endpoint
 
 
+def _this_commit() -> str:
+    """The commit this checkout is at (``main`` where git cannot say: not a checkout, no git)."""
+    from shared.orchestrate.runner_build import RunnerError, run_git
+
+    try:
+        return run_git(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]) or "main"
+    except RunnerError:
+        return "main"
+
+
 def runner_build_command(env: EnvConfig, operation: Operation | None = None) -> str:
     """The ``aws codebuild start-build`` that runs ``operation`` (default ``up``) of ``env`` on its deploy runner, as
     README "Ways into the VPC" gives it, each value quoted for a POSIX shell (a backend URL's ``?`` and ``&``): as
@@ -131,8 +141,9 @@ def runner_build_command(env: EnvConfig, operation: Operation | None = None) -> 
         "aws codebuild start-build", "--region", env.region, "--project-name", project,
         "--service-role-override", runner_role, "--source-type-override GITHUB",
         "--source-location-override", shlex.quote(repository or "https://github.com/<org>/<repo>"),
-        # a full clone (StartBuild gitCloneDepthOverride, minimum 0): the older-commit gate reads main's history
-        "--source-version main", "--git-clone-depth-override 0", "--buildspec-override", f'"{buildspec}"',
+        # this checkout's commit, by its id: main may move on before the build checks it out. A full clone
+        # (StartBuild gitCloneDepthOverride, minimum 0): the older-commit gate reads main's history
+        "--source-version", _this_commit(), "--git-clone-depth-override 0", "--buildspec-override", f'"{buildspec}"',
         "--environment-variables-override", *map(shlex.quote, variables)])
     # sourceAuthOverride applies only where the project's own source is GitHub (botocore codebuild StartBuild), so
     # the runner made without github_repository (NO_SOURCE) checks a private repository out with the account's
