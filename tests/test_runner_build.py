@@ -21,7 +21,7 @@ from shared.components.deploy_runner import BUILDSPEC
 from shared.envs import load_env
 from shared.orchestrate import runner_build
 from shared.orchestrate.model import Action
-from shared.orchestrate.runner_build import RunnerBuild, RunnerError, main, run_on_runner
+from shared.orchestrate.runner_build import LostBuildError, RunnerBuild, RunnerError, main, run_on_runner
 from tests import iam_eval
 from tests.deploy_role_helpers import statements_of
 
@@ -29,6 +29,12 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 BUILD_ID = "ml-platform-dev-deploy:7f1c2c1e-0000-4000-8000-000000000001"
 STREAM = "7f1c2c1e-0000-4000-8000-000000000001"
 GROUP = "/aws/codebuild/ml-platform-dev-deploy"
+
+
+@pytest.fixture(autouse=True)
+def cloud_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deploying machine's backend, as a CI job sets it: Pulumi Cloud."""
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "https://api.pulumi.com")
 
 
 def _phase(kind: str, status: str | None = None, message: str = "") -> dict[str, Any]:
@@ -42,9 +48,11 @@ def _phase(kind: str, status: str | None = None, message: str = "") -> dict[str,
 class FakeCodeBuild:
     """CodeBuild with the runner's project, whose build goes through ``states`` (one per BatchGetBuilds)."""
 
-    def __init__(self, states: Sequence[dict[str, Any]], *, project: bool = True) -> None:
+    def __init__(self, states: Sequence[dict[str, Any]], *, project: bool = True,
+                 secrets: Sequence[str] = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_ACCESS_TOKEN")) -> None:
         self.states = list(states)
         self.project = project
+        self.secrets = secrets
         self.started: list[dict[str, Any]] = []
         self.stopped: list[str] = []
         self.model = botocore.session.get_session().get_service_model("codebuild")
@@ -52,7 +60,11 @@ class FakeCodeBuild:
     def batch_get_projects(self, names: list[str]) -> dict[str, Any]:
         if not self.project:
             return {"projects": [], "projectsNotFound": names}
+        variables = [{"name": "PLATFORM_ENV", "value": "dev", "type": "PLAINTEXT"}] + [
+            {"name": f"{secret}_SECRET_ARN", "value": f"arn:aws:secretsmanager:eu-west-1:111111111111:secret:{secret}",
+             "type": "PLAINTEXT"} for secret in self.secrets]
         return {"projects": [{"name": names[0], "source": {"type": "NO_SOURCE", "buildspec": BUILDSPEC},
+                              "environment": {"environmentVariables": variables},
                               "timeoutInMinutes": 225, "queuedTimeoutInMinutes": 480}]}
 
     def start_build(self, **request: Any) -> dict[str, Any]:
@@ -102,10 +114,14 @@ def _ended(status: str, phases: list[dict[str, Any]]) -> dict[str, Any]:
             "logs": {"groupName": GROUP, "streamName": STREAM}}
 
 
-def _git(origin: str = "git@github.com:acme/ml-platform.git") -> Any:
+def _git(origin: str = "git@github.com:acme/ml-platform.git", pushed: bool = True, edited: str = "") -> Any:
     def git(args: Sequence[str]) -> str:
         if list(args) == ["remote", "get-url", "origin"]:
             return origin
+        if list(args) == ["branch", "--remotes", "--contains", COMMIT]:
+            return "  origin/main" if pushed else ""
+        if list(args) == ["status", "--porcelain", "--untracked-files=no"]:
+            return edited
         if args[0] == "rev-parse":
             if args[-1] in ("HEAD^{commit}", f"{COMMIT}^{{commit}}"):
                 return COMMIT
@@ -144,18 +160,21 @@ def test_the_build_checks_out_this_commit_as_the_runner_role_with_the_projects_b
     assert f"runner dev: build {BUILD_ID} succeeded" in out, out
 
 
-def test_a_destroy_on_the_runner_is_of_the_layers_that_need_the_vpc(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_destroy_on_the_runner_is_of_the_layers_that_need_the_vpc(
+        monkeypatch: pytest.MonkeyPatch, edit_env: Any) -> None:
     monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    edit_env("dev", lambda data: data.update(state={"backend_url": "https://api.pulumi.com"}))
     codebuild = FakeCodeBuild([_ended("SUCCEEDED", [])])
     code, out = _run(["dev", "--command", "destroy"], codebuild, FakeLogs([]))
     assert code == 0, out
     variables = {v["name"]: v["value"] for v in codebuild.started[0]["environmentVariablesOverride"]}
-    # no empty PULUMI_BACKEND_URL: the checkout's env file names the backend, or the build's own default applies
-    assert variables == {"PLATFORM_COMMAND": "destroy", "PLATFORM_LAYERS": "messaging"}
+    assert variables == {"PLATFORM_COMMAND": "destroy", "PLATFORM_LAYERS": "messaging",
+                         "PULUMI_BACKEND_URL": "https://api.pulumi.com"}
     codebuild = FakeCodeBuild([_ended("SUCCEEDED", [])])
     _run(["dev", "--command", "preview", "--layers", "messaging,compute", "--ref", COMMIT], codebuild, FakeLogs([]))
     variables = {v["name"]: v["value"] for v in codebuild.started[0]["environmentVariablesOverride"]}
-    assert variables == {"PLATFORM_COMMAND": "preview", "PLATFORM_LAYERS": "messaging,compute"}
+    assert variables == {"PLATFORM_COMMAND": "preview", "PLATFORM_LAYERS": "messaging,compute",
+                         "PULUMI_BACKEND_URL": "https://api.pulumi.com"}
 
 
 def test_the_builds_phases_and_log_lines_are_printed_once_each_as_they_come() -> None:
@@ -190,12 +209,51 @@ def test_a_failed_build_exits_1_naming_the_phase_and_codebuilds_reason() -> None
 
 
 def test_a_commit_codebuild_cannot_fetch_fails_at_download_source() -> None:
+    """The commit must be on GitHub: a note before the build where no remote branch here holds it, and the way out
+    when CodeBuild could not check it out."""
     codebuild = FakeCodeBuild([_ended("FAILED", [
         _phase("SUBMITTED", "SUCCEEDED"), _phase("DOWNLOAD_SOURCE", "CLIENT_ERROR",
                                                  "reference not found for primary source and source version "
                                                  + COMMIT)])])
-    code, out = _run(["dev"], codebuild, FakeLogs([]))
+    code, out = _run(["dev"], codebuild, FakeLogs([]), git=_git(pushed=False))
     assert code == 1 and "DOWNLOAD_SOURCE CLIENT_ERROR (reference not found" in out, out
+    assert f"note: no remote branch of this checkout holds {COMMIT}" in out, out
+    assert f"CodeBuild could not check out {COMMIT} of https://github.com/acme/ml-platform: push it" in out, out
+    code, out = _run(["dev"], FakeCodeBuild([_ended("SUCCEEDED", [])]), FakeLogs([]))
+    assert code == 0 and "no remote branch" not in out and "could not check out" not in out, out
+
+
+@pytest.mark.parametrize(("backend", "secrets", "says"), [
+    (None, (), "its checkout's .pulumi-state, which `up` refuses: name the backend in"),
+    ("file:///home/me/state", (), "is a folder of this machine, which the build cannot reach"),
+    ("https://api.pulumi.com", ("PULUMI_CONFIG_PASSPHRASE",),
+     "names no secret holding a Pulumi access token for https://api.pulumi.com (PULUMI_ACCESS_TOKEN_SECRET_ARN)"),
+    ("s3://acme-state", ("PULUMI_ACCESS_TOKEN",),
+     "the passphrase of the stacks' secrets on s3://acme-state (PULUMI_CONFIG_PASSPHRASE_SECRET_ARN)"),
+])
+def test_a_build_that_could_not_reach_the_stacks_is_not_started(
+        backend: str | None, secrets: tuple[str, ...], says: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Judged before the build spends its minutes installing: a backend it cannot reach, or a login the project gives
+    it no secret for (its first pulumi call would stop with the CLI's message, naming no env key)."""
+    if backend is None:
+        monkeypatch.delenv("PULUMI_BACKEND_URL")
+    else:
+        monkeypatch.setenv("PULUMI_BACKEND_URL", backend)
+    codebuild = FakeCodeBuild([_ended("SUCCEEDED", [])], secrets=secrets)
+    code, _ = _run(["dev"], codebuild, FakeLogs([]))
+    err = capsys.readouterr().err
+    assert code == 2 and codebuild.started == [] and says in err and "Nothing was started" in err, err
+    if secrets:
+        assert "messaging.deploy_runner." in err and "--layers broker --exact" in err, err
+
+
+def test_a_kms_secrets_provider_needs_no_passphrase(monkeypatch: pytest.MonkeyPatch, edit_env: Any) -> None:
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://acme-state")
+    edit_env("dev", lambda data: data.update(state={"secrets_provider": "awskms://alias/pulumi"}))
+    codebuild = FakeCodeBuild([_ended("SUCCEEDED", [])], secrets=())
+    code, out = _run(["dev"], codebuild, FakeLogs([]))
+    assert code == 0 and len(codebuild.started) == 1, out
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
@@ -205,7 +263,7 @@ def test_an_interrupt_stops_following_and_leaves_the_build_running(how: str) -> 
     codebuild = FakeCodeBuild([_running("BUILD")])
     env = load_env("dev")
     run = RunnerBuild(env=env, action=Action.UP, layers=None, repository="https://github.com/acme/ml-platform",
-                      commit=COMMIT, backend=None)
+                      commit=COMMIT, backend="https://api.pulumi.com")
     before = signal.getsignal(signal.SIGTERM)
 
     def interrupt(seconds: float) -> None:
@@ -224,13 +282,13 @@ def test_an_interrupt_stops_following_and_leaves_the_build_running(how: str) -> 
 def test_a_build_that_never_ends_is_given_up_after_the_projects_timeouts() -> None:
     codebuild = FakeCodeBuild([_running("BUILD")])
     run = RunnerBuild(env=load_env("dev"), action=Action.UP, layers=None,
-                      repository="https://github.com/acme/ml-platform", commit=COMMIT, backend=None)
+                      repository="https://github.com/acme/ml-platform", commit=COMMIT, backend="https://api.pulumi.com")
     now = [0.0]
 
     def sleep(seconds: float) -> None:
         now[0] += seconds
 
-    with pytest.raises(RunnerError, match=r"is not done after 715 minutes"):
+    with pytest.raises(LostBuildError, match=r"is not done after 715 minutes"):
         run_on_runner(run, codebuild, FakeLogs([]), io.StringIO(), sleep=sleep, clock=lambda: now[0])
     assert now[0] >= (480 + 225) * 60
 
@@ -243,14 +301,22 @@ def test_no_runner_project_yet_starts_nothing_and_names_the_broker_layer(capsys:
     assert "holds no CodeBuild project ml-platform-dev-deploy" in err and "Nothing was started" in err, err
 
 
-def test_a_start_aws_refuses_is_exit_2_naming_the_grants(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("code", "says"), [
+    ("AccessDeniedException", "iam:PassRole of arn:aws:iam::111111111111:role/ml-platform-dev-deploy-runner"),
+    # a new account's concurrent-build quota may be 0 or 1 (botocore codebuild StartBuild AccountLimitExceeded)
+    ("AccountLimitExceededException", "concurrent-build quota"),
+])
+def test_a_start_aws_refuses_is_exit_2_naming_what_to_do(code: str, says: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
     class Refusing(FakeCodeBuild):
         def start_build(self, **request: Any) -> dict[str, Any]:
-            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, "StartBuild")
+            raise ClientError({"Error": {"Code": code, "Message": "refused"}}, "StartBuild")
 
-    code, _ = _run(["dev"], Refusing([_ended("SUCCEEDED", [])]), FakeLogs([]))
+    exit_code, _ = _run(["dev"], Refusing([_ended("SUCCEEDED", [])]), FakeLogs([]))
     err = capsys.readouterr().err
-    assert code == 2 and "could not be started" in err and "iam:PassRole" in err, err
+    assert exit_code == 2 and "could not be started" in err and says in err, err
+    assert code in {error.name for error in botocore.session.get_session().get_service_model("codebuild")
+                    .operation_model("StartBuild").error_shapes} | {"AccessDeniedException"}
 
 
 @pytest.mark.parametrize(("origin", "expected"), [
@@ -258,10 +324,16 @@ def test_a_start_aws_refuses_is_exit_2_naming_the_grants(capsys: pytest.CaptureF
     ("https://github.com/acme/ml-platform.git", "https://github.com/acme/ml-platform"),
     ("https://github.com/acme/ml-platform", "https://github.com/acme/ml-platform"),
     ("ssh://git@github.com/acme/ml.platform.git", "https://github.com/acme/ml.platform"),
+    # a checkout cloned with a token: the token goes neither to CodeBuild nor to the output
+    ("https://x-access-token:ghs_SECRET@github.com/acme/ml-platform.git", "https://github.com/acme/ml-platform"),
 ])
 def test_the_repository_is_origins_on_github(origin: str, expected: str) -> None:
     codebuild = FakeCodeBuild([_ended("SUCCEEDED", [])])
     code, out = _run(["dev"], codebuild, FakeLogs([]), git=_git(origin))
+    assert code == 0 and codebuild.started[0]["sourceLocationOverride"] == expected, out
+    assert "ghs_SECRET" not in out
+    codebuild = FakeCodeBuild([_ended("SUCCEEDED", [])])
+    code, out = _run(["dev", "--repository", origin], codebuild, FakeLogs([]), git=_git("https://gitlab.example/x"))
     assert code == 0 and codebuild.started[0]["sourceLocationOverride"] == expected, out
 
 
@@ -317,3 +389,84 @@ def test_the_reach_refusal_names_the_runner_command() -> None:
     assert "`nox -s runner -- dev` starts this checkout's commit there" in ways_in(env, Operation(Action.UP))
     assert "`nox -s runner -- dev --command destroy`" in ways_in(env, Operation(Action.DESTROY))
     assert runner_build.COMMANDS == (Action.UP, Action.PREVIEW, Action.REFRESH, Action.DESTROY)
+
+
+class FlakyLogs(FakeLogs):
+    """CloudWatch Logs answering ``code`` to every read while ``failing``."""
+
+    def __init__(self, arrivals: Sequence[Sequence[str]], code: str, failing: int) -> None:
+        super().__init__(arrivals)
+        self.code, self.failing = code, failing
+
+    def get_log_events(self, logGroupName: str, logStreamName: str, startFromHead: bool,
+                       nextToken: str | None = None) -> dict[str, Any]:
+        if self.failing:
+            self.failing -= 1
+            raise ClientError({"Error": {"Code": self.code, "Message": "no"}}, "GetLogEvents")
+        return super().get_log_events(logGroupName, logStreamName, startFromHead, nextToken)
+
+
+@pytest.mark.parametrize(("code", "says"), [
+    ("AccessDeniedException", "its log cannot be read from here"),
+    ("ThrottlingException", "reading its log failed"),
+])
+def test_a_log_that_cannot_be_read_never_hides_the_builds_result(code: str, says: str) -> None:
+    """The result is the build's: a log read refused (a role without logs:GetLogEvents) or failing for a while is
+    said once, and the build's state is read on to its end."""
+    codebuild = FakeCodeBuild([_running("BUILD")] * 5 + [_ended("SUCCEEDED", [])])
+    code_, out = _run(["dev"], codebuild, FlakyLogs([["line one"], ["line two"]], code, failing=3))
+    assert code_ == 0 and f"build {BUILD_ID} succeeded" in out, out
+    assert out.count(says) == 1, out
+    if code == "ThrottlingException":  # read again once it answers: every line, once
+        assert out.count("runner dev | line one") == 1 and out.count("runner dev | line two") == 1, out
+
+
+def test_a_build_read_failing_for_a_while_is_said_once_and_one_refused_stops_following(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    class Flaky(FakeCodeBuild):
+        failing = 3
+
+        def batch_get_builds(self, ids: list[str]) -> dict[str, Any]:
+            if self.failing:
+                self.failing -= 1
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "BatchGetBuilds")
+            return super().batch_get_builds(ids)
+
+    code, out = _run(["dev"], Flaky([_running("BUILD"), _ended("SUCCEEDED", [])]), FakeLogs([]))
+    assert code == 0 and out.count("reading the build failed") == 1, out
+
+    class Expired(FakeCodeBuild):
+        def batch_get_builds(self, ids: list[str]) -> dict[str, Any]:
+            raise ClientError({"Error": {"Code": "ExpiredTokenException", "Message": "expired"}}, "BatchGetBuilds")
+
+    code, out = _run(["dev"], Expired([_running("BUILD")]), FakeLogs([]))
+    err = capsys.readouterr().err
+    assert code == 1 and f"build {BUILD_ID} can no longer be read" in err and "it goes on" in err, err
+
+
+def test_the_log_link_is_the_polled_builds_and_the_last_lines_are_read_after_the_end() -> None:
+    """StartBuild answers before the log stream exists (its link opens nothing); CloudWatch Logs may receive the
+    last lines, those that say why a run failed, after CodeBuild reports the build done."""
+    link = "https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logEvent:group=x;stream=y"
+    with_link = dict(_running("BUILD"), logs={"groupName": GROUP, "streamName": STREAM, "deepLink": link})
+    ended = dict(_ended("FAILED", [_phase("BUILD", "FAILED", "exit status 1")]),
+                 logs={"groupName": GROUP, "streamName": STREAM, "deepLink": link})
+    codebuild = FakeCodeBuild([_running("QUEUED") | {"logs": {}}, with_link, ended])
+    logs = FakeLogs([["building"], [], [], ["error: the last line"]])
+    code, out = _run(["dev"], codebuild, logs)
+    assert code == 1 and "runner dev | error: the last line" in out, out
+    assert f"ended FAILED: BUILD FAILED (exit status 1) (its log: {link})" in out, out
+    assert "group=null" not in out
+
+
+@pytest.mark.parametrize("status", ["STOPPED", "TIMED_OUT"])
+def test_a_build_stopped_or_timed_out_names_the_stacks_it_may_have_left_locked(status: str) -> None:
+    codebuild = FakeCodeBuild([_ended(status, [_phase("BUILD", status, "stopped")])])
+    code, out = _run(["dev"], codebuild, FakeLogs([]))
+    assert code == 1 and "An update killed mid-way" in out and "nox -s up -- dev` names such a stack" in out, out
+
+
+def test_uncommitted_changes_are_noted_as_not_in_the_build() -> None:
+    code, out = _run(["dev"], FakeCodeBuild([_ended("SUCCEEDED", [])]), FakeLogs([]),
+                     git=_git(edited=" M environments/dev.yaml"))
+    assert code == 0 and "this checkout has uncommitted changes, which the build does not have" in out, out

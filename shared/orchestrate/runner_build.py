@@ -78,27 +78,35 @@ def run_git(args: Sequence[str]) -> str:
     return done.stdout.strip()
 
 
-_GITHUB_REMOTE = re.compile(r"^(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)"
+_GITHUB_REMOTE = re.compile(r"^(?:https://(?:[^@/\s]+@)?github\.com/|git@github\.com:|ssh://git@github\.com/)"
                             r"(?P<path>[\w.-]+/[\w.-]+?)(?:\.git)?/?$")
 
 
+def _without_credentials(url: str) -> str:
+    """``url`` without a ``user:token@`` (an origin cloned with a token carries one): never printed."""
+    return re.sub(r"^(https?://)[^@/\s]*@", r"\1", url)
+
+
 def source_repository(env: EnvConfig, given: str | None, git: Git) -> str:
-    """The GitHub repository the build checks out: ``--repository``, else the env's
-    ``messaging.deploy_runner.github_repository``, else this checkout's ``origin`` when it is on GitHub."""
+    """The GitHub repository the build checks out, as the https URL CodeBuild clones (StartBuild
+    ``sourceLocationOverride``): ``--repository``, else the env's ``messaging.deploy_runner.github_repository``, else
+    this checkout's ``origin`` when it is on GitHub (its ssh form, or an https one carrying a token, taken as the
+    repository's https URL: no credential goes to CodeBuild or the output)."""
     if given:
-        if not _GITHUB_REMOTE.match(given):
-            raise UsageError(f"nox -s runner: --repository {given!r}: not a GitHub repository URL "
-                             "(https://github.com/<org>/<repo>)")
-        return given
+        match = _GITHUB_REMOTE.match(given)
+        if match is None:
+            raise UsageError(f"nox -s runner: --repository {_without_credentials(given)!r}: not a GitHub repository "
+                             "URL (https://github.com/<org>/<repo>)")
+        return f"https://github.com/{match['path']}"
     named = env.messaging.deploy_runner.github_repository
     if named:
-        return named
+        return named.removesuffix(".git")
     try:
         origin = git(["remote", "get-url", "origin"])
     except RunnerError as error:
         origin, why = "", str(error)
     else:
-        why = f"origin is {origin!r}, not GitHub"
+        why = f"origin is {_without_credentials(origin)!r}, not GitHub"
     match = _GITHUB_REMOTE.match(origin)
     if match is None:
         raise UsageError(f"nox -s runner: which GitHub repository the build checks out is unknown ({why}): name it "
@@ -157,9 +165,25 @@ class RunnerBuild:
         }
 
 
+#: Error codes of a read that will fail the same way again (IAM, the session's credentials): following stops
+GIVE_UP_CODES = frozenset({"AccessDeniedException", "AccessDenied", "ExpiredTokenException", "ExpiredToken",
+                           "UnrecognizedClientException", "InvalidClientTokenId"})
+#: Empty log reads after the build completed before the log is taken as whole: CloudWatch Logs may receive the last
+#: lines after CodeBuild reports the build done (aws-actions/aws-codebuild-run-build reads on the same way)
+FINAL_EMPTY_READS = 2
+#: Seconds between those final reads
+FINAL_READ_S = 3.0
+
+
+class LostBuildError(PlatformError):
+    """Following stopped while the build may still run (exit 1: not known to have succeeded)."""
+
+    exit_code = 1
+
+
 @dataclass
 class Follower:
-    """Follows one build: its phases and its log lines, as they come."""
+    """Follows one build: its phases and its log lines, as they come, each line written at once."""
 
     codebuild: Any
     logs: Any
@@ -167,27 +191,58 @@ class Follower:
     prefix: str
     token: str | None = None
     phase: str | None = None
+    link: str = ""
+    logs_failing: bool = False
+    logs_denied: bool = False
+    build_failing: bool = False
 
-    def read(self, build_id: str) -> dict[str, Any]:
-        builds = self.codebuild.batch_get_builds(ids=[build_id]).get("builds", [])
+    def say(self, line: str) -> None:
+        self.out.write(line + "\n")
+        self.out.flush()  # through a pipe (a CI log) too, as the build goes
+
+    def read(self, build_id: str) -> dict[str, Any] | None:
+        """The build as CodeBuild reports it now (None: this read failed, read again next time), its new log lines
+        printed before its new phase."""
+        from shared.images import aws_error_code, aws_errors
+
+        try:
+            builds = self.codebuild.batch_get_builds(ids=[build_id]).get("builds", [])
+        except aws_errors() as error:
+            if aws_error_code(error) in GIVE_UP_CODES:
+                raise LostBuildError(f"{self.prefix}: build {build_id} can no longer be read ({error}): stopped "
+                                     f"following it; it goes on{self._see()}") from None
+            if not self.build_failing:
+                self.say(f"{self.prefix}: reading the build failed ({error}); trying again")
+            self.build_failing = True
+            return None
+        self.build_failing = False
         if not builds:
-            raise RunnerError(f"{self.prefix}: CodeBuild no longer knows build {build_id}")
+            raise LostBuildError(f"{self.prefix}: CodeBuild no longer knows build {build_id}")
         build: dict[str, Any] = builds[0]
+        # the stream, and so a link that opens, exists from the PROVISIONING phase (botocore codebuild LogsLocation)
+        if (build.get("logs") or {}).get("streamName") and (build.get("logs") or {}).get("deepLink"):
+            self.link = str(build["logs"]["deepLink"])
+        self.drain(build)
         phase = build.get("currentPhase")
         if phase and phase != self.phase:
-            self.out.write(f"{self.prefix}: {phase}\n")
+            self.say(f"{self.prefix}: {phase}")
             self.phase = phase
-        self.drain(build)
         return build
 
-    def drain(self, build: dict[str, Any]) -> None:
-        """Every log line CloudWatch Logs holds beyond those printed (none before the build's stream exists)."""
+    def _see(self) -> str:
+        return f" (its log: {self.link})" if self.link else ""
+
+    def drain(self, build: dict[str, Any]) -> int:
+        """Print every log line CloudWatch Logs holds beyond those printed (none before the build's stream exists);
+        the number printed. A read that fails is said once and tried again at the next poll, the build's state being
+        read on: the log is what explains a failure, but the result is the build's."""
         from shared.images import aws_error_code, aws_errors
 
         where = build.get("logs") or {}
         group, stream = where.get("groupName"), where.get("streamName")
-        if not group or not stream:
-            return
+        if not group or not stream or self.logs_denied:
+            return 0
+        printed = 0
         while True:
             asked: dict[str, Any] = {"logGroupName": group, "logStreamName": stream, "startFromHead": True}
             if self.token:
@@ -195,15 +250,32 @@ class Follower:
             try:
                 page = self.logs.get_log_events(**asked)
             except aws_errors() as error:
-                if aws_error_code(error) == "ResourceNotFoundException":  # the stream comes with the build's start
-                    return
-                raise
+                code = aws_error_code(error)
+                if code == "ResourceNotFoundException":  # the stream comes with the build's PROVISIONING
+                    return printed
+                if code in GIVE_UP_CODES:
+                    self.logs_denied = True
+                    self.say(f"{self.prefix}: its log cannot be read from here ({error}); following the build's "
+                             f"state only{self._see()}")
+                elif not self.logs_failing:
+                    self.say(f"{self.prefix}: reading its log failed ({error}); trying again")
+                self.logs_failing = True
+                return printed
+            self.logs_failing = False
             for event in page.get("events", []):
-                self.out.write(f"{self.prefix} | {str(event.get('message', '')).rstrip()}\n")
+                self.say(f"{self.prefix} | {str(event.get('message', '')).rstrip()}")
+                printed += 1
             following = page.get("nextForwardToken")
             if not following or following == self.token:  # the same token again: the end of the stream for now
-                return
+                return printed
             self.token = following
+
+    def finish(self, build: dict[str, Any], sleep: Callable[[float], None]) -> None:
+        """The log's last lines, which may reach CloudWatch Logs after the build completed."""
+        empty = 0
+        while empty < FINAL_EMPTY_READS and not self.logs_denied:
+            sleep(FINAL_READ_S)
+            empty = 0 if self.drain(build) else empty + 1
 
 
 def _failure(build: dict[str, Any]) -> str:
@@ -216,6 +288,56 @@ def _failure(build: dict[str, Any]) -> str:
                                 if str(context.get("message", "")).strip())
             failed.append(f"{phase.get('phaseType')} {status}" + (f" ({reasons})" if reasons else ""))
     return ", ".join(failed) or "no phase failed"
+
+
+def state_access_problem(run: RunnerBuild, project: dict[str, Any]) -> str | None:
+    """Why the build could not reach the env's stacks, judged before it spends its minutes installing: no state
+    backend it can reach, or a login the project gives it no secret for (the variables broker's ``up`` made from
+    ``messaging.deploy_runner``: shared.components.deploy_runner.SECRET_VARIABLES); None when nothing is missing."""
+    from shared.components.deploy_runner import SECRET_NAME_SUFFIX
+    from shared.orchestrate.automation import backend_encrypts_secrets, uses_passphrase
+
+    env, url = run.env, run.backend
+    if not url:
+        return (f"the build would keep its stacks in its checkout's .pulumi-state, which `up` refuses: name the "
+                f"backend in {env_path(env.name)} state.backend_url, or set PULUMI_BACKEND_URL here")
+    if url.startswith("file://"):
+        return (f"the state backend {url} is a folder of this machine, which the build cannot reach: move the "
+                "stacks to the env's durable backend (README, Real runs) and name it in state.backend_url")
+    variables = {str(variable.get("name")) for variable in
+                 (project.get("environment") or {}).get("environmentVariables", [])}
+    needed = []
+    if backend_encrypts_secrets(url):
+        needed.append(("PULUMI_ACCESS_TOKEN", "access_token_secret", f"a Pulumi access token for {url}"))
+    elif uses_passphrase(url, env.state.secrets_provider):
+        needed.append(("PULUMI_CONFIG_PASSPHRASE", "passphrase_secret",
+                       f"the passphrase of the stacks' secrets on {url}"))
+    for variable, key, what in needed:
+        if variable + SECRET_NAME_SUFFIX not in variables:
+            return (f"the build would log in to no backend: CodeBuild project {run.project} names no secret holding "
+                    f"{what} ({variable}{SECRET_NAME_SUFFIX}), so its first `pulumi` call stops. Keep it in a Secrets "
+                    f"Manager secret of account {env.account_id} ({env.region}), name it in {env_path(env.name)} "
+                    f"messaging.deploy_runner.{key}, update the deploy role's policies (`nox -s roles -- {env.name}`) "
+                    f"and run broker's `up` from here (`nox -s up -- {env.name} --layers broker --exact`), which "
+                    "puts it in the project")
+    return None
+
+
+def _start_hint(run: RunnerBuild, error: BaseException) -> str:
+    """What to do about StartBuild's refusal, by its error code."""
+    from shared.images import aws_error_code
+
+    code = aws_error_code(error)
+    if code == "AccountLimitExceededException":
+        # CodeBuild's concurrent builds are a quota of the account and region, which a new account may have at 0 or 1
+        return (f"account {run.env.account_id} ({run.env.region}) may run no more CodeBuild builds at once (its "
+                "concurrent-build quota, which a new account may have at 0 or 1, or a build of it is running): "
+                "ask for more in Service Quotas (AWS CodeBuild, concurrently running builds of the project's "
+                "compute type), or wait for the running build")
+    if code in ("AccessDeniedException", "AccessDenied"):
+        return (f"use the deploy role, whose policies from `nox -s roles -- {run.env.name}` allow "
+                f"codebuild:StartBuild on {run.project} and iam:PassRole of {run.service_role}")
+    return "see CodeBuild's reason"
 
 
 class _Terminated(Exception):
@@ -245,20 +367,23 @@ def run_on_runner(run: RunnerBuild, codebuild: Any, logs: Any, out: TextIO, *,
             raise RunnerError(f"{prefix}: CodeBuild project {run.project} has no buildspec: run the broker layer's "
                               f"`up` from this commit (`nox -s up -- {env.name} --layers broker`). Nothing was "
                               "started.")
+        problem = state_access_problem(run, project)
+        if problem:
+            raise RunnerError(f"{prefix}: {problem}. Nothing was started.")
         started = codebuild.start_build(**run.start_build_request(buildspec))["build"]
     except aws_errors() as error:
-        raise RunnerError(f"{prefix}: the build could not be started (CodeBuild: {error}); the deploy role may start "
-                          f"it (`nox -s roles -- {env.name}`: codebuild:StartBuild on {run.project}, iam:PassRole of "
-                          f"{run.service_role}). Nothing was started.") from None
+        raise RunnerError(f"{prefix}: the build could not be started (CodeBuild: {error}); {_start_hint(run, error)}. "
+                          "Nothing was started.") from None
     build_id = str(started["id"])
-    link = str((started.get("logs") or {}).get("deepLink") or "")
-    out.write(f"{prefix}: build {build_id} started: `nox -s {run.action.value}` of {run.commit} of {run.repository}"
-              + (f" (log: {link})" if link else "") + "\n")
+    follower = Follower(codebuild, logs, out, prefix)
+    # StartBuild's answer has no log link yet: the stream comes with PROVISIONING (botocore codebuild LogsLocation)
+    follower.say(f"{prefix}: build {build_id} started: `nox -s {run.action.value}` of {run.commit} of "
+                 f"{run.repository}")
     timeouts = int(project.get("queuedTimeoutInMinutes") or DEFAULT_QUEUED_MINUTES) + \
         int(project.get("timeoutInMinutes") or 60) + GRACE_MINUTES
     deadline = clock() + timeouts * 60
-    follower = Follower(codebuild, logs, out, prefix)
     region = env.region
+    look = f"`aws codebuild batch-get-builds --ids {shlex.quote(build_id)} --region {region}`"
 
     def terminated(signum: int, frame: FrameType | None) -> None:
         raise _Terminated()
@@ -266,34 +391,39 @@ def run_on_runner(run: RunnerBuild, codebuild: Any, logs: Any, out: TextIO, *,
     previous = signal.signal(signal.SIGTERM, terminated)
     try:
         while True:
-            try:
-                build = follower.read(build_id)
-            except aws_errors() as error:  # one read that failed: the build goes on; read again next time
-                out.write(f"{prefix}: reading the build failed ({error}); trying again\n")
-                build = {}
-            if build.get("buildComplete"):
+            build = follower.read(build_id)
+            if build is not None and build.get("buildComplete"):
                 break
             if clock() > deadline:
-                raise RunnerError(
+                raise LostBuildError(
                     f"{prefix}: build {build_id} is not done after {timeouts} minutes, its project's queued and build "
-                    f"timeouts and {GRACE_MINUTES} more: stopped following it. Look at it: `aws codebuild "
-                    f"batch-get-builds --ids {shlex.quote(build_id)} --region {region}`")
+                    f"timeouts and {GRACE_MINUTES} more: stopped following it{follower._see()}. Look at it: {look}")
             sleep(POLL_S)
+        follower.finish(build, sleep)
     except (KeyboardInterrupt, _Terminated):
-        out.write(
+        follower.say(
             f"{prefix}: interrupted: stopped following build {build_id}, which goes on (a pulumi run stopped midway "
-            "leaves its stack locked with operations pending). Follow it"
-            + (f" at {link}" if link else "") + f", or stop it: `aws codebuild stop-build --id "
-            f"{shlex.quote(build_id)} --region {region}`\n")
+            f"leaves its stack locked with operations pending). Follow it{follower._see()}: {look}; or stop it: "
+            f"`aws codebuild stop-build --id {shlex.quote(build_id)} --region {region}`")
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
     status = str(build.get("buildStatus"))
     if status == "SUCCEEDED":
-        out.write(f"{prefix}: build {build_id} succeeded\n")
+        follower.say(f"{prefix}: build {build_id} succeeded")
         return 0
-    out.write(f"{prefix}: build {build_id} ended {status}: {_failure(build)}"
-              + (f"; its log: {link}" if link else "") + "\n")
+    follower.say(f"{prefix}: build {build_id} ended {status}: {_failure(build)}{follower._see()}")
+    if any(phase.get("phaseType") == "DOWNLOAD_SOURCE" and phase.get("phaseStatus") not in (None, "SUCCEEDED")
+           for phase in build.get("phases", [])):
+        follower.say(f"{prefix}: CodeBuild could not check out {run.commit} of {run.repository}: push it to GitHub "
+                     "(a private repository also needs CodeBuild's GitHub credential of the account: README, Ways "
+                     "into the VPC), then run again")
+    elif status in ("STOPPED", "TIMED_OUT"):
+        # a pulumi run stopped from outside may leave a stack locked, with operations pending (README, "An update
+        # killed mid-way")
+        follower.say(f"{prefix}: a build {status.lower().replace('_', ' ')} may have stopped a pulumi run midway: its "
+                     "stack may be locked or record operations that never finished (README, Real runs, An update "
+                     f"killed mid-way): the next `nox -s up -- {env.name}` names such a stack before any change")
     return 1
 
 
@@ -324,6 +454,20 @@ def main(argv: Sequence[str] | None = None, *, clients: Callable[[EnvConfig, str
         run = RunnerBuild(env=env, action=Action(args.command), layers=args.layers,
                           repository=source_repository(env, args.repository, git), commit=resolve_commit(args.ref, git),
                           backend=os.environ.get("PULUMI_BACKEND_URL") or env.state.backend_url)
+        try:
+            pushed = bool(git(["branch", "--remotes", "--contains", run.commit]))
+        except RunnerError:
+            pushed = True  # unknown here: CodeBuild will say
+        try:
+            edited = bool(git(["status", "--porcelain", "--untracked-files=no"])) and args.ref == "HEAD"
+        except RunnerError:
+            edited = False
+        if edited:
+            out.write(f"runner {env.name}: note: this checkout has uncommitted changes, which the build does not "
+                      f"have: it runs {run.commit} as committed\n")
+        if not pushed:
+            out.write(f"runner {env.name}: note: no remote branch of this checkout holds {run.commit}: unless it is on "
+                      f"GitHub, the build fails at its DOWNLOAD_SOURCE phase (push it first)\n")
         factory = clients if clients is not None else SessionClients()
         return run_on_runner(run, factory(env, "codebuild"), factory(env, "logs"), out, sleep=sleep)
     except PlatformError as error:
