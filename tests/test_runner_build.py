@@ -304,7 +304,7 @@ def test_no_runner_project_yet_starts_nothing_and_names_the_broker_layer(capsys:
 @pytest.mark.parametrize(("code", "says"), [
     ("AccessDeniedException", "iam:PassRole of arn:aws:iam::111111111111:role/ml-platform-dev-deploy-runner"),
     # a new account's concurrent-build quota may be 0 or 1 (botocore codebuild StartBuild AccountLimitExceeded)
-    ("AccountLimitExceededException", "concurrent-build quota"),
+    ("AccountLimitExceededException", "the project runs one at a time"),
 ])
 def test_a_start_aws_refuses_is_exit_2_naming_what_to_do(code: str, says: str,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
@@ -470,3 +470,20 @@ def test_uncommitted_changes_are_noted_as_not_in_the_build() -> None:
     code, out = _run(["dev"], FakeCodeBuild([_ended("SUCCEEDED", [])]), FakeLogs([]),
                      git=_git(edited=" M environments/dev.yaml"))
     assert code == 0 and "this checkout has uncommitted changes, which the build does not have" in out, out
+
+
+def test_the_runner_project_runs_one_build_at_a_time_unless_it_is_a_github_actions_runner(edit_env: Any) -> None:
+    """Only start-build (this command) starts a build of a project without a webhook: a second is refused while one
+    runs, so two deploys never interleave their layers in the VPC. With a webhook each GitHub Actions job is a build,
+    and the workflows' concurrency groups order the deploys."""
+    from shared.synth.engine import synth_env
+    from tests.synth_helpers import of_type
+
+    def limit() -> Any:
+        (project,) = of_type(synth_env("dev", ["broker"])["broker"], "aws:codebuild/project:Project")
+        return project["inputs"].get("concurrentBuildLimit")
+
+    assert limit() == 1
+    edit_env("dev", lambda data: data["messaging"].update(
+        deploy_runner={"github_repository": "https://github.com/acme/ml-platform"}))
+    assert limit() is None

@@ -330,10 +330,11 @@ def _start_hint(run: RunnerBuild, error: BaseException) -> str:
     code = aws_error_code(error)
     if code == "AccountLimitExceededException":
         # CodeBuild's concurrent builds are a quota of the account and region, which a new account may have at 0 or 1
-        return (f"account {run.env.account_id} ({run.env.region}) may run no more CodeBuild builds at once (its "
-                "concurrent-build quota, which a new account may have at 0 or 1, or a build of it is running): "
-                "ask for more in Service Quotas (AWS CodeBuild, concurrently running builds of the project's "
-                "compute type), or wait for the running build")
+        return (f"another build of {run.project} is running (the project runs one at a time: look at it with `aws "
+                f"codebuild list-builds-for-project --project-name {run.project} --region {run.env.region}` and wait "
+                f"for it), or account {run.env.account_id} ({run.env.region}) may run no more CodeBuild builds (its "
+                "concurrent-build quota, which a new account may have at 0 or 1: ask for more in Service Quotas, "
+                "AWS CodeBuild, concurrently running builds of the project's compute type)")
     if code in ("AccessDeniedException", "AccessDenied"):
         return (f"use the deploy role, whose policies from `nox -s roles -- {run.env.name}` allow "
                 f"codebuild:StartBuild on {run.project} and iam:PassRole of {run.service_role}")
