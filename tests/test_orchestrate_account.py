@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
@@ -964,14 +965,20 @@ class SmsSns:
     sandbox status, the destination numbers it lists (``{number: "Verified" | "Pending"}``; None: SNS answers
     ResourceNotFoundException, as for a sandbox listing none) and its ``MonthlySpendLimit``."""
 
-    def __init__(self, sns: Any, *, sandbox: bool, numbers: dict[str, str] | None, limit: str | None) -> None:
+    def __init__(self, sns: Any, *, sandbox: bool, numbers: dict[str, str] | None, limit: str | None,
+                 attributes_denied: bool = False) -> None:
         self.sns, self.sandbox, self.numbers, self.limit = sns, sandbox, numbers, limit
+        self.attributes_denied = attributes_denied
 
     def get_sms_sandbox_account_status(self) -> dict[str, Any]:
         return {"IsInSandbox": self.sandbox}
 
     def get_sms_attributes(self, attributes: list[str]) -> dict[str, Any]:
         assert attributes == ["MonthlySpendLimit"]
+        if self.attributes_denied:
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "AuthorizationError", "Message": "no"}}, "GetSMSAttributes")
         return {"attributes": {} if self.limit is None else {"MonthlySpendLimit": self.limit}}
 
     def get_paginator(self, operation: str) -> Any:
@@ -984,8 +991,10 @@ class SmsSns:
                 if numbers is None:
                     from botocore.exceptions import ClientError
 
-                    raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "none"}},
-                                      "ListSMSSandboxPhoneNumbers")
+                    # the code SNS sends: its query protocol's for ResourceNotFoundException (botocore sns model)
+                    code = botocore.session.get_session().get_service_model("sns").shape_for(
+                        "ResourceNotFoundException").metadata["error"]["code"]
+                    raise ClientError({"Error": {"Code": code, "Message": "none"}}, "ListSMSSandboxPhoneNumbers")
                 items = [{"PhoneNumber": number, "Status": status} for number, status in numbers.items()]
                 yield {"PhoneNumbers": items[:1]}  # one number a page: every page is read
                 yield {"PhoneNumbers": items[1:]}
@@ -1021,10 +1030,15 @@ def test_an_sms_number_the_sandboxed_account_has_not_verified_stops_up_before_an
     assert code == 0 and runner.started() == ["broker"], out
     assert "is still pending verification" in out + capsys.readouterr().err, out
 
-    # a sandbox listing no number at all answers ResourceNotFoundException: every number is unverified
+    # a sandbox listing no number at all (a new account's) answers ResourceNotFound: every number is unverified
     empty = SmsSns(moto, sandbox=True, numbers=None, limit="100")
     code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], replacing(sns=empty))
     assert code == 2 and capsys.readouterr().err.count("is not among its verified numbers") == 3, out
+    # the spend limit unreadable: a note of its own, the numbers still refused
+    denied = SmsSns(moto, sandbox=True, numbers=None, limit="100", attributes_denied=True)
+    code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], replacing(sns=denied))
+    assert code == 2 and capsys.readouterr().err.count("is not among its verified numbers") == 3, out
+    assert "monthly SMS spend limit is unknown (SNS GetSMSAttributes" in out, out
 
 
 def test_an_sms_number_is_texted_once_verified_or_out_of_the_sandbox(moto_aws: None, edit_env: Any) -> None:
@@ -1032,7 +1046,7 @@ def test_an_sms_number_is_texted_once_verified_or_out_of_the_sandbox(moto_aws: N
     moto = MotoAccounts.client(dev.account_id, dev.region, "sns")
     verified = SmsSns(moto, sandbox=True, numbers={"+15550100001": "Verified", "+15550100002": "Verified"},
                       limit="100")
-    out_of_sandbox = SmsSns(moto, sandbox=False, numbers={}, limit=None)
+    out_of_sandbox = SmsSns(moto, sandbox=False, numbers={}, limit="100")
     for sns in (verified, out_of_sandbox):
         code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], replacing(sns=sns))
         assert code == 0 and runner.started() == ["broker"] and "alarms sms" not in out, out
@@ -1047,10 +1061,14 @@ def test_a_new_accounts_one_dollar_sms_spend_limit_is_a_note(moto_aws: None, edi
                            replacing(sns=SmsSns(moto, sandbox=False, numbers={}, limit="1")))
     assert code == 0 and runner.started() == ["broker"], out
     assert "dev.yaml: alarms sms: account" in out and "may spend $1 a month on SMS" in out, out
-    assert "set-sms-attributes --attributes MonthlySpendLimit=N" in out, out
+    assert "set-sms-attributes --attributes MonthlySpendLimit=N --region eu-west-1" in out, out
     code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
                       replacing(sns=SmsSns(moto, sandbox=False, numbers={}, limit="250")))
     assert code == 0 and "alarms sms" not in out, out
+    # never set: the account's default, $1 in a new account
+    code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
+                      replacing(sns=SmsSns(moto, sandbox=False, numbers={}, limit=None)))
+    assert code == 0 and "sets no MonthlySpendLimit (the account's default applies, $1 in a new account)" in out, out
 
 
 def test_an_env_without_sms_asks_nothing_of_the_sms_sandbox(moto_aws: None, edit_env: Any) -> None:
@@ -1068,6 +1086,7 @@ def test_an_identity_denied_the_sms_reads_gets_a_note_and_up_runs(moto_aws: None
     assert code == 0 and runner.started() == ["broker"], out
     assert "dev.yaml: alarms sms: whether SNS may text +15550100001 from account" in out, out
     assert "is unknown (SNS GetSMSSandboxAccountStatus" in out, out
+    assert "monthly SMS spend limit is unknown" in out, out  # Denied answers every call so
 
 
 class DescribedSecret:
@@ -1118,6 +1137,7 @@ class Denied:
     describe_secret = _deny
     describe_certificate = _deny
     get_sms_sandbox_account_status = _deny
+    get_sms_attributes = _deny
 
     def get_paginator(self, operation: str) -> Any:
         deny = self._deny

@@ -449,6 +449,9 @@ def _listed_as(endpoint: str) -> str:
 
 #: the SNS SMS attribute of the account's monthly SMS budget in USD (SNS API reference, SetSMSAttributes)
 SMS_SPEND_LIMIT = "MonthlySpendLimit"
+#: SNS's error code when there is nothing to list (ResourceNotFoundException's code in the query protocol: botocore sns
+#: model, ``ResourceNotFound``); the longer form too, as other SDKs' fakes raise it
+SNS_NOT_FOUND_CODES = ("ResourceNotFound", "ResourceNotFoundException")
 #: a monthly SMS spend limit this low (a new account's) is noted: at a few US cents a message a single alarm storm
 #: spends it, and SNS then texts nobody until the month ends
 SMS_LOW_SPEND_LIMIT_USD = 1.0
@@ -668,7 +671,8 @@ class AwsAccountCheck:
         SNS sends text messages to verified destination numbers only (SNS developer guide, "Using the Amazon SNS SMS
         sandbox"), while the subscription to any other number is created and looks fine: each such number is a
         refusal. And SNS stops sending any SMS for the rest of the month once the account's ``MonthlySpendLimit`` is
-        reached (SNS API reference, SetSMSAttributes), $1 in a new account: a note where it is that low."""
+        reached (SNS API reference, SetSMSAttributes), $1 in a new account: a note where it is that low, or unset.
+        Each of the two is judged on its own reads: one that fails is a note and leaves the other's verdict."""
         numbers = sorted({wanted.endpoint for wanted in env.alarms.all_subscriptions() if wanted.protocol == "sms"})
         if not numbers:
             return
@@ -676,47 +680,53 @@ class AwsAccountCheck:
         where = f"account {env.account_id} ({env.region})"
         try:
             in_sandbox = bool(sns.get_sms_sandbox_account_status().get("IsInSandbox"))
-            verified: set[str] = set()
-            pending: set[str] = set()
+            listed: list[tuple[str, str]] = []
             if in_sandbox:
                 try:
                     pages = sns.get_paginator("list_sms_sandbox_phone_numbers").paginate()
                     listed = [(str(number.get("PhoneNumber")), str(number.get("Status")))
                               for page in pages for number in page.get("PhoneNumbers", [])]
                 except aws_errors() as error:
-                    if aws_error_code(error) != "ResourceNotFoundException":  # the sandbox lists no number yet
+                    # the sandbox lists no number yet: SNS's query protocol code of ResourceNotFoundException
+                    if aws_error_code(error) not in SNS_NOT_FOUND_CODES:
                         raise
-                    listed = []
-                verified = {number for number, status in listed if status == "Verified"}
-                pending = {number for number, status in listed if status != "Verified"}
-            limit = sns.get_sms_attributes(attributes=[SMS_SPEND_LIMIT]).get("attributes", {}).get(SMS_SPEND_LIMIT)
         except aws_errors() as error:
             report.notes.append(f"{env_path(env.name)}: alarms sms: whether SNS may text {', '.join(numbers)} from "
-                                f"{where} is unknown (SNS GetSMSSandboxAccountStatus, ListSMSSandboxPhoneNumbers, "
-                                f"GetSMSAttributes: {error})")
+                                f"{where} is unknown (SNS GetSMSSandboxAccountStatus, ListSMSSandboxPhoneNumbers: "
+                                f"{error})")
+        else:
+            verified = {number for number, status in listed if status == "Verified"}
+            pending = {number for number, status in listed if status != "Verified"}
+            for number in numbers:
+                if in_sandbox and number not in verified:
+                    state = "still pending verification" if number in pending else "not among its verified numbers"
+                    report.refusals.append(
+                        f"{env_path(env.name)}: alarms sms {number}: {where} is in the SNS SMS sandbox, where SNS "
+                        f"texts verified numbers only, and {number} is {state}: the subscription would be created and "
+                        f"every page to it dropped. Verify it (`aws sns create-sms-sandbox-phone-number --phone-number "
+                        f"{number} --region {env.region}`, then `aws sns verify-sms-sandbox-phone-number "
+                        f"--phone-number {number} --one-time-password CODE --region {env.region}`), move the account "
+                        "out of the SMS sandbox (SNS console, Text messaging (SMS)), or page it through another "
+                        "protocol. Nothing was run.")
+        try:
+            attributes = sns.get_sms_attributes(attributes=[SMS_SPEND_LIMIT]).get("attributes") or {}
+        except aws_errors() as error:
+            report.notes.append(f"{env_path(env.name)}: alarms sms: {where}'s monthly SMS spend limit is unknown "
+                                f"(SNS GetSMSAttributes: {error})")
             return
-        for number in numbers:
-            if in_sandbox and number not in verified:
-                state = "still pending verification" if number in pending else "not among its verified numbers"
-                report.refusals.append(
-                    f"{env_path(env.name)}: alarms sms {number}: {where} is in the SNS SMS sandbox, where SNS texts "
-                    f"verified numbers only, and {number} is {state}: the subscription would be created and every "
-                    f"page to it dropped. Verify it (`aws sns create-sms-sandbox-phone-number --phone-number "
-                    f"{number} --region {env.region}`, then `aws sns verify-sms-sandbox-phone-number --phone-number "
-                    f"{number} --one-time-password CODE --region {env.region}`), move the account out of the SMS "
-                    "sandbox (SNS console, Text messaging (SMS)), or page it through another protocol. "
-                    "Nothing was run.")
+        limit = attributes.get(SMS_SPEND_LIMIT)
         try:
             dollars = float(limit) if limit is not None else None
         except ValueError:
-            dollars = None
-        if dollars is not None and dollars <= SMS_LOW_SPEND_LIMIT_USD:
+            return
+        if dollars is None or dollars <= SMS_LOW_SPEND_LIMIT_USD:
+            spends = "sets no MonthlySpendLimit (the account's default applies, $1 in a new account)" \
+                if dollars is None else f"may spend ${_fmt(dollars)} a month on SMS (SNS MonthlySpendLimit)"
             report.notes.append(
-                f"{env_path(env.name)}: alarms sms: {where} may spend ${_fmt(dollars)} a month on SMS "
-                "(SNS MonthlySpendLimit; a new account's is $1): once it is reached SNS sends no text message for "
-                "the rest of the month, and an env's first `up` alone texts each number an OK for every alarm it "
+                f"{env_path(env.name)}: alarms sms: {where} {spends}: once it is reached SNS sends no text message "
+                "for the rest of the month, and an env's first `up` alone texts each number an OK for every alarm it "
                 "creates. Ask AWS Support for a higher limit (an SNS spend-limit increase case), then `aws sns "
-                "set-sms-attributes --attributes MonthlySpendLimit=N`")
+                f"set-sms-attributes --attributes MonthlySpendLimit=N --region {env.region}`")
 
     def _check_admin_rotation(self, env: EnvConfig, report: AccountReport) -> None:
         """A note where the broker admin's secret missed its rotation or holds a rotation stopped partway (Secrets
