@@ -493,6 +493,12 @@ def _userinfo_split(url: str) -> tuple[str, str] | None:
     return head, url[len(head) + len(userinfo) + 1:]
 
 
+def without_userinfo(url: str) -> str:
+    """``url`` without its ``user:password@`` (a credential: never printed nor passed on)."""
+    split = _userinfo_split(url)
+    return url if split is None else split[0] + split[1]
+
+
 class AlarmSubscription(_Strict):
     protocol: Literal["email", "email-json", "https", "sqs", "lambda", "sms"]
     endpoint: str = Field(min_length=3)
@@ -513,8 +519,7 @@ class AlarmSubscription(_Strict):
     @property
     def without_credentials(self) -> str:
         """The endpoint without its ``user:password@`` (what names a subscription's resource)."""
-        split = _userinfo_split(self.endpoint)
-        return self.endpoint if split is None else split[0] + split[1]
+        return without_userinfo(self.endpoint)
 
     @property
     def shown(self) -> str:

@@ -355,11 +355,11 @@ def test_progress_to_a_terminal_that_hung_up_loses_the_lines_not_the_run() -> No
 
 def test_a_run_started_with_sighup_ignored_keeps_it_ignored() -> None:
     """`nohup nox -s up ...`: the run is meant to outlive the session; its SIGHUP handler would cancel it at logout."""
-    from shared.orchestrate.cli import _signals_interrupt
+    from shared.orchestrate.cli import signals_interrupt
 
     previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        with _signals_interrupt():
+        with signals_interrupt():
             assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
             assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
@@ -476,10 +476,10 @@ def test_a_ctrl_c_during_the_checks_before_any_layer_ends_the_run_without_a_trac
 def test_a_sigterm_or_sighup_after_the_first_interrupt_raises_nothing() -> None:
     """The second copy of a group-wide signal (nox passes it on a millisecond later) arrives while the first is being
     handled: raised there, it would escape before the runner was told. Every Ctrl-C raises (a second: "stop now")."""
-    from shared.orchestrate.cli import _signals_interrupt
+    from shared.orchestrate.cli import signals_interrupt
     from shared.orchestrate.model import RunInterrupted
 
-    with _signals_interrupt():
+    with signals_interrupt():
         handler = signal.getsignal(signal.SIGTERM)
         ctrl_c = signal.getsignal(signal.SIGINT)
         assert callable(handler) and callable(ctrl_c)
@@ -490,7 +490,7 @@ def test_a_sigterm_or_sighup_after_the_first_interrupt_raises_nothing() -> None:
         for _ in range(2):
             with pytest.raises(KeyboardInterrupt):
                 ctrl_c(signal.SIGINT, None)
-    with _signals_interrupt():  # after a Ctrl-C, a hang-up is no second request either
+    with signals_interrupt():  # after a Ctrl-C, a hang-up is no second request either
         ctrl_c, hang_up = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGHUP)
         assert callable(ctrl_c) and callable(hang_up)
         with pytest.raises(KeyboardInterrupt):

@@ -72,8 +72,10 @@ class FakeCodeBuild:
         report = validate_parameters(request, self.model.operation_model("StartBuild").input_shape)
         assert not report, report
         self.started.append(request)
+        # as StartBuild answers: the stream does not exist yet, so its link opens nothing (botocore LogsLocation)
         return {"build": {"id": BUILD_ID, "buildStatus": "IN_PROGRESS", "currentPhase": "SUBMITTED",
-                          "logs": {"deepLink": "https://console.aws.amazon.com/cloudwatch/home#logEvent"}}}
+                          "logs": {"deepLink": "https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1"
+                                               "#logEvent:group=null;stream=null"}}}
 
     def batch_get_builds(self, ids: list[str]) -> dict[str, Any]:
         assert ids == [BUILD_ID]
@@ -114,13 +116,16 @@ def _ended(status: str, phases: list[dict[str, Any]]) -> dict[str, Any]:
             "logs": {"groupName": GROUP, "streamName": STREAM}}
 
 
-def _git(origin: str = "git@github.com:acme/ml-platform.git", pushed: bool = True, edited: str = "") -> Any:
+def _git(origin: str = "git@github.com:acme/ml-platform.git", pushed: bool = True, edited: str = "",
+         remotes: str = "  origin/HEAD -> origin/main\n  origin/main") -> Any:
     def git(args: Sequence[str]) -> str:
         if list(args) == ["remote", "get-url", "origin"]:
             return origin
+        if list(args) == ["branch", "--remotes"]:
+            return remotes
         if list(args) == ["branch", "--remotes", "--contains", COMMIT]:
             return "  origin/main" if pushed else ""
-        if list(args) == ["status", "--porcelain", "--untracked-files=no"]:
+        if list(args) == ["status", "--porcelain"]:
             return edited
         if args[0] == "rev-parse":
             if args[-1] in ("HEAD^{commit}", f"{COMMIT}^{{commit}}"):
@@ -130,11 +135,12 @@ def _git(origin: str = "git@github.com:acme/ml-platform.git", pushed: bool = Tru
     return git
 
 
-def _run(argv: list[str], codebuild: FakeCodeBuild, logs: FakeLogs, git: Any = None) -> tuple[int, str]:
+def _run(argv: list[str], codebuild: FakeCodeBuild, logs: FakeLogs, git: Any = None,
+         sleep: Any = None) -> tuple[int, str]:
     out = io.StringIO()
     clients = {"codebuild": codebuild, "logs": logs}
     code = main(argv, clients=lambda env, service: clients[service], git=git or _git(), out=out,
-                sleep=lambda seconds: None)
+                sleep=sleep or (lambda seconds: None))
     return code, out.getvalue()
 
 
@@ -256,27 +262,24 @@ def test_a_kms_secrets_provider_needs_no_passphrase(monkeypatch: pytest.MonkeyPa
     assert code == 0 and len(codebuild.started) == 1, out
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "sighup"])
 def test_an_interrupt_stops_following_and_leaves_the_build_running(how: str) -> None:
     """A pulumi up killed midway leaves its stack locked with operations pending; the build left alone finishes and
-    releases the lock. So a cancelled CI job or Ctrl-C stops only the following, and says how to stop the build."""
+    releases the lock. So Ctrl-C, SIGTERM or SIGHUP stops only the following, and says how to stop the build."""
     codebuild = FakeCodeBuild([_running("BUILD")])
-    env = load_env("dev")
-    run = RunnerBuild(env=env, action=Action.UP, layers=None, repository="https://github.com/acme/ml-platform",
-                      commit=COMMIT, backend="https://api.pulumi.com")
-    before = signal.getsignal(signal.SIGTERM)
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
 
     def interrupt(seconds: float) -> None:
         if how == "ctrl-c":
             raise KeyboardInterrupt
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM if how == "sigterm" else signal.SIGHUP)
 
-    out = io.StringIO()
-    code = run_on_runner(run, codebuild, FakeLogs([["building"]]), out, sleep=interrupt)
-    assert code == 130 and codebuild.stopped == [], out.getvalue()
-    assert f"stopped following build {BUILD_ID}, which goes on" in out.getvalue()
-    assert f"aws codebuild stop-build --id {BUILD_ID} --region {env.region}" in out.getvalue()
-    assert signal.getsignal(signal.SIGTERM) == before  # the handler is this command's only while it follows
+    code, out = _run(["dev"], codebuild, FakeLogs([["building"]]), sleep=interrupt)
+    assert code == 130 and codebuild.stopped == [], out
+    assert f"stopped following build {BUILD_ID}, which goes on" in out
+    assert f"aws codebuild stop-build --id {BUILD_ID} --region eu-west-1" in out
+    # the handlers are this command's only while it runs
+    assert {signum: signal.getsignal(signum) for signum in before} == before
 
 
 def test_a_build_that_never_ends_is_given_up_after_the_projects_timeouts() -> None:
@@ -356,7 +359,7 @@ def test_the_envs_runner_repository_wins_and_another_origin_needs_repository(
 @pytest.mark.parametrize(("argv", "says"), [
     (["dev", "--ref", "no-such-branch"], "--ref 'no-such-branch': no such commit"),
     (["dev", "--command", "rehearse"], "nox -s runner: argument --command: invalid choice"),
-    (["dev", "--layers", "messaging;rm"], "--layers 'messaging;rm'"),
+    (["dev", "--layers", "messaging;rm"], "--layers: unknown layer(s) messaging;rm"),
     (["dev", "--repository", "https://gitlab.example/acme/ml"], "not a GitHub repository URL"),
     (["nosuchenv"], "nosuchenv"),
 ])
@@ -467,9 +470,72 @@ def test_a_build_stopped_or_timed_out_names_the_stacks_it_may_have_left_locked(s
 
 
 def test_uncommitted_changes_are_noted_as_not_in_the_build() -> None:
+    for ref in ("HEAD", COMMIT):  # the commit checked out here, however named
+        code, out = _run(["dev", "--ref", ref], FakeCodeBuild([_ended("SUCCEEDED", [])]), FakeLogs([]),
+                         git=_git(edited="?? services/new_handler.py"))
+        assert code == 0 and "this checkout has uncommitted changes, which the build does not have" in out, out
+
+
+def test_a_checkout_without_remote_branches_says_nothing_of_pushing() -> None:
+    """A CI checkout (one commit fetched by its id) knows no remote branch: no false alarm."""
     code, out = _run(["dev"], FakeCodeBuild([_ended("SUCCEEDED", [])]), FakeLogs([]),
-                     git=_git(edited=" M environments/dev.yaml"))
-    assert code == 0 and "this checkout has uncommitted changes, which the build does not have" in out, out
+                     git=_git(pushed=False, remotes=""))
+    assert code == 0 and "no remote branch" not in out, out
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["dev", "--layers", "mesaging"], "--layers: unknown layer(s) mesaging"),
+    # the runner cannot destroy itself or its network: refused here, not after the build queued and installed
+    (["dev", "--command", "destroy", "--layers", "broker"], "would destroy broker"),
+])
+def test_layers_the_build_would_refuse_start_nothing(argv: list[str], says: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    codebuild = FakeCodeBuild([_ended("SUCCEEDED", [])])
+    code, _ = _run(argv, codebuild, FakeLogs([]))
+    err = capsys.readouterr().err
+    assert code == 2 and codebuild.started == [] and says in err, err
+
+
+def test_a_pulumi_cloud_backend_with_passphrase_secrets_needs_both_secrets(
+        edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    edit_env("dev", lambda data: data.update(state={"secrets_provider": "passphrase"}))
+    codebuild = FakeCodeBuild([_ended("SUCCEEDED", [])], secrets=("PULUMI_ACCESS_TOKEN",))
+    code, _ = _run(["dev"], codebuild, FakeLogs([]))
+    err = capsys.readouterr().err
+    assert code == 2 and "PULUMI_CONFIG_PASSPHRASE_SECRET_ARN" in err and codebuild.started == [], err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_pair_to_the_process_group_is_one_interrupt(signum: int) -> None:
+    """nox passes on what it gets, so one SIGTERM (or SIGHUP) to the process group arrives twice: the second, while
+    the first is being handled, must not end the command with a traceback."""
+    codebuild = FakeCodeBuild([_running("BUILD")])
+
+    class SecondSignal(io.StringIO):
+        sent = False
+
+        def write(self, text: str) -> int:
+            if "interrupted" in text and not self.sent:  # while the first is handled
+                self.sent = True
+                os.kill(os.getpid(), signum)
+            return super().write(text)
+
+    out = SecondSignal()
+    clients = {"codebuild": codebuild, "logs": FakeLogs([])}
+    code = main(["dev"], clients=lambda env, service: clients[service], git=_git(), out=out,
+                sleep=lambda seconds: os.kill(os.getpid(), signum))
+    assert out.sent and code == 130 and out.getvalue().count("stopped following build") == 1, out.getvalue()
+    assert codebuild.stopped == []
+
+
+def test_ctrl_c_while_the_build_is_asked_for_names_where_to_find_it(capsys: pytest.CaptureFixture[str]) -> None:
+    class Slow(FakeCodeBuild):
+        def start_build(self, **request: Any) -> dict[str, Any]:
+            raise KeyboardInterrupt
+
+    code, _ = _run(["dev"], Slow([_ended("SUCCEEDED", [])]), FakeLogs([]))
+    err = capsys.readouterr().err
+    assert code == 130 and "list-builds-for-project --project-name ml-platform-dev-deploy" in err, err
 
 
 def test_the_runner_project_runs_one_build_at_a_time_unless_it_is_a_github_actions_runner(edit_env: Any) -> None:

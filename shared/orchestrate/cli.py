@@ -124,7 +124,7 @@ def _ask_on_terminal(prompt: str) -> bool:
 
 
 @contextlib.contextmanager
-def _signals_interrupt() -> Iterator[None]:
+def signals_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP sent to this process interrupt the run like Ctrl-C, as :class:`RunInterrupted`; the runner
     relays the interrupt to the ``pulumi`` processes, which run in process groups of their own
     (automation.pulumi_shim). Only the first interrupt of any kind raises from a SIGTERM/SIGHUP: one sent to the whole
@@ -1015,7 +1015,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         return 130
     progress = Progress(out, plan.layers)
     interruption = Interruption(runner, progress)
-    with _signals_interrupt():
+    with signals_interrupt():
         try:
             results = execute(plan, env, operation, runner, progress, parallel=args.parallel,
                               clock=clock, gate=reach.before_level, interruption=interruption)

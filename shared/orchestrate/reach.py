@@ -28,7 +28,6 @@ before the next level starts.
 
 from __future__ import annotations
 
-import os
 import shlex
 import socket
 import time
@@ -110,11 +109,12 @@ class Target:
 
 def _this_commit() -> str:
     """The commit this checkout is at (``main`` where git cannot say: not a checkout, no git)."""
-    from shared.orchestrate.runner_build import RunnerError, run_git
+    from shared.errors import UsageError
+    from shared.orchestrate.runner_build import RunnerError, resolve_commit, run_git
 
     try:
-        return run_git(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]) or "main"
-    except RunnerError:
+        return resolve_commit("HEAD", run_git)
+    except (RunnerError, UsageError):
         return "main"
 
 
@@ -128,11 +128,11 @@ def runner_build_command(env: EnvConfig, operation: Operation | None = None) -> 
     from shared.deploy_role import deploy_runner_role_arn
 
     project, runner_role = deploy_project_name(env.name), deploy_runner_role_arn(env, env.name)
-    from shared.orchestrate.runner_build import runner_variables
+    from shared.orchestrate.runner_build import runner_backend, runner_variables
 
     action = operation.action if operation is not None else Action.UP
     repository = env.messaging.deploy_runner.github_repository
-    backend = os.environ.get("PULUMI_BACKEND_URL") or env.state.backend_url
+    backend = runner_backend(env)
     variables = [f"name={name},value={value},type=PLAINTEXT"
                  for name, value in runner_variables(env, action, None, backend or "<the state backend URL>")]
     buildspec = (f"$(aws codebuild batch-get-projects --region {env.region} --names {project} "

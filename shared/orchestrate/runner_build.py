@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any, TextIO
 
-from shared.envs import EnvConfig, env_path
+from shared.envs import EnvConfig, env_path, without_userinfo
 from shared.errors import PlatformError, UsageError
 from shared.orchestrate.model import Action
 
@@ -82,11 +80,6 @@ _GITHUB_REMOTE = re.compile(r"^(?:https://(?:[^@/\s]+@)?github\.com/|git@github\
                             r"(?P<path>[\w.-]+/[\w.-]+?)(?:\.git)?/?$")
 
 
-def _without_credentials(url: str) -> str:
-    """``url`` without a ``user:token@`` (an origin cloned with a token carries one): never printed."""
-    return re.sub(r"^(https?://)[^@/\s]*@", r"\1", url)
-
-
 def source_repository(env: EnvConfig, given: str | None, git: Git) -> str:
     """The GitHub repository the build checks out, as the https URL CodeBuild clones (StartBuild
     ``sourceLocationOverride``): ``--repository``, else the env's ``messaging.deploy_runner.github_repository``, else
@@ -95,7 +88,7 @@ def source_repository(env: EnvConfig, given: str | None, git: Git) -> str:
     if given:
         match = _GITHUB_REMOTE.match(given)
         if match is None:
-            raise UsageError(f"nox -s runner: --repository {_without_credentials(given)!r}: not a GitHub repository "
+            raise UsageError(f"nox -s runner: --repository {without_userinfo(given)!r}: not a GitHub repository "
                              "URL (https://github.com/<org>/<repo>)")
         return f"https://github.com/{match['path']}"
     named = env.messaging.deploy_runner.github_repository
@@ -106,7 +99,7 @@ def source_repository(env: EnvConfig, given: str | None, git: Git) -> str:
     except RunnerError as error:
         origin, why = "", str(error)
     else:
-        why = f"origin is {_without_credentials(origin)!r}, not GitHub"
+        why = f"origin is {without_userinfo(origin)!r}, not GitHub"
     match = _GITHUB_REMOTE.match(origin)
     if match is None:
         raise UsageError(f"nox -s runner: which GitHub repository the build checks out is unknown ({why}): name it "
@@ -173,6 +166,12 @@ GIVE_UP_CODES = frozenset({"AccessDeniedException", "AccessDenied", "ExpiredToke
 FINAL_EMPTY_READS = 2
 #: Seconds between those final reads
 FINAL_READ_S = 3.0
+
+
+class StartInterrupted(PlatformError):
+    """Interrupted while StartBuild was on its way: a build may have started (exit 130, as any interrupt)."""
+
+    exit_code = 130
 
 
 class LostBuildError(PlatformError):
@@ -309,7 +308,7 @@ def state_access_problem(run: RunnerBuild, project: dict[str, Any]) -> str | Non
     needed = []
     if backend_encrypts_secrets(url):
         needed.append(("PULUMI_ACCESS_TOKEN", "access_token_secret", f"a Pulumi access token for {url}"))
-    elif uses_passphrase(url, env.state.secrets_provider):
+    if uses_passphrase(url, env.state.secrets_provider):
         needed.append(("PULUMI_CONFIG_PASSPHRASE", "passphrase_secret",
                        f"the passphrase of the stacks' secrets on {url}"))
     for variable, key, what in needed:
@@ -341,10 +340,6 @@ def _start_hint(run: RunnerBuild, error: BaseException) -> str:
     return "see CodeBuild's reason"
 
 
-class _Terminated(Exception):
-    """SIGTERM (a cancelled CI job) while following the build."""
-
-
 def run_on_runner(run: RunnerBuild, codebuild: Any, logs: Any, out: TextIO, *,
                   sleep: Callable[[float], None] = time.sleep,
                   clock: Callable[[], float] = time.monotonic) -> int:
@@ -371,7 +366,12 @@ def run_on_runner(run: RunnerBuild, codebuild: Any, logs: Any, out: TextIO, *,
         problem = state_access_problem(run, project)
         if problem:
             raise RunnerError(f"{prefix}: {problem}. Nothing was started.")
-        started = codebuild.start_build(**run.start_build_request(buildspec))["build"]
+        try:
+            started = codebuild.start_build(**run.start_build_request(buildspec))["build"]
+        except KeyboardInterrupt:
+            raise StartInterrupted(f"{prefix}: interrupted while CodeBuild was asked to start the build, which may "
+                                   f"have started: `aws codebuild list-builds-for-project --project-name {run.project} "
+                                   f"--region {env.region}` lists it first") from None
     except aws_errors() as error:
         raise RunnerError(f"{prefix}: the build could not be started (CodeBuild: {error}); {_start_hint(run, error)}. "
                           "Nothing was started.") from None
@@ -386,10 +386,6 @@ def run_on_runner(run: RunnerBuild, codebuild: Any, logs: Any, out: TextIO, *,
     region = env.region
     look = f"`aws codebuild batch-get-builds --ids {shlex.quote(build_id)} --region {region}`"
 
-    def terminated(signum: int, frame: FrameType | None) -> None:
-        raise _Terminated()
-
-    previous = signal.signal(signal.SIGTERM, terminated)
     try:
         while True:
             build = follower.read(build_id)
@@ -401,14 +397,12 @@ def run_on_runner(run: RunnerBuild, codebuild: Any, logs: Any, out: TextIO, *,
                     f"timeouts and {GRACE_MINUTES} more: stopped following it{follower._see()}. Look at it: {look}")
             sleep(POLL_S)
         follower.finish(build, sleep)
-    except (KeyboardInterrupt, _Terminated):
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP as signals_interrupt raises them (RunInterrupted)
         follower.say(
             f"{prefix}: interrupted: stopped following build {build_id}, which goes on (a pulumi run stopped midway "
             f"leaves its stack locked with operations pending). Follow it{follower._see()}: {look}; or stop it: "
             f"`aws codebuild stop-build --id {shlex.quote(build_id)} --region {region}`")
         return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
     status = str(build.get("buildStatus"))
     if status == "SUCCEEDED":
         follower.say(f"{prefix}: build {build_id} succeeded")
@@ -428,17 +422,59 @@ def run_on_runner(run: RunnerBuild, codebuild: Any, logs: Any, out: TextIO, *,
     return 1
 
 
-def main(argv: Sequence[str] | None = None, *, clients: Callable[[EnvConfig, str], Any] | None = None,
-         git: Git = run_git, out: TextIO | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
-    """``python -m shared.orchestrate.runner_build ENV [--command C] [--layers a,b] [--ref REV]
-    [--repository URL]``."""
+def runner_backend(env: EnvConfig) -> str | None:
+    """The state backend a build of the runner is given: this machine's ``PULUMI_BACKEND_URL``, else the env file's
+    ``state.backend_url`` (which the build's checkout reads itself); None: neither."""
     import os
 
+    return os.environ.get("PULUMI_BACKEND_URL") or env.state.backend_url
+
+
+def _notes(run: RunnerBuild, head: bool, git: Git, out: TextIO) -> None:
+    """What this checkout has that the build will not: uncommitted changes (of the commit checked out here), a commit
+    no remote branch holds (where this checkout knows its remote branches at all: a CI checkout often has none)."""
+    prefix = f"runner {run.env.name}: note"
+    try:
+        edited = head and bool(git(["status", "--porcelain"]))
+    except RunnerError:
+        edited = False
+    if edited:
+        out.write(f"{prefix}: this checkout has uncommitted changes, which the build does not have: it runs "
+                  f"{run.commit} as committed\n")
+    try:
+        known = bool(git(["branch", "--remotes"]))
+        pushed = not known or bool(git(["branch", "--remotes", "--contains", run.commit]))
+    except RunnerError:
+        pushed = True  # unknown here: CodeBuild will say
+    if not pushed:
+        out.write(f"{prefix}: no remote branch of this checkout holds {run.commit}: unless it is on GitHub, the build "
+                  "fails at its DOWNLOAD_SOURCE phase (push it first)\n")
+
+
+def _layers(env: EnvConfig, action: Action, layers: str | None) -> str | None:
+    """``--layers`` checked as the build's ``nox`` session will (known layer names), and a destroy's as the runner
+    allows (the layers that need the VPC, not the runner's own: shared.orchestrate.reach.check_destroy_from_runner),
+    before a build queues and installs for minutes to refuse them."""
+    from shared.broker_names import deploy_project_name
+    from shared.orchestrate.model import Operation
+    from shared.orchestrate.plan import make_plan, requested_layers
+    from shared.orchestrate.reach import CODEBUILD_BUILD_ID, check_destroy_from_runner
+
+    requested = requested_layers(layers)
+    if action is Action.DESTROY:
+        requested = requested or [DESTROY_LAYERS]
+    plan = make_plan(Operation(action), requested)
+    check_destroy_from_runner(env, Operation(action), plan, {CODEBUILD_BUILD_ID: f"{deploy_project_name(env.name)}:"})
+    return ",".join(requested) if requested else None
+
+
+def _main(argv: list[str], *, clients: Callable[[EnvConfig, str], Any] | None, git: Git, out: TextIO,
+          sleep: Callable[[float], None]) -> int:
     from shared.cli import UsageParser
     from shared.envs import load_env
     from shared.images import SessionClients
+    from shared.orchestrate.cli import signals_interrupt
 
-    out = out or sys.stdout
     parser = UsageParser(prog="python -m shared.orchestrate.runner_build", label="nox -s runner",
                          description="Run a command of the env on its deploy runner, inside the VPC, and follow it.")
     parser.add_argument("env")
@@ -447,33 +483,28 @@ def main(argv: Sequence[str] | None = None, *, clients: Callable[[EnvConfig, str
     parser.add_argument("--layers", help="comma-separated layers (--layers of that session; destroy: messaging)")
     parser.add_argument("--ref", default="HEAD", help="the commit the build checks out (default HEAD)")
     parser.add_argument("--repository", help="the GitHub repository (default: the env's, else origin's)")
-    try:
+    # SIGTERM and SIGHUP as Ctrl-C, the second of a pair sent to the process group ignored (as `up` takes them)
+    with signals_interrupt():
         args = parser.parse_args(argv)
         env = load_env(args.env)
-        if args.layers is not None and not re.fullmatch(r"[a-z]+(,[a-z]+)*", args.layers):
-            raise UsageError(f"nox -s runner: --layers {args.layers!r}: comma-separated layer names")
-        run = RunnerBuild(env=env, action=Action(args.command), layers=args.layers,
-                          repository=source_repository(env, args.repository, git), commit=resolve_commit(args.ref, git),
-                          backend=os.environ.get("PULUMI_BACKEND_URL") or env.state.backend_url)
-        try:
-            pushed = bool(git(["branch", "--remotes", "--contains", run.commit]))
-        except RunnerError:
-            pushed = True  # unknown here: CodeBuild will say
-        try:
-            edited = bool(git(["status", "--porcelain", "--untracked-files=no"])) and args.ref == "HEAD"
-        except RunnerError:
-            edited = False
-        if edited:
-            out.write(f"runner {env.name}: note: this checkout has uncommitted changes, which the build does not "
-                      f"have: it runs {run.commit} as committed\n")
-        if not pushed:
-            out.write(f"runner {env.name}: note: no remote branch of this checkout holds {run.commit}: unless it is on "
-                      f"GitHub, the build fails at its DOWNLOAD_SOURCE phase (push it first)\n")
+        action = Action(args.command)
+        commit = resolve_commit(args.ref, git)
+        run = RunnerBuild(env=env, action=action, layers=_layers(env, action, args.layers),
+                          repository=source_repository(env, args.repository, git), commit=commit,
+                          backend=runner_backend(env))
+        _notes(run, commit == resolve_commit("HEAD", git), git, out)
         factory = clients if clients is not None else SessionClients()
         return run_on_runner(run, factory(env, "codebuild"), factory(env, "logs"), out, sleep=sleep)
-    except PlatformError as error:
-        sys.stderr.write(f"error: {error}\n")
-        return error.exit_code
+
+
+def main(argv: Sequence[str] | None = None, *, clients: Callable[[EnvConfig, str], Any] | None = None,
+         git: Git = run_git, out: TextIO | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
+    """``python -m shared.orchestrate.runner_build ENV [--command C] [--layers a,b] [--ref REV] [--repository URL]``:
+    exit 0 the build succeeded, 1 it did not (or was lost track of), 2 none was started, 130 interrupted."""
+    from shared.cli import run_main
+
+    return run_main(lambda args: _main(args, clients=clients, git=git, out=out or sys.stdout, sleep=sleep),
+                    None if argv is None else list(argv))
 
 
 if __name__ == "__main__":
