@@ -202,7 +202,7 @@ def _how_to_provide(env: EnvConfig, service: str, reference: str, uri: str, clie
     # The copy gets its release tag at once: the lifecycle policy never expires a release-tagged image, while
     # one under another tag counts against "keep the last N" until `up` tags it (and tags are IMMUTABLE, so
     # a hand-picked one could also block the tag a later replicated push carries).
-    tag = release_tag(reference) if is_digest(reference) else "<tag>"
+    tag = release_tag(reference, env.name) if is_digest(reference) else "<tag>"
     return (f"{status + '; ' if status else ''}{env.name} receives images by ECR replication from "
             f"{source.env_name} ({source_uri}); AWS replicates only images pushed after replication to {env.name} was "
             f"configured (by {source.env_name}'s compute `up` since environments/{env.name}.yaml named it as "

@@ -1,6 +1,6 @@
 """Release tags: ``python -m shared.release_tags ENV [--check]``.
 
-Every image an env's ``release.images`` pins gets the tag ``release-<digest hex>`` in that env's own
+Every image an env's ``release.images`` pins gets the tag ``release_<env>_<digest hex>`` in that env's own
 ECR repository (``ml-platform/<service>`` in the env's account and region). The repositories'
 lifecycle policy (:func:`shared.components.ecr.lifecycle_policy`) never expires an image with that
 tag, so neither "keep the last N images" nor the untagged-image rule can delete what an env runs --
@@ -103,10 +103,10 @@ def _manifest(ecr: Any, repository: str, digest: str) -> dict[str, Any]:
     return dict(images[0])
 
 
-def _tag(ecr: Any, service: str, repository: str, reference: str, detail: Mapping[str, Any], check: bool,
-         image: Mapping[str, Any] | None = None) -> TagResult:
+def _tag(ecr: Any, env_name: str, service: str, repository: str, reference: str, detail: Mapping[str, Any],
+         check: bool, image: Mapping[str, Any] | None = None) -> TagResult:
     digest = str(detail["imageDigest"])
-    tag = release_tag(digest)
+    tag = release_tag(digest, env_name)
     if tag in (detail.get("imageTags") or []):
         return TagResult(service, repository, reference, digest, tag, "already-tagged")
     if check:
@@ -138,9 +138,9 @@ def _children(image: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def tag_release(ecr: Any, images: Mapping[str, str], *, check: bool = False,
+def tag_release(ecr: Any, images: Mapping[str, str], env_name: str, *, check: bool = False,
                 stop: Callable[[], bool] | None = None) -> list[TagResult]:
-    """Give each pinned image (service -> digest or tag) its release tag in ``ml-platform/<service>``.
+    """Give each image ``env_name`` pins (service -> digest or tag) its release tag in ``ml-platform/<service>``.
 
     A multi-platform index is tagged, and so is every manifest it references (one per platform, and
     attestations): they are stored as images of their own, untagged, and the untagged rule must not be able
@@ -171,8 +171,8 @@ def tag_release(ecr: Any, images: Mapping[str, str], *, check: bool = False,
         for child in _children(image):
             child_detail = _describe(ecr, repository, child)
             results.append(TagResult(service, repository, child, None, None, "missing") if child_detail is None
-                           else _tag(ecr, service, repository, child, child_detail, check))
-        results.append(_tag(ecr, service, repository, reference, detail, check, image))
+                           else _tag(ecr, env_name, service, repository, child, child_detail, check))
+        results.append(_tag(ecr, env_name, service, repository, reference, detail, check, image))
     return results
 
 
@@ -194,7 +194,7 @@ def main(argv: Sequence[str] | None = None, *, session: Any = None) -> int:
             if account != env.account_id:
                 raise ConfigError(f"environments/{env.name}.yaml", "account_id",
                                   f"the credentials in use are for account {account}, not {env.account_id}")
-            results = tag_release(session.client("ecr", region_name=env.region), env.release.images,
+            results = tag_release(session.client("ecr", region_name=env.region), env.release.images, env.name,
                                   check=args.check)
         except aws_errors() as error:  # no credentials, or a call they may not make: a message, not a traceback
             raise AwsAccessError(f"{env.name}: {error}; the credentials for account {env.account_id} need "

@@ -98,7 +98,8 @@ def test_a_missing_repository_and_a_missing_digest_are_both_named(moto_aws: None
     # replication to staging exists only once dev's compute ran with staging's file naming dev
     assert "by dev's compute `up` since environments/staging.yaml named it as image_source" in gateway.how
     assert (f"crane copy 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway@{NEW} "
-            f"222222222222.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway:release-{NEW.removeprefix('sha256:')}`"
+            f"222222222222.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway:release_staging_"
+            f"{NEW.removeprefix('sha256:')}`"
             ) in gateway.how  # the release tag at once: the lifecycle policy keeps the copy from then on
 
 

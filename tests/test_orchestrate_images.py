@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from shared.components.ecr import release_tag
 from shared.envs import EnvConfig, load_env
 from shared.images import HeldRepository
 from shared.orchestrate.automation import AutomationRunner
@@ -194,7 +195,7 @@ def test_once_the_images_arrive_step_2_runs_the_full_update_and_ecs_is_checked(
     for service, digest in staging.release.images.items():
         (detail,) = ecr.describe_images(repositoryName=f"ml-platform/{service}",
                                         imageIds=[{"imageDigest": digest}])["imageDetails"]
-        assert f"release-{digest.removeprefix('sha256:')}" in detail.get("imageTags", []), service
+        assert release_tag(digest, staging.name) in detail.get("imageTags", []), service
 
 
 def test_with_every_image_in_place_compute_is_one_ordinary_update(moto_aws: None,
@@ -1547,7 +1548,7 @@ def release_tagged(env: EnvConfig) -> list[str]:
     for service, digest in sorted(env.release.images.items()):
         (detail,) = ecr.describe_images(repositoryName=f"ml-platform/{service}",
                                         imageIds=[{"imageDigest": digest}])["imageDetails"]
-        if f"release-{digest.removeprefix('sha256:')}" in detail.get("imageTags", []):
+        if release_tag(digest, env.name) in detail.get("imageTags", []):
             tagged.append(service)
     return tagged
 
@@ -1606,7 +1607,7 @@ def test_an_interrupt_during_the_tagging_writes_no_further_tag_and_says_which_it
     assert release_tagged(dev) == ["gateway"]  # the first (sorted) service's, written before the interrupt
     assert result.status is Status.INTERRUPTED, result
     assert result.detail.startswith("interrupted before the update: 1 release tag(s) were written to dev's registry "
-                                    f"(ml-platform/gateway@{dev.release.images['gateway']} release-")
+                                    f"(ml-platform/gateway@{dev.release.images['gateway']} release_dev_")
     assert result.detail.endswith("; the services were not updated")
     assert gate.inner.compute_runs() == []  # type: ignore[attr-defined]
 

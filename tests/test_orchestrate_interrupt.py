@@ -220,7 +220,7 @@ class SignalDuringTagging(ReleasedEverywhere):
         from shared.release_tags import TagResult
 
         digest = env.release.images["gateway"]
-        written = TagResult("gateway", "ml-platform/gateway", digest, digest, f"release-{digest[7:]}", "tagged")
+        written = TagResult("gateway", "ml-platform/gateway", digest, digest, f"release_dev_{digest[7:]}", "tagged")
         # Real tagging takes network round trips: by then the scheduler waits for the layer, where it takes the signal
         # (one that arrived while it was still starting compute's thread would count compute as not started at all).
         time.sleep(0.2)

@@ -1,4 +1,4 @@
-"""``python -m shared.release_tags ENV`` gives every image an env's release pins its ``release-<digest>`` tag
+"""``python -m shared.release_tags ENV`` gives every image an env's release pins its ``release_<env>_<digest>`` tag
 in the env's own ECR repositories (moto's ECR), idempotently, and refuses the wrong account."""
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from moto import mock_aws
 
 from shared.components.ecr import release_tag, repository_name
 from shared.release_tags import main, tag_release
+
+#: the env the images are released in (its name is in the tag)
+ENV = "dev"
 
 REGION = "eu-west-1"
 MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
@@ -56,25 +59,25 @@ def ecr() -> Iterator[Any]:
 def test_a_digest_copied_without_a_tag_gets_its_release_tag_once(ecr: Any) -> None:
     copied = push(ecr, "gateway", "g1")
     assert tags(ecr, "gateway", copied) == []
-    (result,) = tag_release(ecr, {"gateway": copied})
-    assert (result.action, result.tag) == ("tagged", release_tag(copied))
-    assert tags(ecr, "gateway", copied) == [release_tag(copied)]
+    (result,) = tag_release(ecr, {"gateway": copied}, ENV)
+    assert (result.action, result.tag) == ("tagged", release_tag(copied, ENV))
+    assert tags(ecr, "gateway", copied) == [release_tag(copied, ENV)]
     # Idempotent: a second run finds the tag and writes nothing (the tag is immutable anyway).
-    (again,) = tag_release(ecr, {"gateway": copied})
-    assert again.action == "already-tagged" and tags(ecr, "gateway", copied) == [release_tag(copied)]
+    (again,) = tag_release(ecr, {"gateway": copied}, ENV)
+    assert again.action == "already-tagged" and tags(ecr, "gateway", copied) == [release_tag(copied, ENV)]
 
 
 def test_a_release_tag_resolves_to_its_digest_and_keeps_the_build_tag(ecr: Any) -> None:
     built = push(ecr, "inference", "i1", tag="v1.4.2")
-    (result,) = tag_release(ecr, {"inference": "v1.4.2"})
+    (result,) = tag_release(ecr, {"inference": "v1.4.2"}, ENV)
     assert result.digest == built and result.action == "tagged"
-    assert tags(ecr, "inference", built) == sorted(["v1.4.2", release_tag(built)])
+    assert tags(ecr, "inference", built) == sorted(["v1.4.2", release_tag(built, ENV)])
 
 
 def test_check_changes_nothing_and_a_missing_image_is_named(ecr: Any) -> None:
     copied = push(ecr, "gateway", "g2")
     absent = "sha256:" + "f" * 64
-    results = {r.service: r for r in tag_release(ecr, {"gateway": copied, "inference": absent}, check=True)}
+    results = {r.service: r for r in tag_release(ecr, {"gateway": copied, "inference": absent}, ENV, check=True)}
     assert results["gateway"].action == "untagged" and not results["gateway"].ok
     assert tags(ecr, "gateway", copied) == []
     assert results["inference"].action == "missing"
@@ -102,16 +105,16 @@ def test_an_index_and_every_manifest_it_references_get_their_release_tags(ecr: A
     index = push_index(ecr, "inference", [amd64, arm64], tag="v2.0.0")
     # untagged, the platform manifests would be what the untagged rule selects; each gets its own release tag
     assert tags(ecr, "inference", amd64) == [] and tags(ecr, "inference", arm64) == []
-    checked = tag_release(ecr, {"inference": index}, check=True)
+    checked = tag_release(ecr, {"inference": index}, ENV, check=True)
     # the index's images first: ECR refuses an index naming an image the repository lacks
     assert [(r.reference, r.action) for r in checked] == [(amd64, "untagged"), (arm64, "untagged"),
                                                            (index, "untagged")]
-    results = tag_release(ecr, {"inference": index})
+    results = tag_release(ecr, {"inference": index}, ENV)
     assert [(r.digest, r.action) for r in results] == [(amd64, "tagged"), (arm64, "tagged"), (index, "tagged")]
-    assert tags(ecr, "inference", index) == sorted(["v2.0.0", release_tag(index)])
-    assert tags(ecr, "inference", amd64) == [release_tag(amd64)]
-    assert tags(ecr, "inference", arm64) == [release_tag(arm64)]
-    again = tag_release(ecr, {"inference": index})
+    assert tags(ecr, "inference", index) == sorted(["v2.0.0", release_tag(index, ENV)])
+    assert tags(ecr, "inference", amd64) == [release_tag(amd64, ENV)]
+    assert tags(ecr, "inference", arm64) == [release_tag(arm64, ENV)]
+    again = tag_release(ecr, {"inference": index}, ENV)
     assert [(r.digest, r.action) for r in again] == [(amd64, "already-tagged"), (arm64, "already-tagged"),
                                                      (index, "already-tagged")]
 
@@ -120,7 +123,7 @@ def test_a_manifest_an_index_references_but_the_repository_lacks_is_named(ecr: A
     amd64 = push(ecr, "gateway", "amd64")
     absent = "sha256:" + "e" * 64
     index = push_index(ecr, "gateway", [amd64, absent], tag="v3")
-    results = tag_release(ecr, {"gateway": index})
+    results = tag_release(ecr, {"gateway": index}, ENV)
     assert [(r.reference, r.action) for r in results][:2] == [(amd64, "tagged"), (absent, "missing")]
     assert not all(r.ok for r in results)
 
@@ -142,10 +145,10 @@ def test_an_index_ecr_refuses_for_a_missing_image_is_named_after_its_images_are_
                               "PutImage")
 
     ecr.meta.events.register("before-parameter-build.ecr.PutImage", refuse_the_index)
-    results = tag_release(ecr, {"gateway": index})
+    results = tag_release(ecr, {"gateway": index}, ENV)
     assert [(r.reference, r.action) for r in results] == [(amd64, "tagged"), (absent, "missing"),
                                                           (index, "incomplete")]
-    assert tags(ecr, "gateway", amd64) == [release_tag(amd64)]
+    assert tags(ecr, "gateway", amd64) == [release_tag(amd64, ENV)]
     assert "copy the whole index into the repository again" in results[-1].describe()
     assert not results[-1].ok
 
@@ -157,11 +160,11 @@ def test_once_stop_answers_true_no_further_image_is_tagged(ecr: Any) -> None:
     index = push_index(ecr, "inference", [amd64, arm64])
     puts: list[str] = []  # one entry per ECR PutImage
     ecr.meta.events.register("before-call.ecr.PutImage", lambda **kwargs: puts.append("PutImage"))
-    results = tag_release(ecr, {"gateway": gateway, "inference": inference}, stop=lambda: len(puts) >= 1)
+    results = tag_release(ecr, {"gateway": gateway, "inference": inference}, ENV, stop=lambda: len(puts) >= 1)
     assert [(r.service, r.action) for r in results] == [("gateway", "tagged")]
     assert tags(ecr, "inference", inference) == []
     # an index is tagged whole: a platform manifest left untagged would be the untagged lifecycle rule's to expire
-    results = tag_release(ecr, {"inference": index}, stop=lambda: len(puts) >= 2)
+    results = tag_release(ecr, {"inference": index}, ENV, stop=lambda: len(puts) >= 2)
     assert [(r.digest, r.action) for r in results] == [(amd64, "tagged"), (arm64, "tagged"), (index, "tagged")]
 
 
@@ -177,14 +180,15 @@ def test_a_tag_an_immutable_repository_already_holds_on_the_same_digest_is_the_w
 
     ecr.meta.events.register("before-call.ecr.PutImage", already)
     # reported as found, not as written by this run (an interrupted up names the tags it wrote)
-    assert [(r.service, r.action) for r in tag_release(ecr, {"gateway": gateway})] == [("gateway", "already-tagged")]
+    results = tag_release(ecr, {"gateway": gateway}, ENV)
+    assert [(r.service, r.action) for r in results] == [("gateway", "already-tagged")]
 
 
 def test_an_interrupt_during_an_image_s_reads_writes_no_tag_of_it(ecr: Any) -> None:
     gateway = push(ecr, "gateway", "g")
     reads: list[str] = []
     ecr.meta.events.register("before-call.ecr.BatchGetImage", lambda **kwargs: reads.append("BatchGetImage"))
-    results = tag_release(ecr, {"gateway": gateway}, stop=lambda: bool(reads))  # Ctrl-C while ECR answered
+    results = tag_release(ecr, {"gateway": gateway}, ENV, stop=lambda: bool(reads))  # Ctrl-C while ECR answered
     assert results == [] and tags(ecr, "gateway", gateway) == []
 
 
@@ -205,7 +209,7 @@ def test_the_cli_tags_the_envs_release_and_exits_1_while_one_is_missing(
     session = boto3.Session(region_name=REGION)
     assert main(["dev"], session=session) == 1
     assert "inference: ml-platform/inference has no image" in capsys.readouterr().err
-    assert tags(ecr, "gateway", gateway) == [release_tag(gateway)]
+    assert tags(ecr, "gateway", gateway) == [release_tag(gateway, ENV)]
     inference = push(ecr, "inference", "i3")
     write_env(env_dir, "dev", MOTO_ACCOUNT, {"gateway": gateway, "inference": inference})
     assert main(["dev", "--check"], session=session) == 1
@@ -286,4 +290,4 @@ def test_the_cli_uses_the_envs_own_profile(ecr: Any, env_dir: Any, tmp_path: Any
     assert "dev-missing" in capsys.readouterr().err and tags(ecr, "gateway", gateway) == []
     monkeypatch.setenv("PLATFORM_AWS_PROFILE_DEV", "dev-admin")
     assert main(["dev"]) == 0
-    assert tags(ecr, "gateway", gateway) == [release_tag(gateway)]
+    assert tags(ecr, "gateway", gateway) == [release_tag(gateway, ENV)]

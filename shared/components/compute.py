@@ -287,7 +287,8 @@ class ComputePlatform(pulumi.ComponentResource):
             self.plans[service] = plan
             repository = ServiceRepository(
                 f"{service}-repo",
-                ServiceRepositoryArgs(service=service, keep_last_images=args.ecr_keep_last_images,
+                ServiceRepositoryArgs(service=service, env_name=settings.env_name,
+                                      keep_last_images=args.ecr_keep_last_images,
                                       kms_key_arn=self.ecr_key.arn, protect=settings.protect),
                 opts=child,
             )

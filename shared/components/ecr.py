@@ -14,9 +14,16 @@ from shared.envs import DIGEST_RE
 #: Untagged images (superseded pushes, failed builds) are garbage after this many days.
 UNTAGGED_EXPIRY_DAYS = 3
 REPOSITORY_PREFIX = "ml-platform"
-#: Every image an env's release pins carries ``release-<digest hex>`` in that env's repository
-#: (``shared.release_tags`` adds it); the lifecycle policy never expires an image with such a tag.
-RELEASE_TAG_PREFIX = "release-"
+#: Every image an env's release pins carries ``release_<env>_<digest hex>`` in that env's repository
+#: (``shared.release_tags`` adds it); that env's lifecycle policy never expires an image with such a tag. The env is
+#: in the tag because tags replicate: dev's retag of what it releases reaches staging's and prod's repositories
+#: (ECR replication copies a tag-only push: aws/containers-roadmap #1252), where a tag without the env would count
+#: dev's every release against their own rule and, once it passed 9,999, expire their oldest rollback images. An
+#: env name has no ``_``, so no env's prefix is another's.
+RELEASE_TAG_PREFIX = "release_"
+#: The tag of releases before the env was part of it (``release-<digest hex>``): still kept, by a rule of its own,
+#: whose count no longer grows (no env writes it now, and dev's new tags replicate as ``release_dev_...``).
+LEGACY_RELEASE_TAG_PREFIX = "release-"
 #: The "keep" rule's count: ECR has no keep action, only expire. An image that matches the tag
 #: selection of a higher-priority rule cannot be expired by a lower-priority rule (ECR user guide,
 #: "Lifecycle policy evaluation rules"), so a first rule that selects release tags and expires only
@@ -32,33 +39,47 @@ def repository_name(service: str) -> str:
     return f"{REPOSITORY_PREFIX}/{service}"
 
 
-def release_tag(digest: str) -> str:
-    """The tag a released image carries: one per digest, so it never has to move (tags are IMMUTABLE)."""
+def release_tag_prefix(env_name: str) -> str:
+    """What every release tag of ``env_name`` starts with, and no other env's."""
+    return f"{RELEASE_TAG_PREFIX}{env_name}_"
+
+
+def release_tag(digest: str, env_name: str) -> str:
+    """The tag an image ``env_name`` released carries in its repository: one per digest, so it never has to move
+    (tags are IMMUTABLE)."""
     if not DIGEST_RE.match(digest):
         raise ValueError(f"{digest!r} is not an image digest (sha256:<64 hex>)")
-    return RELEASE_TAG_PREFIX + digest.removeprefix("sha256:")
+    return release_tag_prefix(env_name) + digest.removeprefix("sha256:")
 
 
-def lifecycle_policy(keep_last_images: int) -> dict[str, Any]:
-    """Keep every released image; expire untagged images after a few days; of the rest keep the newest
+def lifecycle_policy(keep_last_images: int, env_name: str) -> dict[str, Any]:
+    """Keep every image ``env_name`` released; expire untagged images after a few days; of the rest keep the newest
     ``keep_last_images``.
 
     Rules apply lowest ``rulePriority`` first and the ``tagStatus: any`` rule must have the highest.
     A released image is shielded by rule 1 whether it was pushed with a tag or copied by digest only
-    (promotion copies digests): what matters is its ``release-`` tag. ``keep_last_images`` counts
-    every image (released ones too), so it bounds the rollback window of unreleased builds.
+    (promotion copies digests): what matters is its ``release_<env>_`` tag; rule 2 shields the releases tagged
+    before the env was in the tag. Another env's release tags (replicated from dev) select neither: such an image
+    counts under the last rule like any pushed build. ``keep_last_images`` counts every image (released ones too),
+    so it bounds the rollback window of unreleased builds.
     """
+    prefix = release_tag_prefix(env_name)
     return {"rules": [
         {"rulePriority": 1,
-         "description": f"Keep released images (tag {RELEASE_TAG_PREFIX}<digest>): no later rule can expire them",
-         "selection": {"tagStatus": "tagged", "tagPrefixList": [RELEASE_TAG_PREFIX],
+         "description": f"Keep {env_name}'s released images (tag {prefix}<digest>): no later rule can expire them",
+         "selection": {"tagStatus": "tagged", "tagPrefixList": [prefix],
                        "countType": "imageCountMoreThan", "countNumber": RELEASE_IMAGES_KEPT},
          "action": {"type": "expire"}},
-        {"rulePriority": 2, "description": f"Expire untagged images after {UNTAGGED_EXPIRY_DAYS} days",
+        {"rulePriority": 2,
+         "description": f"Keep images released before the env was in the tag ({LEGACY_RELEASE_TAG_PREFIX}<digest>)",
+         "selection": {"tagStatus": "tagged", "tagPrefixList": [LEGACY_RELEASE_TAG_PREFIX],
+                       "countType": "imageCountMoreThan", "countNumber": RELEASE_IMAGES_KEPT},
+         "action": {"type": "expire"}},
+        {"rulePriority": 3, "description": f"Expire untagged images after {UNTAGGED_EXPIRY_DAYS} days",
          "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
                        "countNumber": UNTAGGED_EXPIRY_DAYS},
          "action": {"type": "expire"}},
-        {"rulePriority": 3, "description": f"Keep the last {keep_last_images} images",
+        {"rulePriority": 4, "description": f"Keep the last {keep_last_images} images",
          "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_last_images},
          "action": {"type": "expire"}},
     ]}
@@ -67,6 +88,7 @@ def lifecycle_policy(keep_last_images: int) -> dict[str, Any]:
 @dataclass(frozen=True)
 class ServiceRepositoryArgs:
     service: str
+    env_name: str
     keep_last_images: int
     kms_key_arn: pulumi.Input[str]
     protect: bool
@@ -99,7 +121,7 @@ class ServiceRepository(pulumi.ComponentResource):
         self.lifecycle_policy = aws.ecr.LifecyclePolicy(
             name,
             repository=self.repository.name,
-            policy=json.dumps(lifecycle_policy(args.keep_last_images), sort_keys=True),
+            policy=json.dumps(lifecycle_policy(args.keep_last_images, args.env_name), sort_keys=True),
             opts=pulumi.ResourceOptions(parent=self.repository, delete_before_replace=True),
         )
         self.register_outputs({"repository_url": self.repository.repository_url})

@@ -219,8 +219,8 @@ class ImageChecks(Protocol):
         its state holds."""
 
     def tag_release(self, env: EnvConfig, stop: Callable[[], bool] | None = None) -> list[TagResult]:
-        """Give every released image its ``release-<digest>`` tag in the env's registry (idempotent); once ``stop``
-        answers True, no further image is tagged and the results so far come back."""
+        """Give every released image its ``release_<env>_<digest>`` tag in the env's registry (idempotent); once
+        ``stop`` answers True, no further image is tagged and the results so far come back."""
 
 
 class AwsImageChecks:
@@ -287,7 +287,7 @@ class AwsImageChecks:
     def tag_release(self, env: EnvConfig, stop: Callable[[], bool] | None = None) -> list[TagResult]:
         from shared.release_tags import tag_release
 
-        return tag_release(self.clients(env, "ecr"), env.release.images, stop=stop)
+        return tag_release(self.clients(env, "ecr"), env.release.images, env.name, stop=stop)
 
 
 # -- the runner ------------------------------------------------------------------------------------------

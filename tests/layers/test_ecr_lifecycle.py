@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from shared.components.ecr import RELEASE_TAG_PREFIX, UNTAGGED_EXPIRY_DAYS, lifecycle_policy, release_tag
+from shared.components.ecr import (
+    LEGACY_RELEASE_TAG_PREFIX,
+    RELEASE_IMAGES_KEPT,
+    UNTAGGED_EXPIRY_DAYS,
+    lifecycle_policy,
+    release_tag,
+    release_tag_prefix,
+)
 from shared.envs import load_env
 from tests.layers.compute_helpers import ENVS, LIFECYCLE, platform
 from tests.synth_helpers import of_type
@@ -96,11 +103,11 @@ def expired(policy: dict[str, Any], images: list[Image]) -> set[str]:
 
 @pytest.mark.parametrize("keep", [1, 10, 20, 1000])
 def test_the_policy_follows_ecrs_grammar(keep: int) -> None:
-    assert grammar_problems(lifecycle_policy(keep)) == []
+    assert grammar_problems(lifecycle_policy(keep, "prod")) == []
 
 
 def test_the_grammar_check_catches_what_ecr_refuses() -> None:
-    broken = lifecycle_policy(10)
+    broken = lifecycle_policy(10, "prod")
     broken["rules"][0]["selection"].pop("tagPrefixList")
     broken["rules"][0]["rulePriority"] = 9
     problems = grammar_problems(broken)
@@ -117,11 +124,11 @@ def history(released: list[Image], *, builds: int = 50, untagged: int = 5) -> li
 def test_a_released_image_older_than_the_last_n_and_copied_by_digest_is_never_expired() -> None:
     keep = 10
     # Promotion copied it by digest (no tag of its own); the release tag is its only tag.
-    pinned = Image(digest(1), (release_tag(digest(1)),), age_days=200)
+    pinned = Image(digest(1), (release_tag(digest(1), "prod"),), age_days=200)
     # An older release, still pinned by a later env, pushed with a build tag and release-tagged.
-    older = Image(digest(2), ("build-old", release_tag(digest(2))), age_days=400)
+    older = Image(digest(2), ("build-old", release_tag(digest(2), "prod")), age_days=400)
     images = history([pinned, older])
-    gone = expired(lifecycle_policy(keep), images)
+    gone = expired(lifecycle_policy(keep, "prod"), images)
     assert pinned.digest not in gone and older.digest not in gone
     # The rest is still pruned: every untagged leftover, and the tagged builds beyond the newest `keep`.
     assert {digest(2000 + n) for n in range(5)} <= gone
@@ -133,17 +140,54 @@ def test_a_released_image_older_than_the_last_n_and_copied_by_digest_is_never_ex
 def test_an_untagged_copy_is_expired_until_it_carries_its_release_tag() -> None:
     # Why the tag must be added within UNTAGGED_EXPIRY_DAYS of the copy.
     copy = Image(digest(1), (), age_days=UNTAGGED_EXPIRY_DAYS + 1)
-    assert copy.digest in expired(lifecycle_policy(10), [copy])
-    tagged = Image(copy.digest, (release_tag(copy.digest),), copy.age_days)
-    assert tagged.digest not in expired(lifecycle_policy(10), [tagged])
+    assert copy.digest in expired(lifecycle_policy(10, "prod"), [copy])
+    tagged = Image(copy.digest, (release_tag(copy.digest, "prod"),), copy.age_days)
+    assert tagged.digest not in expired(lifecycle_policy(10, "prod"), [tagged])
 
 
-def test_release_tags_are_one_per_digest_and_fit_an_ecr_tag() -> None:
-    tag = release_tag(digest(7))
-    assert tag == RELEASE_TAG_PREFIX + f"{7:064x}" and len(tag) <= 128
-    assert release_tag(digest(8)) != tag
+def test_release_tags_are_one_per_digest_and_env_and_fit_an_ecr_tag() -> None:
+    tag = release_tag(digest(7), "prod")
+    assert tag == "release_prod_" + f"{7:064x}" and len(tag) <= 128
+    assert release_tag(digest(8), "prod") != tag and release_tag(digest(7), "staging") != tag
     with pytest.raises(ValueError, match="not an image digest"):
-        release_tag("v1.2.3")
+        release_tag("v1.2.3", "prod")
+
+
+@pytest.mark.parametrize(("env", "other"), [("ml", "ml-x"), ("a", "a-release"), ("release", "dev")])
+def test_no_envs_release_tag_prefix_selects_anothers_tags(env: str, other: str) -> None:
+    """An env name has no underscore, so no env's prefix starts another's tags (tags replicate between envs);
+    neither does the legacy prefix select a new tag."""
+    for one, two in ((env, other), (other, env)):
+        assert not release_tag(digest(1), two).startswith(release_tag_prefix(one))
+        assert not release_tag(digest(1), two).startswith(LEGACY_RELEASE_TAG_PREFIX)
+
+
+def test_devs_replicated_release_tags_do_not_count_against_prods_releases() -> None:
+    """Dev's retag of what it releases replicates into prod's repository (a tag-only push replicates): before the env
+    was in the tag, prod's rule 1 protected and counted every dev release, and past 9,999 of them expired prod's own
+    oldest rollback images. Now dev's tags are ordinary tags in prod, pruned by the last rule, and prod's releases
+    are counted alone."""
+    keep = 10
+    rollback = Image(digest(1), (release_tag(digest(1), "prod"),), age_days=900)
+    dev_releases = [Image(digest(10_000 + n), (f"ci-{n}", release_tag(digest(10_000 + n), "dev")), age_days=n / 100)
+                    for n in range(RELEASE_IMAGES_KEPT + 1)]
+    gone = expired(lifecycle_policy(keep, "prod"), [rollback, *dev_releases])
+    assert rollback.digest not in gone
+    assert len([image for image in dev_releases if image.digest not in gone]) == keep
+    # with the policy of before (one rule for every release- tag), prod's oldest rollback image went first
+    rules = lifecycle_policy(keep, "prod")["rules"]
+    before = {"rules": [dict(rules[1], rulePriority=1), *rules[2:]]}
+    old_rollback = Image(digest(2), ("release-" + f"{2:064x}",), age_days=900)
+    old_dev = [Image(image.digest, (image.tags[0], "release-" + image.digest[7:]), image.age_days)
+               for image in dev_releases]
+    assert old_rollback.digest in expired(before, [old_rollback, *old_dev])
+
+
+def test_images_released_before_the_env_was_in_the_tag_are_still_kept() -> None:
+    """The upgrade: an image prod released (and may roll back to) carries the old tag only until an up re-tags it."""
+    legacy = Image(digest(3), ("release-" + f"{3:064x}",), age_days=800)
+    newer = [Image(digest(3000 + n), (f"build-{n}",), age_days=n) for n in range(30)]
+    assert legacy.digest not in expired(lifecycle_policy(10, "prod"), [legacy, *newer])
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -153,9 +197,9 @@ def test_every_repository_gets_the_release_keeping_policy(env: str) -> None:
     assert policies
     for resource in policies:
         policy = json.loads(resource["inputs"]["policy"])
-        assert policy == lifecycle_policy(keep) and grammar_problems(policy) == []
+        assert policy == lifecycle_policy(keep, env) and grammar_problems(policy) == []
         first = min(policy["rules"], key=lambda rule: rule["rulePriority"])
-        assert first["selection"]["tagPrefixList"] == [RELEASE_TAG_PREFIX]
+        assert first["selection"]["tagPrefixList"] == [release_tag_prefix(env)]
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -176,7 +220,7 @@ def test_a_new_lifecycle_policy_is_left_in_force_when_the_old_one_is_replaced(en
     for number, resource in enumerate(resources):
         name = f"{repository_name('svc')}-{number}"
         ecr.create_repository(repositoryName=name)
-        old = json.dumps(lifecycle_policy(keep + 1), sort_keys=True)
+        old = json.dumps(lifecycle_policy(keep + 1, env), sort_keys=True)
         ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=old)
         new = resource["inputs"]["policy"]
         steps = ["delete", "create"] if resource.get("delete_before_replace") else ["create", "delete"]
