@@ -10,9 +10,11 @@ The build checks out one commit, by its full id (``--ref``, default ``HEAD``), n
 is what was reviewed here, even when ``main`` moves on during the minutes the build queues and installs
 (StartBuild ``sourceVersion`` takes a commit id for GitHub: botocore codebuild). The commit must be on GitHub.
 
-Interrupted (Ctrl-C, or SIGTERM from a cancelled CI job), the command stops following and leaves the build running:
-a ``pulumi up`` killed midway leaves its stack locked with operations pending, which only ``pulumi cancel`` and a
-refresh clear, while the build left alone finishes and releases the lock. It says how to follow or stop it.
+Interrupted (Ctrl-C, SIGTERM or SIGHUP, taken as ``up`` takes them: shared.orchestrate.cli.signals_interrupt), the
+command stops following and leaves the build running, exit 130: a ``pulumi up`` killed midway leaves its stack locked
+with operations pending, which only ``pulumi cancel`` and a refresh clear, while the build left alone finishes and
+releases the lock. It says how to follow or stop it. The project runs one build at a time (without a webhook:
+shared.components.deploy_runner), so a second start while one runs is refused, naming the running one.
 """
 
 from __future__ import annotations
