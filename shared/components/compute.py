@@ -289,6 +289,7 @@ class ComputePlatform(pulumi.ComponentResource):
                 f"{service}-repo",
                 ServiceRepositoryArgs(service=service, env_name=settings.env_name,
                                       keep_last_images=args.ecr_keep_last_images,
+                                      source_env=args.replication.source.env_name if args.replication.source else None,
                                       kms_key_arn=self.ecr_key.arn, protect=settings.protect),
                 opts=child,
             )

@@ -21,9 +21,16 @@ REPOSITORY_PREFIX = "ml-platform"
 #: dev's every release against their own rule and, once it passed 9,999, expire their oldest rollback images. An
 #: env name has no ``_``, so no env's prefix is another's.
 RELEASE_TAG_PREFIX = "release_"
-#: The tag of releases before the env was part of it (``release-<digest hex>``): still kept, by a rule of its own,
-#: whose count no longer grows (no env writes it now, and dev's new tags replicate as ``release_dev_...``).
+#: The tag of releases before the env was part of it (``release-<digest hex>``): still kept, by a rule of its own
+#: (no env's ``up`` writes it now, and dev's new tags replicate as ``release_dev_...``; a build tag of one's own that
+#: starts so is kept by it too, as it was before).
 LEGACY_RELEASE_TAG_PREFIX = "release-"
+#: In an env that receives its images from another (``compute.image_source``), how many images tagged as that env's
+#: releases are kept: the candidates for promotion here, from the source env's `up` until this env's `up` tags them
+#: as its own (then rule 1 keeps them). ECR stores a multi-platform push with provenance as three images (the index
+#: and its manifests, each tagged), so this is about the source's last 50 releases of the service; an older one is
+#: still in the source's registry (its rule 1), and a copy brings it (README, Images).
+SOURCE_RELEASE_IMAGES_KEPT = 150
 #: The "keep" rule's count: ECR has no keep action, only expire. An image that matches the tag
 #: selection of a higher-priority rule cannot be expired by a lower-priority rule (ECR user guide,
 #: "Lifecycle policy evaluation rules"), so a first rule that selects release tags and expires only
@@ -52,37 +59,46 @@ def release_tag(digest: str, env_name: str) -> str:
     return release_tag_prefix(env_name) + digest.removeprefix("sha256:")
 
 
-def lifecycle_policy(keep_last_images: int, env_name: str) -> dict[str, Any]:
-    """Keep every image ``env_name`` released; expire untagged images after a few days; of the rest keep the newest
+def lifecycle_policy(keep_last_images: int, env_name: str, source_env: str | None = None) -> dict[str, Any]:
+    """Keep every image ``env_name`` released; keep the newest of those ``source_env`` (the env it receives images
+    from) released, the candidates for promotion; expire untagged images after a few days; of the rest keep the newest
     ``keep_last_images``.
 
     Rules apply lowest ``rulePriority`` first and the ``tagStatus: any`` rule must have the highest.
     A released image is shielded by rule 1 whether it was pushed with a tag or copied by digest only
     (promotion copies digests): what matters is its ``release_<env>_`` tag; rule 2 shields the releases tagged
-    before the env was in the tag. Another env's release tags (replicated from dev) select neither: such an image
-    counts under the last rule like any pushed build. ``keep_last_images`` counts every image (released ones too),
-    so it bounds the rollback window of unreleased builds.
+    before the env was in the tag. The source env's release tags (replicated with its retag) select the source rule,
+    capped at :data:`SOURCE_RELEASE_IMAGES_KEPT`: without it a release awaiting promotion counted under the last rule
+    and could expire after a few more pushes to the source; with no cap (one tag for every env, as before) the
+    source's every release counted against this env's rule 1. Any other env's release tag is an ordinary tag.
+    ``keep_last_images`` counts every image (released ones too), so it bounds the rollback window of unreleased
+    builds.
     """
     prefix = release_tag_prefix(env_name)
-    return {"rules": [
-        {"rulePriority": 1,
-         "description": f"Keep {env_name}'s released images (tag {prefix}<digest>): no later rule can expire them",
+    rules: list[dict[str, Any]] = [
+        {"description": f"Keep {env_name}'s released images (tag {prefix}<digest>): no later rule can expire them",
          "selection": {"tagStatus": "tagged", "tagPrefixList": [prefix],
-                       "countType": "imageCountMoreThan", "countNumber": RELEASE_IMAGES_KEPT},
-         "action": {"type": "expire"}},
-        {"rulePriority": 2,
-         "description": f"Keep images released before the env was in the tag ({LEGACY_RELEASE_TAG_PREFIX}<digest>)",
+                       "countType": "imageCountMoreThan", "countNumber": RELEASE_IMAGES_KEPT}},
+        {"description": f"Keep images released before the env was in the tag ({LEGACY_RELEASE_TAG_PREFIX}<digest>)",
          "selection": {"tagStatus": "tagged", "tagPrefixList": [LEGACY_RELEASE_TAG_PREFIX],
-                       "countType": "imageCountMoreThan", "countNumber": RELEASE_IMAGES_KEPT},
-         "action": {"type": "expire"}},
-        {"rulePriority": 3, "description": f"Expire untagged images after {UNTAGGED_EXPIRY_DAYS} days",
+                       "countType": "imageCountMoreThan", "countNumber": RELEASE_IMAGES_KEPT}},
+    ]
+    if source_env:
+        source = release_tag_prefix(source_env)
+        rules.append(
+            {"description": f"Keep the newest {SOURCE_RELEASE_IMAGES_KEPT} images {source_env} released (tag "
+                            f"{source}<digest>): candidates for promotion here",
+             "selection": {"tagStatus": "tagged", "tagPrefixList": [source],
+                           "countType": "imageCountMoreThan", "countNumber": SOURCE_RELEASE_IMAGES_KEPT}})
+    rules += [
+        {"description": f"Expire untagged images after {UNTAGGED_EXPIRY_DAYS} days",
          "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
-                       "countNumber": UNTAGGED_EXPIRY_DAYS},
-         "action": {"type": "expire"}},
-        {"rulePriority": 4, "description": f"Keep the last {keep_last_images} images",
-         "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_last_images},
-         "action": {"type": "expire"}},
-    ]}
+                       "countNumber": UNTAGGED_EXPIRY_DAYS}},
+        {"description": f"Keep the last {keep_last_images} images",
+         "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_last_images}},
+    ]
+    return {"rules": [{"rulePriority": number, **rule, "action": {"type": "expire"}}
+                      for number, rule in enumerate(rules, start=1)]}
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,8 @@ class ServiceRepositoryArgs:
     service: str
     env_name: str
     keep_last_images: int
+    #: the env this one receives its images from (``compute.image_source``), whose releases are kept a while
+    source_env: str | None
     kms_key_arn: pulumi.Input[str]
     protect: bool
 
@@ -121,7 +139,8 @@ class ServiceRepository(pulumi.ComponentResource):
         self.lifecycle_policy = aws.ecr.LifecyclePolicy(
             name,
             repository=self.repository.name,
-            policy=json.dumps(lifecycle_policy(args.keep_last_images, args.env_name), sort_keys=True),
+            policy=json.dumps(lifecycle_policy(args.keep_last_images, args.env_name, args.source_env),
+                              sort_keys=True),
             opts=pulumi.ResourceOptions(parent=self.repository, delete_before_replace=True),
         )
         self.register_outputs({"repository_url": self.repository.repository_url})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from shared.components.ecr import (
     LEGACY_RELEASE_TAG_PREFIX,
     RELEASE_IMAGES_KEPT,
+    SOURCE_RELEASE_IMAGES_KEPT,
     UNTAGGED_EXPIRY_DAYS,
     lifecycle_policy,
     release_tag,
@@ -102,8 +104,9 @@ def expired(policy: dict[str, Any], images: list[Image]) -> set[str]:
 
 
 @pytest.mark.parametrize("keep", [1, 10, 20, 1000])
-def test_the_policy_follows_ecrs_grammar(keep: int) -> None:
-    assert grammar_problems(lifecycle_policy(keep, "prod")) == []
+@pytest.mark.parametrize("source", [None, "dev"])
+def test_the_policy_follows_ecrs_grammar(keep: int, source: str | None) -> None:
+    assert grammar_problems(lifecycle_policy(keep, "prod", source)) == []
 
 
 def test_the_grammar_check_catches_what_ecr_refuses() -> None:
@@ -197,7 +200,8 @@ def test_every_repository_gets_the_release_keeping_policy(env: str) -> None:
     assert policies
     for resource in policies:
         policy = json.loads(resource["inputs"]["policy"])
-        assert policy == lifecycle_policy(keep, env) and grammar_problems(policy) == []
+        assert policy == lifecycle_policy(keep, env, load_env(env).compute.image_source)
+        assert grammar_problems(policy) == []
         first = min(policy["rules"], key=lambda rule: rule["rulePriority"])
         assert first["selection"]["tagPrefixList"] == [release_tag_prefix(env)]
 
@@ -231,3 +235,40 @@ def test_a_new_lifecycle_policy_is_left_in_force_when_the_old_one_is_replaced(en
                 ecr.delete_lifecycle_policy(repositoryName=name)
         in_force = ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
         assert json.loads(in_force) == json.loads(new), resource["urn"]
+
+
+def test_a_source_release_awaiting_promotion_outlives_the_sources_later_pushes() -> None:
+    """dev's `up` tags what it releases; the tag replicates into staging's repository, where the image waits for its
+    promotion and staging's own `up`: kept there meanwhile however many builds dev pushes, the newest
+    SOURCE_RELEASE_IMAGES_KEPT of dev's releases at most (the rest stay in dev's registry, for a copy)."""
+    keep = 20
+    candidate = Image(digest(1), ("ci-1", release_tag(digest(1), "dev")), age_days=30)
+    later_pushes = [Image(digest(100 + n), (f"ci-{100 + n}",), age_days=n / 10) for n in range(3 * keep)]
+    policy = lifecycle_policy(keep, "staging", "dev")
+    assert candidate.digest not in expired(policy, [candidate, *later_pushes])
+    # without the source rule (a dev release an ordinary tag in staging) it went after `keep` newer pushes
+    assert candidate.digest in expired(lifecycle_policy(keep, "staging"), [candidate, *later_pushes])
+    many = [Image(digest(5000 + n), (release_tag(digest(5000 + n), "dev"),), age_days=n / 100)
+            for n in range(SOURCE_RELEASE_IMAGES_KEPT + 5)]
+    own = Image(digest(2), (release_tag(digest(2), "staging"),), age_days=999)
+    gone = expired(policy, [own, *many])
+    assert own.digest not in gone and len(gone) == 5  # the five oldest of dev's, never staging's own
+
+
+def test_an_image_with_two_envs_release_tags_or_a_legacy_one_is_kept() -> None:
+    keep = 5
+    filler = [Image(digest(200 + n), (f"b-{n}",), age_days=n / 10) for n in range(30)]
+    both = Image(digest(3), (release_tag(digest(3), "dev"), release_tag(digest(3), "prod")), age_days=500)
+    legacy_and_dev = Image(digest(4), ("release-" + f"{4:064x}", release_tag(digest(4), "dev")), age_days=500)
+    gone = expired(lifecycle_policy(keep, "prod", "dev"), [both, legacy_and_dev, *filler])
+    assert both.digest not in gone and legacy_and_dev.digest not in gone
+
+
+def test_the_longest_env_names_release_tag_fits_docker_and_ecr() -> None:
+    from shared.broker_names import longest_env_name
+    from shared.envs import ENV_NAME_PATTERN
+
+    longest = "e" * longest_env_name()  # the env loader refuses a longer name
+    assert re.match(ENV_NAME_PATTERN, longest)
+    tag = release_tag(digest(9), longest)
+    assert len(tag) <= 128 and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", tag)  # docker's tag grammar
