@@ -553,3 +553,16 @@ def test_the_runner_project_runs_one_build_at_a_time_unless_it_is_a_github_actio
     edit_env("dev", lambda data: data["messaging"].update(
         deploy_runner={"github_repository": "https://github.com/acme/ml-platform"}))
     assert limit() is None
+
+
+def test_an_interrupt_while_the_last_log_lines_are_read_still_reports_the_builds_result() -> None:
+    """The build is over by then: its result is what the command owes, not 'it goes on'."""
+    from shared.orchestrate.runner_build import FINAL_READ_S
+
+    def sleep(seconds: float) -> None:
+        if seconds == FINAL_READ_S:
+            raise KeyboardInterrupt
+
+    code, out = _run(["dev"], FakeCodeBuild([_ended("FAILED", [_phase("BUILD", "FAILED", "exit status 2")])]),
+                     FakeLogs([["error: refused"]]), sleep=sleep)
+    assert code == 1 and "ended FAILED: BUILD FAILED (exit status 2)" in out and "goes on" not in out, out

@@ -398,13 +398,16 @@ def run_on_runner(run: RunnerBuild, codebuild: Any, logs: Any, out: TextIO, *,
                     f"{prefix}: build {build_id} is not done after {timeouts} minutes, its project's queued and build "
                     f"timeouts and {GRACE_MINUTES} more: stopped following it{follower._see()}. Look at it: {look}")
             sleep(POLL_S)
-        follower.finish(build, sleep)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP as signals_interrupt raises them (RunInterrupted)
         follower.say(
             f"{prefix}: interrupted: stopped following build {build_id}, which goes on (a pulumi run stopped midway "
             f"leaves its stack locked with operations pending). Follow it{follower._see()}: {look}; or stop it: "
             f"`aws codebuild stop-build --id {shlex.quote(build_id)} --region {region}`")
         return 130
+    try:
+        follower.finish(build, sleep)
+    except KeyboardInterrupt:  # the build is over: its result is said without the log's last lines
+        pass
     status = str(build.get("buildStatus"))
     if status == "SUCCEEDED":
         follower.say(f"{prefix}: build {build_id} succeeded")
@@ -418,7 +421,7 @@ def run_on_runner(run: RunnerBuild, codebuild: Any, logs: Any, out: TextIO, *,
     elif status in ("STOPPED", "TIMED_OUT"):
         # a pulumi run stopped from outside may leave a stack locked, with operations pending (README, "An update
         # killed mid-way")
-        follower.say(f"{prefix}: a build {status.lower().replace('_', ' ')} may have stopped a pulumi run midway: its "
+        follower.say(f"{prefix}: a build that ended {status} may have stopped a pulumi run midway: its "
                      "stack may be locked or record operations that never finished (README, Real runs, An update "
                      f"killed mid-way): the next `nox -s up -- {env.name}` names such a stack before any change")
     return 1
