@@ -14,7 +14,7 @@ from shared import REPO_ROOT
 from shared.catalog import load_catalog
 from shared.components.compute import plan_service
 from shared.components.compute_wiring import AMQP_SECRET_KEYS
-from shared.components.ecr import RELEASE_IMAGES_KEPT, UNTAGGED_EXPIRY_DAYS
+from shared.components.ecr import RELEASE_IMAGES_KEPT, SOURCE_RELEASE_IMAGES_KEPT, UNTAGGED_EXPIRY_DAYS
 from shared.contracts import ComputeContract
 from shared.envs import load_env
 from shared.errors import ConfigError, ContractError
@@ -97,10 +97,15 @@ def test_every_service_has_a_scanned_immutable_kms_encrypted_repository_with_a_l
         lifecycle = by_name(doc, LIFECYCLE, f"{service}-repo")
         assert lifecycle["inputs"]["repository"] == inputs["name"]
         rules = json.loads(lifecycle["inputs"]["policy"])["rules"]
+        # the env's releases, those of before the env was in the tag, where it receives images its source's newest
+        # releases (promotion candidates), untagged images, the rest
+        source = [("tagged", "imageCountMoreThan", SOURCE_RELEASE_IMAGES_KEPT)] if load_env(env).compute.image_source \
+            else []
         assert [(r["selection"]["tagStatus"], r["selection"]["countType"], r["selection"]["countNumber"])
                 for r in sorted(rules, key=lambda r: r["rulePriority"])] == [
             ("tagged", "imageCountMoreThan", RELEASE_IMAGES_KEPT),
-            ("untagged", "sinceImagePushed", UNTAGGED_EXPIRY_DAYS), ("any", "imageCountMoreThan", keep_last)]
+            ("tagged", "imageCountMoreThan", RELEASE_IMAGES_KEPT),
+            *source, ("untagged", "sinceImagePushed", UNTAGGED_EXPIRY_DAYS), ("any", "imageCountMoreThan", keep_last)]
 
 
 def test_repositories_keys_and_log_groups_are_protected_in_prod_only() -> None:
