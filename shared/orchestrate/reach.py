@@ -126,15 +126,14 @@ def runner_build_command(env: EnvConfig, operation: Operation | None = None) -> 
     as the source."""
     from shared.broker_names import deploy_project_name
     from shared.deploy_role import deploy_runner_role_arn
-
-    project, runner_role = deploy_project_name(env.name), deploy_runner_role_arn(env, env.name)
     from shared.orchestrate.runner_build import runner_backend, runner_variables
 
+    project, runner_role = deploy_project_name(env.name), deploy_runner_role_arn(env, env.name)
     action = operation.action if operation is not None else Action.UP
     repository = env.messaging.deploy_runner.github_repository
     backend = runner_backend(env)
     variables = [f"name={name},value={value},type=PLAINTEXT"
-                 for name, value in runner_variables(env, action, None, backend or "<the state backend URL>")]
+                 for name, value in runner_variables(action, None, backend or "<the state backend URL>")]
     buildspec = (f"$(aws codebuild batch-get-projects --region {env.region} --names {project} "
                  "--query 'projects[0].source.buildspec' --output text)")
     command = " ".join([

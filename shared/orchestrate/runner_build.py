@@ -55,16 +55,16 @@ class RunnerError(PlatformError):
     exit_code = 2
 
 
-def runner_variables(env: EnvConfig, action: Action, layers: str | None,
-                     backend: str | None) -> list[tuple[str, str]]:
+def runner_variables(action: Action, layers: str | None, backend: str | None) -> list[tuple[str, str]]:
     """The build's plain variables, name and value: the command, its layers (a destroy: :data:`DESTROY_LAYERS` unless
-    given), the state backend (CodeBuild knows none of the deploying machine's environment)."""
+    given), the state backend where one is named (CodeBuild knows none of the deploying machine's environment)."""
     variables = [("PLATFORM_COMMAND", action.value)]
     if action is Action.DESTROY and not layers:
         layers = DESTROY_LAYERS
     if layers:
         variables.append(("PLATFORM_LAYERS", layers))
-    variables.append(("PULUMI_BACKEND_URL", backend or ""))
+    if backend:
+        variables.append(("PULUMI_BACKEND_URL", backend))
     return variables
 
 
@@ -156,7 +156,7 @@ class RunnerBuild:
             "buildspecOverride": buildspec,
             "environmentVariablesOverride": [
                 {"name": name, "value": value, "type": "PLAINTEXT"}
-                for name, value in runner_variables(self.env, self.action, self.layers, self.backend) if value],
+                for name, value in runner_variables(self.action, self.layers, self.backend)],
         }
 
 
@@ -211,7 +211,7 @@ class Follower:
         except aws_errors() as error:
             if aws_error_code(error) in GIVE_UP_CODES:
                 raise LostBuildError(f"{self.prefix}: build {build_id} can no longer be read ({error}): stopped "
-                                     f"following it; it goes on{self._see()}") from None
+                                     f"following it; it goes on{self.see_log()}") from None
             if not self.build_failing:
                 self.say(f"{self.prefix}: reading the build failed ({error}); trying again")
             self.build_failing = True
@@ -221,8 +221,9 @@ class Follower:
             raise LostBuildError(f"{self.prefix}: CodeBuild no longer knows build {build_id}")
         build: dict[str, Any] = builds[0]
         # the stream, and so a link that opens, exists from the PROVISIONING phase (botocore codebuild LogsLocation)
-        if (build.get("logs") or {}).get("streamName") and (build.get("logs") or {}).get("deepLink"):
-            self.link = str(build["logs"]["deepLink"])
+        where = build.get("logs") or {}
+        if where.get("streamName") and where.get("deepLink"):
+            self.link = str(where["deepLink"])
         self.drain(build)
         phase = build.get("currentPhase")
         if phase and phase != self.phase:
@@ -230,7 +231,7 @@ class Follower:
             self.phase = phase
         return build
 
-    def _see(self) -> str:
+    def see_log(self) -> str:
         return f" (its log: {self.link})" if self.link else ""
 
     def drain(self, build: dict[str, Any]) -> int:
@@ -257,7 +258,7 @@ class Follower:
                 if code in GIVE_UP_CODES:
                     self.logs_denied = True
                     self.say(f"{self.prefix}: its log cannot be read from here ({error}); following the build's "
-                             f"state only{self._see()}")
+                             f"state only{self.see_log()}")
                 elif not self.logs_failing:
                     self.say(f"{self.prefix}: reading its log failed ({error}); trying again")
                 self.logs_failing = True
@@ -396,12 +397,12 @@ def run_on_runner(run: RunnerBuild, codebuild: Any, logs: Any, out: TextIO, *,
             if clock() > deadline:
                 raise LostBuildError(
                     f"{prefix}: build {build_id} is not done after {timeouts} minutes, its project's queued and build "
-                    f"timeouts and {GRACE_MINUTES} more: stopped following it{follower._see()}. Look at it: {look}")
+                    f"timeouts and {GRACE_MINUTES} more: stopped following it{follower.see_log()}. Look at it: {look}")
             sleep(POLL_S)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP as signals_interrupt raises them (RunInterrupted)
         follower.say(
             f"{prefix}: interrupted: stopped following build {build_id}, which goes on (a pulumi run stopped midway "
-            f"leaves its stack locked with operations pending). Follow it{follower._see()}: {look}; or stop it: "
+            f"leaves its stack locked with operations pending). Follow it{follower.see_log()}: {look}; or stop it: "
             f"`aws codebuild stop-build --id {shlex.quote(build_id)} --region {region}`")
         return 130
     try:
@@ -412,7 +413,7 @@ def run_on_runner(run: RunnerBuild, codebuild: Any, logs: Any, out: TextIO, *,
     if status == "SUCCEEDED":
         follower.say(f"{prefix}: build {build_id} succeeded")
         return 0
-    follower.say(f"{prefix}: build {build_id} ended {status}: {_failure(build)}{follower._see()}")
+    follower.say(f"{prefix}: build {build_id} ended {status}: {_failure(build)}{follower.see_log()}")
     if any(phase.get("phaseType") == "DOWNLOAD_SOURCE" and phase.get("phaseStatus") not in (None, "SUCCEEDED")
            for phase in build.get("phases", [])):
         follower.say(f"{prefix}: CodeBuild could not check out {run.commit} of {run.repository}: push it to GitHub "
