@@ -1573,7 +1573,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_discovery_names, ("name", "discovery", "mesh")),
     (_rule_policy_ids, ("name", "policy")),
     (_rule_cidr_overlap, ("network",)),
-    (_rule_image_source, ("compute",)),
+    (_rule_image_source, ("name", "compute", "account_id", "region")),
     (_rule_own_registry, ("account_id", "region")),
     (_rule_account_wide_names, ("name", "account_id", "compute")),
     (_rule_kms_key_region, ("state", "region")),

@@ -1006,3 +1006,48 @@ def test_a_consumer_that_protects_its_jobs_is_refused_canaries(
     assert "mesh.canaries.training" in str(refused.value) and "IdleConsumers" in str(refused.value)
     edit_env("dev", lambda data: data["mesh"].update(canaries={}))
     assert not [p for p in env_problems(path, load_env("dev")) if "protects_jobs" in str(p)]
+
+
+class _Undeclared:
+    """An env section a rule did not declare: any use of it fails the test."""
+
+    def __init__(self, section: str) -> None:
+        self.section = section
+
+    def _used(self, *_: Any, **__: Any) -> Any:
+        raise AssertionError(f"reads {self.section!r}, which it does not declare in shared.envs.RULES")
+
+    __getattr__ = __bool__ = __iter__ = __eq__ = __ne__ = __hash__ = __len__ = __str__ = __getitem__ = _used  # type: ignore[assignment]
+    __contains__ = __lt__ = __gt__ = __le__ = __ge__ = _used  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("name", ["dev", "staging", "prod"])
+def test_each_env_rule_reads_only_the_sections_it_declares(name: str) -> None:
+    """The loader runs a rule on an env whose other sections failed the schema only where the rule declares none of
+    them (shared.envs.env_problems): a rule reading an undeclared section would meet a missing one there and crash
+    the loader (and every synth that reads that env file) instead of naming the broken key."""
+    from shared.catalog import load_catalog
+    from shared.envs import RULES, EnvConfig
+
+    env = load_env(name)
+    path = REPO_ROOT / "environments" / f"{name}.yaml"
+    undeclared = []
+    for rule, sections in RULES:
+        values: dict[str, Any] = {field: getattr(env, field) if field in sections else _Undeclared(field)
+                                  for field in EnvConfig.model_fields}
+        try:
+            list(rule(path, EnvConfig.model_construct(**values), load_catalog()))
+        except AssertionError as error:
+            undeclared.append(f"{rule.__name__} {error}")
+    assert not undeclared
+
+
+def test_an_env_in_a_region_the_platform_does_not_know_is_refused_naming_the_region(edit_env: Any) -> None:
+    """A copy of staging (which receives dev's images) with a region shared/regions.py does not list: the loader
+    names the region, not a traceback from a rule that read it (which stopped every env's synth)."""
+    from shared.errors import ConfigError
+
+    edit_env("staging", lambda data: data.update(region="ap-southeast-3"))
+    with pytest.raises(ConfigError) as refused:
+        load_env("staging")
+    assert "region" in str(refused.value) and "ap-southeast-3" in str(refused.value)
