@@ -31,7 +31,12 @@ import pulumi_aws as aws
 from shared.broker_names import default_log_group_name, rotation_function_name
 from shared.components.alarms import AlarmTopic, rotation_failed_notification
 from shared.components.building_blocks import log_group_arn, own_log_group, role_with_policy
-from shared.components.compute_iam import service_trust_policy, via_secrets_manager, write_own_logs
+from shared.components.compute_iam import (
+    secret_encryption_context,
+    service_trust_policy,
+    via_secrets_manager,
+    write_own_logs,
+)
 from shared.components.lambda_eni_drain import LambdaEniDrain
 from shared.envs import EnvConfig
 from shared.lifecycle import PYTHON_LAMBDA_RUNTIME
@@ -107,7 +112,8 @@ def execution_policy(args: BrokerAdminRotationArgs, *, secret_arn: str, key_arn:
         # Secrets Manager, which serves it only the secret above.
         {"Sid": "UseTheSecretsKeyThroughSecretsManager", "Effect": "Allow", "Action": list(KEY_ACTIONS),
          "Resource": key_arn,
-         "Condition": {"StringEquals": via_secrets_manager(args.region)}},
+         "Condition": {"StringEquals": {
+             **via_secrets_manager(args.region), **secret_encryption_context(secret_arn)}}},
         write_own_logs(args.log_group_arn),
         *vpc_function_statements(args.partition, args.region, args.account_id, subnet_ids=subnet_ids,
                                  security_group_id=security_group_id),

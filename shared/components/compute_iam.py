@@ -117,6 +117,13 @@ def via_secrets_manager(region: str) -> dict[str, str]:
     return {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
 
 
+def secret_encryption_context(secret_arns: str | list[str]) -> dict[str, str | list[str]]:
+    """The ``StringEquals`` condition that holds a KMS grant to the data keys of these secrets' values: Secrets
+    Manager names the secret in the encryption context of each KMS call it makes for it (``SecretARN``, its full
+    ARN; Secrets Manager user guide, "Secrets Manager encryption context"). Several ARNs: any of them."""
+    return {"kms:EncryptionContext:SecretARN": secret_arns}
+
+
 def via_s3(region: str) -> dict[str, str]:
     """The ``StringEquals`` condition that holds a KMS grant to the calls S3 makes in ``region`` for the principal
     (``kms:ViaService``; S3 user guide, "Using server-side encryption with AWS KMS keys (SSE-KMS)")."""
@@ -172,13 +179,17 @@ def artifact_statements(access: str | None, *, bucket_arn: str, key_arn: str, re
 
 
 def secrets_key_statement(secret_arns: list[str]) -> dict[str, Any]:
-    """``kms:Decrypt`` for the secrets' customer-managed key, usable only through Secrets Manager.
+    """``kms:Decrypt`` for the secrets' customer-managed key, usable only through Secrets Manager and only for
+    these secrets' values.
 
     ECS needs it to inject a secret encrypted with a customer key (ECS developer guide, "Required IAM
     permissions for Amazon ECS secrets": kms:Decrypt "only if your key uses a custom KMS key"). The key
-    lives in the messaging layer, whose contract does not name it; ``kms:ViaService`` keeps the grant to
-    decryptions Secrets Manager makes for this role, i.e. for the secrets the statement before allows,
-    and the resource to keys of the secrets' own account and region.
+    lives in the messaging layer, whose contract does not name it, so the resource is any key of the
+    secrets' own account and region; ``kms:ViaService`` keeps the grant to decryptions Secrets Manager
+    makes for this role, and the encryption context to the data keys of these secrets: Secrets Manager
+    sends each secret's ARN as ``SecretARN`` with every Decrypt and GenerateDataKey (Secrets Manager user
+    guide, "Secrets Manager encryption context"). A later grant of another secret's GetSecretValue thus
+    still decrypts nothing under another key.
     """
     places = sorted({tuple(arn.split(":")[1:5]) for arn in secret_arns})
     if len(places) != 1 or len(places[0]) != 4 or places[0][1] != "secretsmanager":
@@ -186,7 +197,8 @@ def secrets_key_statement(secret_arns: list[str]) -> dict[str, Any]:
     partition, _, region, account_id = places[0]
     return {"Sid": "DecryptOwnSecretsThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt",
             "Resource": f"arn:{partition}:kms:{region}:{account_id}:key/*",
-            "Condition": {"StringEquals": via_secrets_manager(region)}}
+            "Condition": {"StringEquals": {**via_secrets_manager(region),
+                                           **secret_encryption_context(sorted(set(secret_arns)))}}}
 
 
 def task_role_statements(

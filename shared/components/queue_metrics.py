@@ -51,7 +51,7 @@ from shared.broker_names import default_log_group_name
 from shared.cloudwatch_metrics import QUEUE_METRICS_NAMESPACE
 from shared.components.broker_rotation import ManagementFunctionSpec, management_function, vpc_function_statements
 from shared.components.building_blocks import generated_password, log_group_arn
-from shared.components.compute_iam import via_secrets_manager, write_own_logs
+from shared.components.compute_iam import secret_encryption_context, via_secrets_manager, write_own_logs
 from shared.components.messaging import rotation_keepers, rotation_tags
 from shared.envs import CredentialsRotation, EnvConfig
 from shared.rotation.queue_metrics import (
@@ -153,7 +153,8 @@ def execution_policy(args: QueueMetricsArgs, *, secret_arn: str, key_arn: str, s
         {"Sid": "ReadTheMonitorSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
          "Resource": secret_arn},
         {"Sid": "UseTheSecretsKeyThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt",
-         "Resource": key_arn, "Condition": {"StringEquals": via_secrets_manager(args.region)}},
+         "Resource": key_arn, "Condition": {"StringEquals": {
+             **via_secrets_manager(args.region), **secret_encryption_context(secret_arn)}}},
         # PutMetricData supports no resource but "*"; the cloudwatch:namespace condition key holds it to the
         # platform's namespace (Service Authorization Reference, Amazon CloudWatch: PutMetricData).
         {"Sid": "PublishQueueMetrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",

@@ -129,7 +129,10 @@ def test_the_role_names_the_secret_its_key_its_logs_and_its_network_interfaces(e
     use = statements["UseTheSecretsKeyThroughSecretsManager"]
     assert use["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"] and use["Resource"] == secret["inputs"]["kmsKeyId"]
     assert key["urn"] in secret["dependencies"]
-    assert use["Condition"] == {"StringEquals": {"kms:ViaService": f"secretsmanager.{config.region}.amazonaws.com"}}
+    # only through Secrets Manager, and only for the admin secret's data keys (its ARN is their encryption context)
+    assert use["Condition"] == {"StringEquals": {"kms:ViaService": f"secretsmanager.{config.region}.amazonaws.com",
+                                                 "kms:EncryptionContext:SecretARN": document["outputs"][
+                                                     "admin_secret_arn"]}}
     log_arn = (f"arn:aws:logs:{config.region}:{config.account_id}:log-group:"
                f"/aws/lambda/ml-platform-{env}-broker-admin-rotation")
     assert statements["WriteOwnLogs"]["Resource"] == [log_arn, f"{log_arn}:log-stream:*"]

@@ -288,12 +288,13 @@ def test_rabbitmq_credentials_come_from_the_messaging_layers_secret_never_from_e
         (read,) = [s for s in statements(resources["execution_policy"]) if s["Sid"] == "ReadOwnSecrets"]
         assert read["Resource"] == [secret_arns[service]]
         # The secret is on the messaging layer's customer-managed key: ECS needs kms:Decrypt, only
-        # through Secrets Manager, on keys of the secret's own account and region.
+        # through Secrets Manager, on keys of the secret's own account and region, for that secret's data keys.
         (decrypt,) = [s for s in statements(resources["execution_policy"]) if s["Action"] == "kms:Decrypt"]
         config = load_env(env)
         assert decrypt["Resource"] == f"arn:aws:kms:{config.region}:{config.account_id}:key/*"
         via = f"secretsmanager.{config.region}.amazonaws.com"
-        assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": via}}
+        assert decrypt["Condition"] == {"StringEquals": {
+            "kms:ViaService": via, "kms:EncryptionContext:SecretARN": [secret_arns[service]]}}
 
 
 def test_the_secret_keys_compute_selects_are_the_ones_the_messaging_layer_writes() -> None:

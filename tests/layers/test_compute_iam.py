@@ -11,6 +11,8 @@ import pytest
 
 from shared.catalog import load_catalog
 from shared.components.compute_iam import ECR_PULL_ACTIONS, LOG_WRITE_ACTIONS
+from shared.envs import load_env
+from tests.iam_eval import allows
 from tests.layers.compute_helpers import (
     ENVS,
     KEY,
@@ -106,9 +108,35 @@ def test_execution_roles_reach_only_their_own_repository_and_log_group(env: str)
         assert actions(resources["execution_policy"]) == {
             "ecr:GetAuthorizationToken", *ECR_PULL_ACTIONS, *LOG_WRITE_ACTIONS, "secretsmanager:GetSecretValue",
             "kms:Decrypt"}
-        # kms:Decrypt only as Secrets Manager's caller: the secrets' customer-managed key, for its own secret.
+        # kms:Decrypt only as Secrets Manager's caller, and only for the data keys of its own secret's values
+        # (Secrets Manager sends the secret's ARN as the encryption context's SecretARN)
+        own = by_sid["ReadOwnSecrets"]["Resource"]
         assert by_sid["DecryptOwnSecretsThroughSecretsManager"]["Condition"] == {
-            "StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}}
+            "StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com",
+                             "kms:EncryptionContext:SecretARN": own}}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_an_execution_role_decrypts_its_own_secret_and_no_other_services(env: str) -> None:
+    """Evaluated as IAM would: the Decrypt Secrets Manager makes while serving the role its own secret is allowed;
+    one for another service's secret (were the role ever granted its GetSecretValue) or made directly is not."""
+    doc = platform(env)["compute"]
+    secrets = platform(env)["messaging"]["outputs"]["service_secret_arns"]
+    config = load_env(env)
+    key = f"arn:aws:kms:{config.region}:{config.account_id}:key/3aff743b-0000-0000-0000-000000000000"
+    via = {"kms:ViaService": f"secretsmanager.{config.region}.amazonaws.com"}
+    checked = 0
+    for service in SERVICES:
+        if service not in secrets:
+            continue
+        policy = statements(unit(doc, service)["execution_policy"])
+        assert allows(policy, "kms:Decrypt", key, {**via, "kms:EncryptionContext:SecretARN": secrets[service]})
+        assert not allows(policy, "kms:Decrypt", key, {"kms:EncryptionContext:SecretARN": secrets[service]})
+        for other, arn in secrets.items():
+            if other != service:
+                assert not allows(policy, "kms:Decrypt", key, {**via, "kms:EncryptionContext:SecretARN": arn})
+        checked += 1
+    assert checked >= 2
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -165,8 +165,11 @@ def test_its_role_writes_only_its_namespace_and_reads_only_its_secret(env: str) 
     assert by_sid["ReadTheMonitorSecret"]["Resource"] == function(env)["inputs"]["environment"]["variables"][
         "SECRET_ARN"]
     assert by_sid["ReadTheMonitorSecret"]["Action"] == "secretsmanager:GetSecretValue"
+    # the key only through Secrets Manager, and only for the data keys of its own secret's values (Secrets Manager
+    # names the secret in the encryption context of each KMS call)
     assert by_sid["UseTheSecretsKeyThroughSecretsManager"]["Condition"] == {
-        "StringEquals": {"kms:ViaService": f"secretsmanager.{load_env(env).region}.amazonaws.com"}}
+        "StringEquals": {"kms:ViaService": f"secretsmanager.{load_env(env).region}.amazonaws.com",
+                         "kms:EncryptionContext:SecretARN": by_sid["ReadTheMonitorSecret"]["Resource"]}}
     logs = by_name(messaging, LOG_GROUP, "queue-metrics-logs")["inputs"]
     assert logs["name"] == f"/aws/lambda/ml-platform-{env}-queue-metrics"
     assert logs["retentionInDays"] == load_env(env).messaging.broker_log_retention_days
