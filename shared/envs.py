@@ -658,7 +658,7 @@ class EnvConfig(_Strict):
     @classmethod
     def _region(cls, value: str) -> str:
         if value not in REGION_AZS:
-            raise ValueError(f"unknown region {value!r} (known: {', '.join(sorted(REGION_AZS))})")
+            raise ValueError(unknown_region_reason(value))
         return value
 
     # -- derived facts ------------------------------------------------------------------------
@@ -719,6 +719,25 @@ class EnvConfig(_Strict):
             "cost-center": self.tags.cost_center,
             "managed-by": "pulumi",
         }
+
+
+def unknown_region_reason(region: str) -> str:
+    """Why the platform refuses ``region``, and what would let it: a region of another AWS partition (botocore's
+    endpoint data) is not supported (its ARNs, domains and service principals differ); one of the ``aws``
+    partition is not yet among those shared/regions.py has checked; anything else is no AWS region."""
+    import botocore.session
+
+    partitions = botocore.session.get_session().get_data("endpoints")["partitions"]
+    partition = next((p["partition"] for p in partitions if region in p.get("regions", {})), None)
+    known = ", ".join(sorted(REGION_AZS))
+    if partition is not None and partition != "aws":
+        return (f"region {region!r} is in the AWS partition {partition!r}; the platform runs in the 'aws' partition "
+                f"only (its ARNs, domains and service principals are that partition's). Regions: {known}")
+    if partition == "aws":
+        return (f"region {region!r} is not one the platform has checked yet (its services' endpoints, ELB log "
+                f"delivery, S3's bucket namespace, Fargate's zones): add it to shared/regions.py as its docstring "
+                f"says (README, Add an environment). Regions: {known}")
+    return f"unknown region {region!r} (known: {known})"
 
 
 #: An env's name: its file's name (README, "Add an environment").

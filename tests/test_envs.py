@@ -1050,4 +1050,20 @@ def test_an_env_in_a_region_the_platform_does_not_know_is_refused_naming_the_reg
     edit_env("staging", lambda data: data.update(region="ap-southeast-3"))
     with pytest.raises(ConfigError) as refused:
         load_env("staging")
-    assert "region" in str(refused.value) and "ap-southeast-3" in str(refused.value)
+    assert "region: region 'ap-southeast-3' is not one the platform has checked yet" in str(refused.value)
+    assert "add it to shared/regions.py" in str(refused.value)
+
+
+@pytest.mark.parametrize(("region", "reason"), [
+    ("cn-north-1", "is in the AWS partition 'aws-cn'; the platform runs in the 'aws' partition only"),
+    ("us-gov-west-1", "is in the AWS partition 'aws-us-gov'; the platform runs in the 'aws' partition only"),
+    ("eu-mars-1", "unknown region 'eu-mars-1' (known: "),
+])
+def test_a_region_of_another_partition_or_none_is_refused_saying_so(edit_env: Any, region: str, reason: str) -> None:
+    from shared.errors import ConfigError
+
+    edit_env("dev", lambda data: data.update(region=region))
+    with pytest.raises(ConfigError) as refused:
+        load_env("dev")
+    assert f"region: {reason}" in str(refused.value) if reason.startswith("unknown") else (
+        f"region: region '{region}' {reason}" in str(refused.value))
