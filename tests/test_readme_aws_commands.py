@@ -6,33 +6,17 @@ call with "Invalid choice" or "Unknown options", which on call is the wrong mome
 
 from __future__ import annotations
 
-import functools
 import re
-from typing import Any
 
-import botocore.loaders
 import pytest
-from botocore import xform_name
 
+from tests.aws_cli import cli_problem
 from tests.readme_helpers import README
 
-#: CLI service names whose models have another name
-MODEL_NAMES = {"s3api": "s3"}
-#: the CLI's own commands (customizations, not operations of a model); their options are not checked
-CUSTOM = {("s3", "*"), ("sso", "*"), ("configure", "*"), ("ecr", "get-login-password"), ("logs", "tail"),
-          ("*", "wait")}
-#: options of every command (the CLI's global options and pagination)
-GLOBAL_OPTIONS = {"--query", "--output", "--region", "--profile", "--no-cli-pager", "--cli-input-json",
-                  "--endpoint-url", "--debug", "--no-paginate", "--page-size", "--max-items", "--starting-token",
-                  "--cli-binary-format", "--no-verify-ssl", "--color"}
 #: Where a command starts in a snippet: at its start, a line's or a command substitution's (``$(aws ...``), not in
 #: prose that a code span happens to hold. Then the CLI service and the command (lower-case words and hyphens).
 _START = re.compile(r"(?:^|\n)[ \t]*(?:\$ )?(?=aws\s)|\$\((?=aws\s)")
 _HEAD = re.compile(r"aws\s+([a-z0-9][a-z0-9-]*)\s+([a-z0-9][a-z0-9-]*)")
-#: options the CLI adds to an operation (customizations): awscli/customizations/ec2/secgroupsimplify.py
-CUSTOM_OPTIONS = {("ec2", command): {"--protocol", "--port", "--cidr", "--source-group", "--group-owner"}
-                  for command in ("authorize-security-group-ingress", "authorize-security-group-egress",
-                                  "revoke-security-group-ingress", "revoke-security-group-egress")}
 
 
 def _snippets(text: str) -> list[str]:
@@ -59,39 +43,6 @@ def readme_commands() -> list[tuple[str, str, tuple[str, ...]]]:
     return list(found)
 
 
-@functools.cache
-def _model(service: str) -> dict[str, Any] | None:
-    loader = botocore.loaders.create_loader()
-    name = MODEL_NAMES.get(service, service)
-    if name not in loader.list_available_services("service-2"):
-        return None
-    return dict(loader.load_service_model(name, "service-2"))
-
-
-def _operation(model: dict[str, Any], command: str) -> dict[str, Any] | None:
-    for name, operation in model["operations"].items():
-        if xform_name(name, "-") == command:
-            return dict(operation)
-    return None
-
-
-def _options(model: dict[str, Any], operation: dict[str, Any]) -> set[str]:
-    """The options of an operation's input members (and ``--no-`` of its booleans) plus the global ones."""
-    shape_name = (operation.get("input") or {}).get("shape")
-    members = model["shapes"][shape_name]["members"] if shape_name else {}
-    options = set(GLOBAL_OPTIONS)
-    for member, reference in members.items():
-        option = "--" + xform_name(member, "-")
-        options.add(option)
-        if model["shapes"][reference["shape"]]["type"] == "boolean":
-            options.add("--no-" + option[2:])
-    return options
-
-
-def _custom(service: str, command: str) -> bool:
-    return bool({(service, command), (service, "*"), ("*", command)} & CUSTOM)
-
-
 def test_the_readme_names_aws_commands() -> None:
     commands = {(service, command) for service, command, _ in readme_commands()}
     assert {("ecs", "update-service"), ("ssm", "start-session"), ("secretsmanager", "rotate-secret")} <= commands
@@ -101,14 +52,7 @@ def test_the_readme_names_aws_commands() -> None:
                          ids=lambda value: value if isinstance(value, str) else " ".join(value))
 def test_each_readme_aws_command_is_an_operation_with_those_options(service: str, command: str,
                                                                     options: tuple[str, ...]) -> None:
-    if _custom(service, command):
-        return
-    model = _model(service)
-    assert model is not None, f"`aws {service} {command}`: botocore has no service model {service!r}"
-    operation = _operation(model, command)
-    assert operation is not None, f"`aws {service} {command}`: {service} has no such operation (botocore model)"
-    unknown = sorted(set(options) - _options(model, operation) - CUSTOM_OPTIONS.get((service, command), set()))
-    assert unknown == [], f"`aws {service} {command}`: options its input (botocore model) lacks: {unknown}"
+    assert cli_problem(service, command, options) is None
 
 
 def test_each_readme_start_build_runs_as_the_role_that_may_assume_the_deploy_role() -> None:
