@@ -32,7 +32,7 @@ def _texts(tree: ast.AST) -> list[str]:
     texts = []
     for node in ast.walk(tree):
         if isinstance(node, ast.JoinedStr):
-            texts.append("".join(value.value if isinstance(value, ast.Constant) else _VALUE
+            texts.append("".join(str(value.value) if isinstance(value, ast.Constant) else _VALUE
                                  for value in node.values))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in inner:
             texts.append(node.value)
