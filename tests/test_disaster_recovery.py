@@ -25,6 +25,44 @@ def test_readme_gives_the_import_id_of_every_stateful_type() -> None:
     assert all(id_form.strip() for _, id_form in rows)
 
 
+CREDENTIALS = ("<!-- import-credentials: start", "<!-- import-credentials: end -->")
+#: the resources that hold a generated credential: a password or id the random provider made, or the secret version
+#: that wrote one
+CREDENTIAL_TYPES = ("random:", "aws:secretsmanager/secretVersion:SecretVersion")
+
+
+def _name_pattern(documented: str) -> re.Pattern[str]:
+    """``messaging-password-<service>[.<epoch>]`` as a pattern of the resource names it stands for."""
+    pattern = re.escape(documented).replace(re.escape("[.<epoch>]"), r"(\.[0-9-]+)?")
+    return re.compile(pattern.replace(re.escape("<service>"), "[a-z0-9-]+") + "$")
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_readme_says_what_to_do_with_each_generated_credential_of_a_lost_state(env: str) -> None:
+    """An imported generated password is replaced on the next up (the random provider imports its own defaults), and
+    a new admin password written as the secret's current version locks messaging out of the broker: each such
+    resource of every layer has its row saying whether to import it and how."""
+    from tests.layers.compute_helpers import platform
+
+    table = readme_block(*CREDENTIALS, "import-credentials table (Disaster recovery)")
+    rows = re.findall(r"^\| `([^`]+)` \| (.+?) \((\w+)\) \| (.+) \|$", table, re.MULTILINE)
+    documented = [(type_, layer, _name_pattern(name), action) for type_, names, layer, action in rows
+                  for name in re.findall(r"`([^`]+)`", names)]
+    held = [(layer, resource["type"], resource["name"]) for layer, document in platform(env).items()
+            for resource in document["resources"] if resource["type"].startswith(CREDENTIAL_TYPES)]
+    assert {type_ for _, type_, _ in held} >= {"aws:secretsmanager/secretVersion:SecretVersion",
+                                               "random:index/randomPassword:RandomPassword"}
+    missing = [(layer, type_, name) for layer, type_, name in held if not any(
+        (row_type, row_layer) == (type_, layer) and pattern.match(name)
+        for row_type, row_layer, pattern, _ in documented)]
+    assert missing == []
+    # the one to import is the admin's first version: without it `up` writes a new admin password as AWSCURRENT
+    (admin,) = [action for type_, layer, pattern, action in documented if pattern.match("broker-admin")
+                and type_.endswith("SecretVersion")]
+    assert admin.startswith("import it") and "platform-initial" in admin
+    assert all(action.startswith("leave") for type_, _, _, action in documented if type_.startswith("random:"))
+
+
 def _refusals(name: str) -> list[ConfigError]:
     with pytest.raises((ConfigError, ConfigErrors)) as raised:
         load_env(name)
