@@ -41,7 +41,7 @@ from typing import Any
 import yaml
 
 from shared import REPO_ROOT
-from shared.cli import check_output_path, run_main
+from shared.cli import check_output_path, run_main, write_output
 from shared.cli import console as shared_console
 from shared.errors import PlatformError, UsageError
 
@@ -331,7 +331,7 @@ def run_bench(repeat: int, out: Path) -> dict[str, Any]:
     report = {**figures, "repeat": repeat, "python": sys.version.split()[0], "cpus": os.cpu_count(),
               "targets": checks}
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_output(out, json.dumps(report, indent=2) + "\n", "--out")
 
     table = Table(title=f"nox -s bench (median of {repeat})")
     table.add_column("figure")

@@ -94,10 +94,31 @@ def _target_mode(path: Path) -> int:
         return 0o666 & ~_UMASK
 
 
+def write_output(path: Path, text: str, option: str) -> None:
+    """Write a command's output file ``path`` (given as ``option``): atomically where a file is or none yet
+    (:func:`write_atomically`), straight into what else stands there (``/dev/stdout``, a pipe). A write the system
+    refuses (a full disk, a read-only file system) is exit 2's error naming the option and the path, not a
+    traceback."""
+    try:
+        if not path.exists() or path.is_file():
+            write_atomically({path: text})
+        else:
+            with path.open("w", encoding="utf-8") as stream:
+                stream.write(text)
+    except OSError as error:
+        raise UsageError(f"{option} {path}: could not be written ({error.strerror or error})") from None
+
+
 def write_atomically(files: dict[Path, str]) -> None:
     """Write all files or none: each goes to a temp file beside it first, then all are renamed into
     place, so a failure or a crash never leaves a half-written file behind. A replaced file keeps its
-    mode; a new one follows the umask."""
+    mode; a new one follows the umask. A path where something other than a file stands (a folder, a device) is
+    refused before anything is written (:class:`UsageError`, exit 2): the rename would fail on a folder after the
+    files before it were replaced, and would put a file in a device's place."""
+    for path in files:
+        if path.exists() and not path.is_file():
+            what = "a folder" if path.is_dir() else "not a regular file"
+            raise UsageError(f"{path}: {what} stands where the output file goes; nothing was written")
     staged: list[tuple[Path, str]] = []
     try:
         for path, text in files.items():

@@ -318,6 +318,31 @@ def test_a_baseline_folder_without_the_env_exits_2_instead_of_checking_nothing(t
     assert result.stdout == "" and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"{not json", "not a synth document (Expecting property name"),
+    (b"", "not a synth document (Expecting value"),
+    (b"\xff\xfe", "not a synth document ('utf-8' codec can't decode"),
+    (b"[]", "not a synth document (an object with a `resources` list)"),
+    (b"{}", "not a synth document (an object with a `resources` list)"),
+    (None, "not a file (a baseline layer is the JSON document `nox -s synth` writes)"),
+], ids=["syntax", "empty", "not-utf8", "list", "no-resources", "folder"])
+def test_a_baseline_layer_that_is_no_synth_document_exits_2_naming_it(
+        tmp_path: Path, content: bytes | None, reason: str) -> None:
+    """A broken snapshot is not a layer never deployed (every resource added, nothing checked, exit 0), nor a
+    traceback's exit 1 (which says a protected resource would be replaced): exit 2 naming the file, nothing shown."""
+    write_spec_baseline(tmp_path, "dev")
+    layer = tmp_path / "dev" / "compute.json"
+    layer.unlink()
+    if content is None:
+        layer.mkdir()
+    else:
+        layer.write_bytes(content)
+    result = _cli("dev", "--baseline", str(tmp_path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"diff: {layer}: {reason}" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
 def test_an_env_without_accepted_snapshots_exits_2_saying_how_they_are_written(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from shared import plan_diff

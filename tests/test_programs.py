@@ -110,6 +110,27 @@ def test_outputs_nobody_computes_are_unknown_and_apply_does_not_run(tmp_path: Pa
     assert document["outputs"]["calls"] == 0  # the callback never saw the unknown
 
 
+@pytest.mark.parametrize(("file", "content", "key", "reason"), [
+    ("Pulumi.yaml", b"name: x\xff\nruntime: python\n", "(file)", "not UTF-8 text"),
+    ("Pulumi.dev.yaml", b"- config\n", "(top level)", "a stack settings file is a mapping, not a list"),
+    ("Pulumi.dev.yaml", b"config: [a, b]\n", "config", "is a list; give a mapping of key: value"),
+    ("Pulumi.dev.yaml", b"config:\n  x: \xff\n", "(file)", "not UTF-8 text"),
+], ids=["project-not-utf8", "settings-a-list", "config-a-list", "settings-not-utf8"])
+def test_a_malformed_project_or_stack_settings_file_is_refused_naming_it(
+        tmp_path: Path, file: str, content: bytes, key: str, reason: str) -> None:
+    """Exit 2's ConfigError naming the file and the key (as a YAML syntax error in them already was), not a
+    traceback from reading it."""
+    from shared.errors import ConfigError
+
+    (tmp_path / "Pulumi.yaml").write_text("name: settings\nruntime: python\n")
+    (tmp_path / "__main__.py").write_text("import pulumi\n")
+    (tmp_path / file).write_bytes(content)
+    with pytest.raises(ConfigError) as refused:
+        synth_program(tmp_path, preview=True)
+    assert (refused.value.file, refused.value.key) == (str(tmp_path / file), key)
+    assert reason in refused.value.reason
+
+
 def test_unanswered_lookups_are_unknown_and_warned_with_their_line(judged: dict[str, Any]) -> None:
     document, result = judged["ecr-image-lookup"]
     assert document["warnings"] == ["__main__.py:8: lookup aws:ecr/getImage:getImage is not answered offline; "

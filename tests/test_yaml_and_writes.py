@@ -185,6 +185,35 @@ def test_a_replaced_file_keeps_its_mode(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
 
 
+def test_a_folder_where_one_of_the_files_goes_writes_none_of_them(tmp_path: Path) -> None:
+    """All or none: a folder in one file's place (a rename onto it fails) is refused before any file is replaced,
+    with exit 2's error naming it; the files before it keep their old text."""
+    from shared.errors import UsageError
+
+    first, second = tmp_path / "broker.json", tmp_path / "compute.json"
+    first.write_text("old\n")
+    second.mkdir()
+    with pytest.raises(UsageError, match=r"compute\.json: a folder stands where the output file goes"):
+        write_atomically({first: "new\n", second: "new\n"})
+    assert first.read_text() == "old\n" and second.is_dir()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["broker.json", "compute.json"]  # no temp left
+
+
+def test_an_output_the_system_refuses_is_exit_2_naming_it_and_a_device_is_written_into(tmp_path: Path) -> None:
+    """A full disk (/dev/full answers every write with ENOSPC) is the command's error naming its option, not a
+    traceback after the run; a device or pipe (/dev/stdout) is written into, not replaced by a file."""
+    from shared.cli import write_output
+    from shared.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"^--json /dev/full: could not be written \(No space left on device\)$"):
+        write_output(Path("/dev/full"), "[]\n", "--json")
+    assert Path("/dev/full").is_char_device()
+    write_output(Path("/dev/null"), "[]\n", "--sarif")
+    assert Path("/dev/null").is_char_device()
+    write_output(tmp_path / "out" / "findings.json", "[]\n", "--json")
+    assert (tmp_path / "out" / "findings.json").read_text() == "[]\n"
+
+
 def test_a_new_file_follows_the_umask(tmp_path: Path) -> None:
     path = tmp_path / "out" / "dev.json"
     previous = os.umask(0o027)

@@ -459,17 +459,36 @@ def diff_layers(baseline: dict[str, dict[str, Any] | None], fresh: dict[str, dic
     return diffs
 
 
-def load_baseline(env: str, layer: str, baseline_dir: Path = BASELINE_DIR) -> dict[str, Any] | None:
-    path = baseline_dir / env / f"{layer}.json"
+def read_baseline(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """A layer's baseline snapshot at ``path`` and why it is none (a problem is never taken for a layer that was
+    never deployed, which would show its every resource as added and check nothing): (None, None) where no file
+    is; otherwise the document, or None and the reason it is not a synth document."""
+    if not path.exists():
+        return None, None
     if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        return None, f"{path}: not a file (a baseline layer is the JSON document `nox -s synth` writes)"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        return None, f"{path}: not a synth document ({error})"
+    if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
+        return None, f"{path}: not a synth document (an object with a `resources` list)"
+    return document, None
+
+
+def load_baseline(env: str, layer: str, baseline_dir: Path = BASELINE_DIR) -> dict[str, Any] | None:
+    document, problem = read_baseline(baseline_dir / env / f"{layer}.json")
+    if problem:
+        from shared.errors import UsageError
+
+        raise UsageError(f"diff: {problem}")
+    return document
 
 
 def diff_env(env: str, fresh: dict[str, dict[str, Any]], baseline_dir: Path = BASELINE_DIR) -> list[LayerDiff]:
     """One :class:`LayerDiff` per layer of the fresh synth and of the baseline, in DAG order."""
     from shared.dag import LAYERS
 
-    layers = [layer for layer in LAYERS if layer in fresh or (baseline_dir / env / f"{layer}.json").is_file()]
+    layers = [layer for layer in LAYERS if layer in fresh or (baseline_dir / env / f"{layer}.json").exists()]
     baseline = {layer: load_baseline(env, layer, baseline_dir) for layer in layers}
     return diff_layers(baseline, dict(fresh), layers)

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from shared.cli import UsageParser, console, exit_now, run_main
 from shared.errors import UsageError, display_path
-from shared.plan_diff import BASELINE_DIR, LayerDiff, diff_env
+from shared.plan_diff import BASELINE_DIR, LayerDiff, diff_env, read_baseline
 
 ACTIONS = ("add", "delete", "update", "replace")
 
@@ -32,7 +32,10 @@ def baseline_problem(env: str, baseline: Path) -> str | None:
     added and nothing as replaced: a diff that checks nothing, and exits 0."""
     folder = baseline / env
     if folder.is_dir() and any(folder.glob("*.json")):
-        return None
+        from shared.dag import LAYERS
+
+        broken = [problem for layer in LAYERS if (problem := read_baseline(folder / f"{layer}.json")[1])]
+        return "\n".join(f"diff: {problem}" for problem in broken) or None
     where = display_path(str(folder))
     if baseline.resolve() == BASELINE_DIR.resolve():
         return (f"diff: {env}: no accepted snapshots ({where}/<layer>.json): a new env has none until they are "

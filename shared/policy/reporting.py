@@ -45,8 +45,9 @@ def findings_json(findings: Sequence[Finding], error: SynthError | None = None,
 
 def write_json(path: Path, findings: Sequence[Finding], error: SynthError | None = None,
                program_dir: Path | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(findings_json(findings, error, program_dir), encoding="utf-8")
+    from shared.cli import write_output
+
+    write_output(path, findings_json(findings, error, program_dir), "--json")
 
 
 _FRAME = re.compile(r"^(?P<path>.+):(?P<line>\d+) in ")
@@ -247,9 +248,10 @@ def sarif(findings: Sequence[Finding], program_dir: Path | None = None, error: S
 
 def write_sarif(path: Path, findings: Sequence[Finding], program_dir: Path | None = None,
                 error: SynthError | None = None, warnings: Sequence[str] = ()) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(sarif(findings, program_dir, error, warnings), indent=2, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
+    from shared.cli import write_output
+
+    write_output(path, json.dumps(sarif(findings, program_dir, error, warnings), indent=2, ensure_ascii=False) + "\n",
+                 "--sarif")
 
 
 # -- table ----------------------------------------------------------------------------------------

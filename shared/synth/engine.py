@@ -730,6 +730,8 @@ def _read_project(program_dir: Path) -> dict[str, Any]:
                 data = safe_load(path.read_text(encoding="utf-8")) or {}
             except yaml.YAMLError as error:
                 raise ConfigError(str(path), "(file)", f"YAML syntax error: {error}") from None
+            except UnicodeDecodeError as error:
+                raise ConfigError(str(path), "(file)", f"not UTF-8 text ({error})") from None
             if not isinstance(data, dict) or not data.get("name"):
                 raise ConfigError(str(path), "name", "a Pulumi project file needs a name")
             runtime = data.get("runtime")
@@ -758,9 +760,16 @@ def _stack_config(program_dir: Path, project_name: str, stack: str) -> tuple[dic
         data = safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise ConfigError(str(path), "(file)", f"YAML error: {error}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(str(path), "(file)", f"not UTF-8 text ({error})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "(top level)", f"a stack settings file is a mapping, not a {type(data).__name__}")
+    stack_config = data.get("config") or {}
+    if not isinstance(stack_config, dict):
+        raise ConfigError(str(path), "config", f"is a {type(stack_config).__name__}; give a mapping of key: value")
     config: dict[str, str] = {}
     secret_keys: list[str] = []
-    for key, value in (data.get("config") or {}).items():
+    for key, value in stack_config.items():
         full_key = key if ":" in key else f"{project_name}:{key}"
         if isinstance(value, dict) and "secure" in value:
             # Ciphertext cannot be decrypted offline: a placeholder, still marked secret.
