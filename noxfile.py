@@ -206,6 +206,9 @@ def bench(session: nox.Session) -> None:
     if "--first-run" in session.posargs:
         from shared.firstrun import TARGET_S, first_run
 
+        if unknown := [arg for arg in session.posargs if arg not in ("--first-run", "--strict")]:
+            print(f"error: bench --first-run takes --strict alone, not {' '.join(unknown)}", file=sys.stderr)
+            sys.exit(2)  # a wrong argument, before minutes of a fresh install (README, exit codes)
         report = first_run(ROOT, ROOT / "build" / "bench-first-run.json")
         if "--strict" in session.posargs and not report["holds"]:
             session.error(f"the first run took longer than {TARGET_S:.0f} s")

@@ -1582,6 +1582,9 @@ def main(argv: list[str]) -> int:
                    if args.read_only else "leave --role out for the env's messaging.deploy_runner.deploy_role_name")
         raise UsageError(f"--role {args.role!r}: not an IAM role name (1 to 64 ASCII letters, digits and +=,.@_-; IAM "
                          f"roleNameType); name the role the policies are attached to, or {default}")
+    if args.json and args.out is not None:  # --json prints the documents; the files would silently not be written
+        raise UsageError("--out and --json do not go together: --json prints every document as one JSON object, "
+                         "--out writes each policy to DIR/<policy name>.json")
     env = load_env(args.env)
     if args.out is not None:
         check_output_path(args.out, "--out", directory=True)

@@ -151,6 +151,8 @@ def login(env_name: str, minutes: int, variable: str, environ: Mapping[str, str]
     from shared.envs import load_env
     from shared.orchestrate.automation import check_org, resolve_backend
 
+    if minutes < 1:  # the workflow's argument, wrong whatever the backend (not only once the variable is set)
+        raise ConfigError("command line", "--minutes", f"is {minutes}: the job's timeout in minutes, at least 1")
     env = load_env(env_name)
     scope = parse_scope(environ.get(variable, ""), variable)
     resolved = resolve_backend(env, environ)
@@ -166,8 +168,6 @@ def login(env_name: str, minutes: int, variable: str, environ: Mapping[str, str]
     # the token's audience is the env's org: the default org (self-managed backends') would be asked of Pulumi Cloud,
     # whose refusal would read as a policy problem; `up` refuses it the same way, after this step
     check_org(env, resolved)
-    if minutes < 1:
-        raise ConfigError("command line", "--minutes", f"is {minutes}: the job's timeout in minutes, at least 1")
     # the CLI keys the account by the URL as given, and every later call looks it up without a trailing slash
     # (pkg/backend/httpstate/backend.go ValueOrDefaultURL)
     backend = backend.rstrip("/")

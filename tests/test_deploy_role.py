@@ -1225,6 +1225,10 @@ def test_the_command_prints_json_writes_files_and_refuses_an_unknown_env(
     assert run_main(deploy_role.main, ["dev", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["role"] == "ml-platform-deployer" and printed["policies"][0]["name"] == "ml-platform-dev-deploy-1"
+    # --json prints every document: with --out the files would silently not be written
+    assert run_main(deploy_role.main, ["dev", "--json", "--out", str(tmp_path / "policies")]) == 2
+    assert "--out and --json do not go together" in capsys.readouterr().err
+    assert not (tmp_path / "policies").exists()
     assert run_main(deploy_role.main, ["dev", "--out", str(tmp_path / "policies")]) == 0
     out = capsys.readouterr().out
     written = sorted((tmp_path / "policies").glob("*.json"))

@@ -1067,3 +1067,21 @@ def test_a_region_of_another_partition_or_none_is_refused_saying_so(edit_env: An
         load_env("dev")
     assert f"region: {reason}" in str(refused.value) if reason.startswith("unknown") else (
         f"region: region '{region}' {reason}" in str(refused.value))
+
+
+def test_a_folder_in_an_env_files_place_and_a_missing_env_folder_are_named_as_such(
+        env_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not "unknown environment 'dev' (known: dev, ...)", which contradicts itself, nor "(known: none)" for a folder
+    that is not there."""
+    from shared.envs import ENV_DIR_VAR
+    from shared.errors import ConfigError
+
+    (env_dir / "dev.yaml").unlink()
+    (env_dir / "dev.yaml").mkdir()
+    with pytest.raises(ConfigError) as refused:
+        load_env("dev")
+    assert refused.value.reason == "is not a file: an env is the YAML file environments/<name>.yaml"
+    monkeypatch.setenv(ENV_DIR_VAR, str(env_dir / "moved"))
+    with pytest.raises(ConfigError) as refused:
+        load_env("dev")
+    assert refused.value.reason.startswith(f"the env folder {env_dir / 'moved'} does not exist")

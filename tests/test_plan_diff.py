@@ -415,3 +415,13 @@ def test_a_new_stack_reference_is_a_read_not_a_change() -> None:
                           "pulumi:pulumi:StackReference", {"name": "organization/network/prod"})
     assert _actions(BASE, _doc(*BASE["resources"], reference)) == []
     assert _actions(_doc(*BASE["resources"], reference), BASE) == []
+
+
+def test_every_broken_env_file_is_listed_at_once(env_dir: Path) -> None:
+    """As synth and policy list them (README, Environments): not the first file's problem, then the next run's."""
+    for name in ("dev", "staging"):
+        with (env_dir / f"{name}.yaml").open("a") as stream:
+            stream.write(f"bogus_{name}: 1\n")
+    result = _cli("dev", "staging")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "bogus_dev" in result.stderr and "bogus_staging" in result.stderr and "Traceback" not in result.stderr

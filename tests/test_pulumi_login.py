@@ -149,6 +149,14 @@ def test_without_the_variable_the_job_keeps_its_stored_token_and_asks_nothing(ac
     assert "PULUMI_OIDC_SCOPE is not set: the job logs in to https://api.pulumi.com with the stored" in out.getvalue()
 
 
+@pytest.mark.parametrize("environ", [{DEPLOY_VARIABLE: ""}, {"PULUMI_BACKEND_URL": "s3://state-bucket/platform"}],
+                         ids=["variable-unset", "self-managed"])
+def test_a_job_timeout_under_a_minute_is_refused_whatever_the_backend(acme: Path, environ: dict[str, str]) -> None:
+    """The workflow's argument is wrong on the day it is written, not only once the variable is set."""
+    with pytest.raises(ConfigError, match="--minutes: is 0: the job's timeout in minutes, at least 1"):
+        login("dev", 0, DEPLOY_VARIABLE, {**JOB, **environ}, io.StringIO(), fetch=GitHub(), run=Cli(), clock=clock)
+
+
 def test_a_self_managed_backend_has_nothing_to_log_in_to(acme: Path) -> None:
     github, cli, out = GitHub(), Cli(), io.StringIO()
     environ = {**JOB, "PULUMI_BACKEND_URL": "s3://state-bucket/platform", DEPLOY_VARIABLE: "organization"}

@@ -155,6 +155,15 @@ def test_artifacts_are_written_under_the_build_directory(tmp_path: Path) -> None
     assert credentials.stat().st_mode & 0o077 == 0, "the local credentials file is private"
 
 
+def test_a_folder_where_an_artifact_goes_writes_neither_and_names_it(tmp_path: Path) -> None:
+    from shared.errors import UsageError
+
+    (tmp_path / "rabbitmq-definitions.json").mkdir()
+    with pytest.raises(UsageError, match=r"rabbitmq-definitions\.json: a folder stands where the output file goes"):
+        write_artifacts("dev", topology(), tmp_path)
+    assert not (tmp_path / "rabbitmq-credentials.json").exists()
+
+
 def test_a_document_without_the_messaging_contract_is_refused() -> None:
     with pytest.raises(TopologyError, match="vhost"):
         topology_from_synth({"resources": [], "outputs": {}})

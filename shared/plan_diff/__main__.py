@@ -70,11 +70,10 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not args.baseline.is_dir():  # a mistyped folder would show every resource as added, exit 0
         raise UsageError(f"diff: --baseline {args.baseline}: not a folder (of <env>/<layer>.json snapshots)")
-    from shared.envs import load_env
+    from shared.envs import load_envs
     from shared.synth.engine import synth_env
 
-    for name in args.envs:
-        load_env(name)
+    load_envs(list(dict.fromkeys(args.envs)))  # every env file's problems at once, as synth and policy list them
     problems = [problem for name in args.envs if (problem := baseline_problem(name, args.baseline))]
     if problems:
         raise UsageError("\n".join(problems))

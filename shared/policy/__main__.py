@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.cli import UsageParser, check_output_path, console, exit_now, run_main
-from shared.errors import UsageError
+from shared.errors import UsageError, display_path
 from shared.policy.engine import PolicyEngine, evaluate_documents_result, evaluate_envs
 from shared.policy.findings import PolicyResult
 from shared.policy.reporting import render_table, write_json, write_sarif
@@ -75,7 +75,7 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.explain is not None:
         return _explain(args)
-    from shared.envs import env_names, load_env, load_envs
+    from shared.envs import env_dir, env_names, load_env, load_envs
 
     if args.program is not None and args.envs:
         raise UsageError("policy: give either ENV names or --program DIR, not both")
@@ -84,7 +84,7 @@ def main(argv: list[str]) -> int:
     if args.program is None:
         names = list(dict.fromkeys(args.envs)) or env_names()
         if not names:
-            raise UsageError("policy: no environments found (environments/*.yaml)")
+            raise UsageError(f"policy: no environments found ({display_path(str(env_dir()))}/*.yaml)")
         load_envs(names)  # every env file is valid before any work starts (all problems at once)
     elif args.env is not None:
         load_env(args.env)

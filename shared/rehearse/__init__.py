@@ -60,11 +60,13 @@ def local_credentials(topology: Topology, port: int = 5672) -> dict[str, Any]:
 def write_artifacts(env: str, topology: Topology, directory: Path | None = None) -> Path:
     """``rabbitmq-definitions.json`` (+ the local credentials) under ``build/ENV``; returns the definitions path."""
     directory = directory or build_dir(env)
-    directory.mkdir(parents=True, exist_ok=True)
+    from shared.cli import write_atomically
+
     path = directory / "rabbitmq-definitions.json"
-    path.write_text(dumps_definitions(to_definitions(topology)), encoding="utf-8")
     credentials = directory / "rabbitmq-credentials.json"
-    credentials.write_text(json.dumps(local_credentials(topology), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    # both or neither (a folder in one's place is exit 2's error naming it, before either is written)
+    write_atomically({path: dumps_definitions(to_definitions(topology)),
+                      credentials: json.dumps(local_credentials(topology), indent=2, sort_keys=True) + "\n"})
     credentials.chmod(0o600)
     return path
 
