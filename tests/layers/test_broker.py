@@ -203,9 +203,13 @@ def test_the_broker_args_refuse_an_unloaded_env_with_the_loaders_reason(edit_env
     assert str(error.value) == f"AmazonMqBrokerArgs.engine_version: {loaded.value.reason}"
 
 
-def test_broker_subnets_single_instance_takes_one_cluster_takes_all() -> None:
+def test_broker_subnets_single_instance_takes_the_first_cluster_the_first_three() -> None:
+    """A cluster has three nodes in three AZs; with more AZs (network.az_count 4 in us-east-1) it keeps the first
+    three, since a change of a broker's subnets replaces it, queues and messages with it."""
     assert broker_subnets("SINGLE_INSTANCE", ["a", "b", "c"]) == ["a"]
     assert broker_subnets("CLUSTER_MULTI_AZ", ["a", "b", "c"]) == ["a", "b", "c"]
+    assert broker_subnets("CLUSTER_MULTI_AZ", ["a", "b", "c", "d"]) == ["a", "b", "c"]
+    assert broker_subnets("SINGLE_INSTANCE", ["a", "b", "c", "d"]) == ["a"]
     with pytest.raises(StackContractError, match="'network' exports none"):
         broker_subnets("SINGLE_INSTANCE", [])
 
