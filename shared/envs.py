@@ -1642,7 +1642,7 @@ def load_env(name: str) -> EnvConfig:
                 f"{name!r} (the file's name) is not an env name: lower-case letters, digits and '-', starting with a "
                 "letter and ending with a letter or digit; AWS resource names and the env's DNS namespace "
                 f"<name>.ml.internal are made from it. Rename the file"))
-        if path.exists():  # a folder (or a device) of the env file's name: env_names() lists it, being *.yaml
+        if path.exists() and not path.is_file():  # a folder of the env file's name (env_names() lists it: *.yaml)
             raise ConfigError(str(path), "(file)", "is not a file: an env is the YAML file environments/<name>.yaml")
         if not path.parent.is_dir():
             raise ConfigError(str(path), "(file)", f"the env folder {path.parent} does not exist (run from the "
