@@ -95,12 +95,13 @@ def _target_mode(path: Path) -> int:
 
 
 def write_output(path: Path, text: str, option: str) -> None:
-    """Write a command's output file ``path`` (given as ``option``): atomically where a file is or none yet
-    (:func:`write_atomically`), straight into what else stands there (``/dev/stdout``, a pipe). A write the system
-    refuses (a full disk, a read-only file system) is exit 2's error naming the option and the path, not a
-    traceback."""
+    """Write a command's output file ``path`` (given as ``option``): atomically where a plain file is or none yet
+    (:func:`write_atomically`), straight through a symbolic link (``/dev/stdout`` redirected to a file is one: a
+    rename would replace the link, and the shell's file would stay empty) and into whatever else stands there (a
+    pipe, a device). A write the system refuses (a full disk, a read-only file system) is exit 2's error naming the
+    option and the path, not a traceback."""
     try:
-        if not path.exists() or path.is_file():
+        if not path.is_symlink() and (not path.exists() or path.is_file()):
             write_atomically({path: text})
         else:
             with path.open("w", encoding="utf-8") as stream:

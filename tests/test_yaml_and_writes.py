@@ -212,6 +212,24 @@ def test_an_output_the_system_refuses_is_exit_2_naming_it_and_a_device_is_writte
     assert Path("/dev/null").is_char_device()
     write_output(tmp_path / "out" / "findings.json", "[]\n", "--json")
     assert (tmp_path / "out" / "findings.json").read_text() == "[]\n"
+    # a link (``/dev/stdout`` redirected to a file is one) is written through, not replaced by a file
+    target, link = tmp_path / "target.json", tmp_path / "link.json"
+    target.write_text("old\n")
+    link.symlink_to(target)
+    write_output(link, "new\n", "--json")
+    assert link.is_symlink() and target.read_text() == "new\n"
+
+
+def test_an_output_to_dev_stdout_redirected_to_a_file_lands_in_the_file(tmp_path: Path) -> None:
+    """`policy --json /dev/stdout > findings.json`: the link /dev/stdout leads to the shell's file, which a rename
+    over the link would leave empty (and, as root, replace the link)."""
+    out = tmp_path / "findings.json"
+    with out.open("w") as stream:
+        subprocess.run([sys.executable, "-c", "from pathlib import Path; from shared.cli import write_output; "
+                        "write_output(Path('/dev/stdout'), '[]\\n', '--json')"],
+                       check=True, cwd=REPO_ROOT, stdout=stream, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert out.read_text() == "[]\n"
+    assert Path("/dev/stdout").is_symlink()
 
 
 def test_a_new_file_follows_the_umask(tmp_path: Path) -> None:
