@@ -722,16 +722,22 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
+def _read_yaml(path: Path) -> Any:
+    """A Pulumi project or stack settings file's content (an empty file: ``{}``); one it cannot read is a
+    :class:`ConfigError` naming it."""
+    try:
+        return safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(str(path), "(file)", f"YAML syntax error: {error}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(str(path), "(file)", f"not UTF-8 text ({error})") from None
+
+
 def _read_project(program_dir: Path) -> dict[str, Any]:
     for candidate in ("Pulumi.yaml", "Pulumi.yml"):
         path = program_dir / candidate
         if path.is_file():
-            try:
-                data = safe_load(path.read_text(encoding="utf-8")) or {}
-            except yaml.YAMLError as error:
-                raise ConfigError(str(path), "(file)", f"YAML syntax error: {error}") from None
-            except UnicodeDecodeError as error:
-                raise ConfigError(str(path), "(file)", f"not UTF-8 text ({error})") from None
+            data = _read_yaml(path)
             if not isinstance(data, dict) or not data.get("name"):
                 raise ConfigError(str(path), "name", "a Pulumi project file needs a name")
             runtime = data.get("runtime")
@@ -756,12 +762,7 @@ def _stack_config(program_dir: Path, project_name: str, stack: str) -> tuple[dic
     path = program_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         return {}, []
-    try:
-        data = safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(str(path), "(file)", f"YAML error: {error}") from None
-    except UnicodeDecodeError as error:
-        raise ConfigError(str(path), "(file)", f"not UTF-8 text ({error})") from None
+    data = _read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(str(path), "(top level)", f"a stack settings file is a mapping, not a {type(data).__name__}")
     stack_config = data.get("config") or {}
