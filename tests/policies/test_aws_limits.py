@@ -68,6 +68,52 @@ def layer_findings(policy_engine: PolicyEngine, env: str, layer: str) -> list[di
     return [finding.to_json() for finding in result.findings]
 
 
+# --- ecs-task-definition-size ----------------------------------------------------------------------
+
+TASK_SIZE_RULE = "ecs-task-definition-size"
+
+
+def task_definition(environment_bytes: int, **extra: Any) -> dict[str, Any]:
+    """A Fargate task definition whose one container's single variable holds ``environment_bytes`` of text."""
+    container = {"name": "app", "image": "x@sha256:" + "a" * 64, "essential": True,
+                 "environment": [{"name": "CALLEES", "value": "x" * environment_bytes}]}
+    return res("aws:ecs/taskDefinition:TaskDefinition", "caller", {
+        "family": "caller", "containerDefinitions": json.dumps([container]), "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512", **extra})
+
+
+def test_ecs_task_definition_size_refuses_one_past_64_kib_and_passes_one_under(policy_findings: Any) -> None:
+    from importlib import import_module
+
+    rule = import_module("policies.aws.rules.ecs-task-definition-size")
+    props = {"family": "caller", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"], "cpu": "256",
+             "memory": "512"}
+    container = {"name": "app", "image": "x@sha256:" + "a" * 64, "essential": True,
+                 "environment": [{"name": "CALLEES", "value": ""}]}
+    overhead = rule.measured_bytes(props, [container])
+    at_limit = 64 * 1024 - overhead  # the variable's length that makes the definition exactly 64 KiB
+    assert findings_of(policy_findings([task_definition(at_limit)]), TASK_SIZE_RULE) == []
+    the_one(findings_of(policy_findings([task_definition(at_limit + 1)]), TASK_SIZE_RULE),
+            f"measures {64 * 1024 + 1} bytes as compact JSON, more than the 65536 (64 KiB) ECS registers")
+    # UTF-8 bytes, not characters
+    the_one(findings_of(policy_findings([task_definition(0, tags={"note": "é" * (at_limit // 2 + 1)})]),
+                        TASK_SIZE_RULE), "more than the 65536")
+
+
+def test_ecs_task_definition_size_waits_for_an_unknown_input(policy_findings: Any, policy_not_applicable: Any) -> None:
+    resources = [task_definition(100, executionRoleArn=UNKNOWN_STRING)]
+    assert findings_of(policy_findings(resources), TASK_SIZE_RULE) == []
+    reasons = [r["reason"] for r in policy_not_applicable(resources) if r["rule"] == TASK_SIZE_RULE]
+    assert reasons and "executionRoleArn" in reasons[0]
+    # known inputs that already cross the limit decide whatever the unknown one turns out to be
+    assert findings_of(policy_findings([task_definition(70_000, executionRoleArn=UNKNOWN_STRING)]), TASK_SIZE_RULE)
+
+
+def test_the_shipped_envs_task_definitions_fit(policy_engine: PolicyEngine) -> None:
+    for env in ("dev", "staging", "prod"):
+        assert findings_of(layer_findings(policy_engine, env, "compute"), TASK_SIZE_RULE) == []
+
+
 # --- lambda-environment-size -------------------------------------------------------------------
 
 

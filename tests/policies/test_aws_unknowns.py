@@ -89,6 +89,7 @@ def test_an_unknown_deciding_value_is_not_applicable(policy_result, rule, resour
 @pytest.mark.parametrize("rule", [
     "ecs-task-no-privileged", "ecs-task-read-only-root-fs", "ecs-task-non-root-user", "ecs-task-logging",
     "ecs-task-no-plaintext-secrets", "ecs-task-definition-valid", "ecs-task-image-pinned", "ecs-task-awslogs-options",
+    "ecs-task-definition-size",
 ])
 def test_unknown_container_definitions_make_every_container_rule_not_applicable(policy_not_applicable, rule):
     definition = res("aws:ecs/taskDefinition:TaskDefinition", "r", {
