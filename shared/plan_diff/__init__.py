@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from shared import REPO_ROOT
+from shared.errors import UsageError
 from shared.synth.engine import UNKNOWN
 
 BASELINE_DIR = REPO_ROOT / "tests" / "snapshots"
@@ -479,8 +480,6 @@ def read_baseline(path: Path) -> tuple[dict[str, Any] | None, str | None]:
 def load_baseline(env: str, layer: str, baseline_dir: Path = BASELINE_DIR) -> dict[str, Any] | None:
     document, problem = read_baseline(baseline_dir / env / f"{layer}.json")
     if problem:
-        from shared.errors import UsageError
-
         raise UsageError(f"diff: {problem}")
     return document
 
