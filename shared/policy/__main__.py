@@ -97,10 +97,11 @@ def main(argv: list[str]) -> int:
     # A rule file without its catalog entry (or the reverse) stops here, named, not in a pack's traceback.
     from shared.policy import engine as policy_engine
     from shared.policy.packs import rule_files
-    from shared.policy_catalog import PACKS
+    from shared.policy_catalog import PACKS, anchors_not_covered
 
     for pack in PACKS:
         rule_files(policy_engine.POLICIES_DIR / pack)
+    anchors_not_covered()  # the rest of the catalog: each reason a string, no covered control listed
     if args.program is None:
         from shared.synth.__main__ import warn_about_catalog
 

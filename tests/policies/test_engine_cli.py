@@ -101,6 +101,33 @@ def test_bad_env_file_exits_2(edit_env, capsys):
     assert code == 2 and "policy.enforcement.no-such-rule" in stderr
 
 
+def test_a_bad_catalog_anchor_stops_the_run_before_any_work(tmp_path, monkeypatch, capsys):
+    """A reason given as a mapping (or any catalog entry the docs would refuse) is exit 2 naming the key, as the
+    rest of the catalog is, not a PASS that the rule docs later refuse."""
+    import yaml
+
+    import shared.policy_catalog as catalog
+    from shared.yamlio import load_yaml_mapping
+
+    data = load_yaml_mapping(catalog.CATALOG_FILE)
+    data["anchors_not_covered"]["checkov CKV_AWS_999"] = {"a": 1}
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    monkeypatch.setattr(catalog, "CATALOG_FILE", path)
+    catalog.load_rules.cache_clear()
+    catalog.anchors_not_covered.cache_clear()
+    monkeypatch.setattr("shared.policy.__main__.PolicyEngine",
+                        lambda **_: pytest.fail("the packs started before the catalog was checked"))
+    try:
+        code, _, stderr = run(["dev"], capsys)
+    finally:
+        monkeypatch.undo()
+        catalog.load_rules.cache_clear()
+        catalog.anchors_not_covered.cache_clear()
+    assert code == 2
+    assert "anchors_not_covered.checkov CKV_AWS_999" in stderr and "needs a reason" in stderr
+
+
 def test_the_real_process_exit_code_and_json(tmp_path):
     out = tmp_path / "findings.json"
     completed = subprocess.run(
