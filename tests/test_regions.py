@@ -130,3 +130,20 @@ def test_fargates_zone_limits_name_regions_an_env_may_pick() -> None:
     for region, zone_ids in FARGATE_ZONE_IDS.items():
         # AZ IDs are the region's short code and azN (use1-az1): one of another region would never match
         assert all(re.fullmatch(r"[a-z]+\d-az\d+", zone) for zone in zone_ids), (region, zone_ids)
+
+
+@pytest.mark.parametrize("region", ["cn-north-1", "us-gov-west-1", "eu-west-1"])
+def test_every_component_takes_its_partition_from_the_envs_region(region: str) -> None:
+    """The loader refuses other partitions today; should that change, no component may still build ``arn:aws:``
+    ARNs: each args' partition is required (no default) and each ``from_env`` derives it from the region."""
+    from shared.components.alarms import AlarmTopicArgs
+    from shared.components.broker import AmazonMqBrokerArgs
+    from shared.components.compute_containers import partition_of
+    from shared.components.deploy_runner import DeployRunnerArgs
+    from shared.envs import load_env
+
+    env = load_env("prod").model_copy(update={"region": region})
+    expected = partition_of(region)
+    assert expected == {"cn": "aws-cn", "us": "aws-us-gov"}.get(region[:2], "aws")
+    for args in (AlarmTopicArgs.from_env(env), AmazonMqBrokerArgs.from_env(env), DeployRunnerArgs.from_env(env)):
+        assert args.partition == expected, type(args).__name__

@@ -729,7 +729,7 @@ class AlarmTopicArgs:
     account_id: str
     region: str
     settings: AlarmsConfig
-    partition: str = "aws"
+    partition: str
     protect: bool = False
 
     @classmethod

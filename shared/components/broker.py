@@ -45,6 +45,7 @@ from shared.components.alarms import AlarmTopic
 from shared.components.broker_logs import BrokerLogGroup
 from shared.components.broker_rotation import BrokerAdminRotation, BrokerAdminRotationArgs, rotation_days
 from shared.components.building_blocks import customer_key, generated_password, log_group_arn
+from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.contracts import BrokerOutputs, StackContractError, required
 from shared.envs import EnvConfig, MaintenanceWindow, MessagingConfig, env_path
@@ -90,8 +91,9 @@ class AmazonMqBrokerArgs:
     account_id: str
     log_retention_days: int
     kms_encrypted_logs: bool
+    #: the env's AWS partition (shared.components.compute_containers.partition_of): every ARN the broker builds
+    partition: str
     admin_username: str = DEFAULT_ADMIN_USERNAME
-    partition: str = "aws"
     #: days between rotations of the admin by its Secrets Manager rotation function; None: no rotation
     #: (shared.components.broker_rotation.rotation_days)
     admin_rotation_days: int | None = None
@@ -119,7 +121,7 @@ class AmazonMqBrokerArgs:
         return cls(env_name=env.name, engine_version=messaging.engine_version,
                    instance_type=messaging.instance_type, deployment_mode=messaging.deployment_mode,
                    protect=env.protect, region=env.region, account_id=env.account_id,
-                   log_retention_days=messaging.broker_log_retention_days,
+                   partition=partition_of(env.region), log_retention_days=messaging.broker_log_retention_days,
                    kms_encrypted_logs=env.compute.kms_encrypted_logs, admin_rotation_days=rotation_days(env),
                    consumer_timeout_ms=broker_consumer_timeout_ms(load_catalog(), messaging.engine_version),
                    maintenance_window=messaging.maintenance_window, tags=env.common_tags("broker"))

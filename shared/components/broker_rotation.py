@@ -92,7 +92,7 @@ class BrokerAdminRotationArgs:
     log_retention_days: int
     kms_encrypted_logs: bool
     protect: bool
-    partition: str = "aws"
+    partition: str
 
     @property
     def log_group_arn(self) -> str:

@@ -136,7 +136,7 @@ class DeployRunnerArgs:
     log_retention_days: int
     kms_encrypted_logs: bool
     protect: bool
-    partition: str = "aws"
+    partition: str
     #: ``messaging.deploy_runner.passphrase_secret``: the secret CodeBuild reads PULUMI_CONFIG_PASSPHRASE from
     passphrase_secret: str | None = None
     #: ``messaging.deploy_runner.access_token_secret``: the secret CodeBuild reads PULUMI_ACCESS_TOKEN from

@@ -127,8 +127,8 @@ class QueueMetricsArgs:
     log_retention_days: int
     kms_encrypted_logs: bool
     protect: bool
+    partition: str
     credentials_rotation: CredentialsRotation | None = None
-    partition: str = "aws"
 
     @classmethod
     def from_env(cls, env: EnvConfig, vhost: str, queues: tuple[str, ...], partition: str) -> QueueMetricsArgs:
