@@ -178,6 +178,13 @@ def test_up_drives_the_automation_api_layer_by_layer_in_dag_order(fake_cli: Fake
     aws_config = json.loads((tmp_path / "policy-config" / "dev" / "aws.json").read_text())
     assert aws_config["ecs-task-image-pinned"] == {"enforcementLevel": "advisory"}  # dev's catalog column
     assert aws_config["ecr-scan-on-push"] == {"enforcementLevel": "mandatory"}
+    # no-plaintext-secrets sees secretness under the CLI through the config, from the env's synth (its URNs are the
+    # stacks' own: urn:pulumi:<env>::<layer>::...)
+    secrets = json.loads((tmp_path / "policy-config" / "dev" / "platform.json").read_text())["no-plaintext-secrets"]
+    broker_version = ("urn:pulumi:dev::broker::aws:secretsmanager/secret:Secret$aws:secretsmanager/secretVersion:"
+                      "SecretVersion::broker-admin")
+    assert secrets["secretInputs"][broker_version] == ["secretString"]
+    assert secrets["literalInputs"] == {}
 
     assert "[compute  ] up of compute (dev) done" in output  # live output, prefixed by its layer
     assert output.count("create 3, same 1") >= len(LAYERS)  # the change summary from `stack history`
@@ -624,8 +631,18 @@ def test_policy_pack_configs_follow_the_env_enforcement(edit_env, tmp_path: Path
     assert configs["aws"]["ecs-task-image-pinned"] == {"enforcementLevel": "mandatory"}  # tightened
     assert configs["aws"]["ecs-task-non-root-user"] == {"enforcementLevel": "advisory"}  # dev default
     assert configs["platform"]["prod-protect-stateful"] == {"enforcementLevel": "disabled"}
+    assert "secretInputs" not in configs["platform"]["no-plaintext-secrets"]  # no synth given
     for pack in PACKS:
         assert list(configs[pack]) == [rule.id for rule in rules_of_pack(pack)]
+
+
+def test_policy_pack_configs_carry_the_env_suppressions_for_the_packs_to_honour(edit_env, tmp_path: Path) -> None:
+    edit_env("dev", lambda data: data["policy"].update(suppressions=[
+        {"rule": "security-group-rules-quota", "resource": "network-services", "reason": "quota raised to 120"}]))
+    configs = {pack_dir.name: json.loads(config.read_text()) for pack_dir, config in write_pack_configs("dev", tmp_path)}
+    assert configs["aws"]["security-group-rules-quota"]["suppressedResources"] == ["network-services"]
+    assert all("suppressedResources" not in entry for rule, entry in configs["aws"].items()
+               if rule != "security-group-rules-quota")
 
 
 # -- stack names: <org>/<project>/<env>, the names StackReferences read ------------------------------

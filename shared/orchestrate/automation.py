@@ -86,7 +86,7 @@ from shared.orchestrate.pending import (
     pending_note,
     pending_operations,
 )
-from shared.orchestrate.policy_config import POLICIES_DIR, write_pack_configs
+from shared.orchestrate.policy_config import POLICIES_DIR, synth_documents, write_pack_configs
 from shared.orchestrate.reach import endpoint_layer
 from shared.orchestrate.replacements import Destruction, ReplacementGuard, judge
 from shared.orchestrate.report import failure_detail, locked_detail
@@ -733,8 +733,11 @@ class AutomationRunner:
                  policy_config_dir: Path = POLICY_CONFIG_DIR, repo_root: Path = REPO_ROOT,
                  environ: Mapping[str, str] | None = None,
                  which: Callable[[str], str | None] = shutil.which, lock_reader: LockReader | None = None,
-                 checkout: Checkout | None = None) -> None:
+                 checkout: Checkout | None = None,
+                 synth: Callable[[str, Sequence[str]], Sequence[dict[str, Any]]] = synth_documents) -> None:
         self.stacks_dir = stacks_dir
+        #: the env's layers synthesized offline, for the packs' config (shared.orchestrate.policy_config)
+        self._synth = synth
         #: the git checkout the programs run from, whose HEAD an up must not take back (shared.orchestrate.commits)
         self.checkout = checkout or Checkout(repo_root)
         self._lock_reader = lock_reader
@@ -863,7 +866,9 @@ class AutomationRunner:
                 pack_file = self.policies_dir / pack / "PulumiPolicy.yaml"
                 if not pack_file.is_file():
                     raise ConfigError(str(pack_file), "(file)", f"policy pack {pack!r} is missing")
-            pairs = write_pack_configs(env.name, self.policy_config_dir / env.name, self.policies_dir)
+            # no-plaintext-secrets sees secretness only through its config (CrossGuard unwraps secrets): the synth's
+            pairs = write_pack_configs(env.name, self.policy_config_dir / env.name, self.policies_dir,
+                                       self._synth(env.name, layers))
             self._policy_packs = [str(pack_dir) for pack_dir, _ in pairs]
             self._policy_configs = [str(config) for _, config in pairs]
         # Last, once the backend is known to be usable: the region and account each existing stack was deployed

@@ -237,14 +237,19 @@ def literal_inputs(documents: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
     return result
 
 
-def pack_config(enforcement: Enforcement, pack: str, documents: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+def pack_config(enforcement: Enforcement, pack: str, documents: Sequence[dict[str, Any]] = (), *,
+                suppressions: bool = False) -> dict[str, Any]:
     """The policy config of ``pack`` for these settings, in ``--policy-pack-config`` JSON form.
 
     ``{rule: {"enforcementLevel": level, ...properties}}`` -- the same thing the offline engine sends
     with ``Configure``, so a real ``pulumi preview --policy-pack policies/<pack>
     --policy-pack-config <file>`` runs every rule at the env's level. ``documents`` (synth JSON of
-    the stack) provide ``secretInputs`` for no-plaintext-secrets.
+    the stack) provide ``secretInputs`` for no-plaintext-secrets. ``suppressions`` (the CLI's files): each rule
+    the env suppresses also gets the patterns (``shared.policy.packs.SUPPRESSED_KEY``), which the packs honour
+    under the CLI; the offline engine applies them to its findings instead, so that they stay listed.
     """
+    from shared.policy.packs import SUPPRESSED_KEY
+
     config: dict[str, Any] = {}
     for rule_id, rule in load_rules().items():
         if rule.pack != pack:
@@ -254,6 +259,9 @@ def pack_config(enforcement: Enforcement, pack: str, documents: Sequence[dict[st
         if rule_id == SECRETS_RULE and documents:
             entry["secretInputs"] = secret_inputs(documents)
             entry["literalInputs"] = literal_inputs(documents)
+        patterns = [s.resource for s in enforcement.suppressions if s.rule == rule_id] if suppressions else []
+        if patterns:
+            entry[SUPPRESSED_KEY] = patterns
         config[rule_id] = entry
     return config
 

@@ -8,13 +8,19 @@ engine, so it imports nothing but the standard library, ``pulumi_policy``, the p
 from __future__ import annotations
 
 import importlib.util
+import re
+from collections.abc import Sequence
+from fnmatch import fnmatchcase
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
-from pulumi_policy import Policy, ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy import EnforcementLevel, Policy, ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy.policy import _NotApplicableError
+from pulumi_policy.proxy import UnknownValueError
 
 from shared.errors import PlatformError
-from shared.policy_catalog import PACKS, load_rules, rules_of_pack
+from shared.policy_catalog import BASELINES, LEVEL_STRENGTH, PACKS, load_rules, rules_of_pack
 
 
 class PackDefinitionError(PlatformError):
@@ -95,6 +101,78 @@ def load_policies(pack_dir: Path) -> list[Policy]:
     return policies
 
 
+#: The policy config property under which ``nox -s preview|up`` hands a rule the resources its env suppresses it for
+#: (``policy.suppressions``: URN or resource-name patterns, ``fnmatch`` style, as :class:`shared.policy.enforcement
+#: .Suppression` matches them). The offline engine does not send it: it applies suppressions to the findings itself.
+SUPPRESSED_KEY = "suppressedResources"
+
+#: A not-applicable reason that says the rule could not decide (a value unknown until deployment, secretness the
+#: config did not carry), as the rules' helpers word it (shared.policy_support.undecidable and its kin).
+UNDECIDED_REASON = re.compile(r"cannot (decide|count|measure|tell yet)|unknown until deployment|not known during "
+                              r"preview|before deployment|secretness")
+
+
+def suppressed(patterns: Sequence[str], urn: str | None) -> bool:
+    """Whether a finding on ``urn`` matches one of ``patterns`` (the URN itself, or its resource name)."""
+    candidates = [c for c in (urn, urn.rsplit("::", 1)[-1] if urn else None) if c]
+    return any(fnmatchcase(candidate, pattern) for pattern in patterns for candidate in candidates)
+
+
+class _Undecided(UnknownValueError):
+    """A rule that could not decide, raised so that pulumi_policy reports it as its "can't run policy ... during
+    preview" advisory diagnostic, which the CLI prints (it prints no not-applicable answer)."""
+
+    def __init__(self, reason: str) -> None:
+        Exception.__init__(self, reason)  # not UnknownValueError's: it words the message from a sentinel and a path
+        self.unknown_type_sentinel = ""
+        self.props: list[str] = []
+        self.message = reason
+
+
+def _as_under_the_cli(policy: ResourceValidationPolicy | StackValidationPolicy) -> None:
+    """``policy`` as a pack under the ``pulumi`` CLI needs it (:func:`serve`): suppressions honoured, an undecided
+    rule said aloud."""
+    original = policy.validate
+
+    def validate(args: Any, report_violation: Any) -> Any:
+        config = args.get_config() or {}
+        patterns = [str(p) for p in config.get(SUPPRESSED_KEY) or ()]
+        report = report_violation
+        if patterns:
+            def report(message: str, urn: str | None = None) -> None:
+                if not suppressed(patterns, urn or getattr(args, "urn", None)):
+                    report_violation(message, urn)
+        try:
+            return original(args, report)
+        except _NotApplicableError as error:
+            if error.reason and UNDECIDED_REASON.search(error.reason):
+                raise _Undecided(error.reason) from None
+            raise
+
+    policy.validate = validate  # type: ignore[method-assign,assignment]
+
+
+def cli_policies(policies: list[Policy]) -> list[Policy]:
+    """The pack's rules as the ``pulumi`` CLI runs them, where the offline engine's own handling is missing:
+
+    - a rule's level when no ``--policy-pack-config`` names it is the strongest any baseline of the catalog gives it
+      (a bare ``pulumi preview --policy-pack`` blocks what some env blocks; the config files of ``nox -s
+      preview|up`` set every rule's level for the env);
+    - a finding on a resource the env suppresses the rule for (the config's :data:`SUPPRESSED_KEY`) is not
+      reported, as ``nox -s policy`` does not fail on it (it lists it with its reason);
+    - a rule that cannot decide (:data:`UNDECIDED_REASON`) is an advisory "can't run policy" diagnostic, as
+      ``pulumi_policy`` reports an unknown value itself, instead of a not-applicable answer the CLI never shows.
+    """
+    rules = load_rules()
+    for policy in policies:
+        assert isinstance(policy, ResourceValidationPolicy | StackValidationPolicy)  # load_policies refuses others
+        strongest = max((rules[policy.name].level_for(baseline) for baseline in BASELINES),
+                        key=LEVEL_STRENGTH.__getitem__)
+        policy.enforcement_level = EnforcementLevel(strongest)
+        _as_under_the_cli(policy)
+    return policies
+
+
 def pack_name(pack: str) -> str:
     """The ``PolicyPack`` name of a pack (what ``pulumi preview --policy-pack`` reports)."""
     return f"ml-platform-{pack}"
@@ -111,17 +189,19 @@ def serve(pack_dir: Path) -> None:
     The analyzer speed-up (each resource converted once, not once per rule; the ``AnalyzeBatch``
     method) is installed only when the offline engine started this process and the installed
     ``pulumi_policy`` is the tested one (:mod:`shared.patch_guard`); under the ``pulumi`` CLI the pack
-    is plain ``pulumi_policy``. Every rule is advisory unless configured: the offline engine, or a
-    ``--policy-pack-config`` file written from ``shared.policy.engine.pack_config()``, sets each rule's
-    level for the env.
+    is plain ``pulumi_policy`` with :func:`cli_policies`' three changes (levels fail closed, suppressions, an
+    undecided rule said aloud). The offline engine, or a ``--policy-pack-config`` file written from
+    ``shared.policy.engine.pack_config()`` (``nox -s preview|up`` write them), sets each rule's level for the env.
     """
-    from pulumi_policy import EnforcementLevel, PolicyPack
+    from pulumi_policy import PolicyPack
 
     from shared.patch_guard import ANALYZER_PATCHED, patches_allowed, started_by_offline_engine
 
-    if started_by_offline_engine() and patches_allowed("the policy packs' analyzer speed-up", ANALYZER_PATCHED):
+    offline = started_by_offline_engine()
+    if offline and patches_allowed("the policy packs' analyzer speed-up", ANALYZER_PATCHED):
         from shared.policy.fast_analyzer import install
 
         install()
-    PolicyPack(name=pack_name(pack_dir.name), policies=load_policies(pack_dir),
+    policies = load_policies(pack_dir)
+    PolicyPack(name=pack_name(pack_dir.name), policies=policies if offline else cli_policies(policies),
                enforcement_level=EnforcementLevel.ADVISORY)
