@@ -64,7 +64,8 @@ def test_the_commands_table_names_every_option_of_the_session(name: str) -> None
 def test_every_documented_policy_pack_path_resolves_from_a_layers_folder() -> None:
     """A preview runs in stacks/<layer> (each layer's Pulumi.yaml is there), and the CLI resolves a --policy-pack path
     against that folder: a path written from the repository root fails there ("failed to load Pulumi policy project").
-    A documented command also gives each pack its config, without which every rule runs advisory."""
+    A documented command also gives each pack its config, without which no env's levels, suppressions or secretness
+    apply."""
     places = [REPO_ROOT / "README.md", REPO_ROOT / "policies" / "README.md",
               *sorted((REPO_ROOT / "policies").glob("*/PulumiPolicy.yaml")),
               *sorted((REPO_ROOT / "policies").glob("*/__main__.py"))]

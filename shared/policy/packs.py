@@ -181,7 +181,7 @@ def pack_name(pack: str) -> str:
 def serve(pack_dir: Path) -> None:
     """Run the pack in ``pack_dir`` as a CrossGuard analyzer: what every ``policies/<pack>/__main__.py`` does.
 
-    The ``pulumi`` CLI runs that file (``python -u -m pulumi.policy <engine> .``) with the pack
+    The ``pulumi`` CLI runs that file (``python -u -m pulumi.policy <engine> <pack dir>``) with the pack
     directory as working directory; the offline engine (``nox -s policy``) starts it the same way.
     Which rules exist, their ids and descriptions come from ``rules/<rule-id>.py`` and
     ``policies/catalog.yaml``.
