@@ -96,3 +96,33 @@ def zone_drop_refusals(env: EnvConfig, read: Callable[[str], Outputs]) -> list[C
             f"network layer would wait on its network interfaces and fail. Run `up` of every layer once more with "
             f"{_listed(retired)} still in {RETIRING_KEY} (or `--layers {layer}`), then this one. Nothing was run")))
     return refusals
+
+
+#: the layers after network with resources in its VPC: the holders of network interfaces, and discovery, whose
+#: private DNS namespace is associated with the VPC (replaced with it)
+VPC_LAYERS = ("discovery", *HOLDING_LAYERS)
+
+
+def cidr_change_refusals(env: EnvConfig, read: Callable[[str], Outputs]) -> list[ConfigError]:
+    """Why the env's `up` must not move its VPC to another ``network.cidr`` while later layers are deployed in it.
+
+    A new CIDR replaces the VPC (``CreateVpc``'s ``CidrBlock``; no API changes a VPC's primary block) and with it
+    every subnet and security group. Pulumi deletes the replaced ones at the end of the network layer's own `up`,
+    before the later layers leave them: EC2 refuses to delete a subnet or group that network interfaces still use
+    (``DependencyViolation``, retried until the subnet's 45-minute timeout), so network fails, the later layers are
+    skipped, and each later `up` fails the same way. ``read(layer)``: the layer's deployed outputs (None: no stack).
+    """
+    network = read("network")
+    deployed = (network or {}).get("vpc_cidr")
+    if not deployed or str(deployed) == str(env.network.cidr):
+        return []
+    holding = [layer for layer in VPC_LAYERS if read(layer)]
+    if not holding:
+        return []
+    them = ", ".join(holding)
+    return [ConfigError(str(env_path(env.name)), "network.cidr", (
+        f"is {env.network.cidr}, but the network was deployed with {deployed}: a new CIDR replaces the VPC, its "
+        f"subnets and security groups, and the network layer would delete the old ones while {them} still use them "
+        f"(DependencyViolation, after 45 minutes), failing this up and every later one. It is in effect a new env: "
+        f"put {deployed} back, or destroy {them} first (`nox -s destroy -- {env.name} --layers ...`, as README \"Where "
+        "a destroy runs\" says; their data goes with them), then up. Nothing was run"))]

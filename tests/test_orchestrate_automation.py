@@ -639,7 +639,8 @@ def test_policy_pack_configs_follow_the_env_enforcement(edit_env, tmp_path: Path
 def test_policy_pack_configs_carry_the_env_suppressions_for_the_packs_to_honour(edit_env, tmp_path: Path) -> None:
     edit_env("dev", lambda data: data["policy"].update(suppressions=[
         {"rule": "security-group-rules-quota", "resource": "network-services", "reason": "quota raised to 120"}]))
-    configs = {pack_dir.name: json.loads(config.read_text()) for pack_dir, config in write_pack_configs("dev", tmp_path)}
+    pairs = write_pack_configs("dev", tmp_path)
+    configs = {pack_dir.name: json.loads(config.read_text()) for pack_dir, config in pairs}
     assert configs["aws"]["security-group-rules-quota"]["suppressedResources"] == ["network-services"]
     assert all("suppressedResources" not in entry for rule, entry in configs["aws"].items()
                if rule != "security-group-rules-quota")

@@ -6,10 +6,11 @@ from pathlib import Path
 
 PACK_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(PACK_DIR.parent.parent))  # the CLI runs this in the pack directory
-if not (PACK_DIR.parent.parent / "shared" / "policy" / "packs.py").is_file():  # `pulumi policy publish` uploads
+try:
+    from shared.policy.packs import serve  # after the sys.path line: it needs the repo root
+except ModuleNotFoundError as error:  # `pulumi policy publish` uploads the pack's folder alone
     sys.exit(f"{PACK_DIR}: this pack runs from its folder policies/<pack> of the repository (it reads shared/ and "
-             "policies/catalog.yaml): a published copy is not supported; run `nox -s preview|up -- ENV`")
-
-from shared.policy.packs import serve  # after the sys.path line: it needs the repo root
+             "policies/catalog.yaml): a published copy is not supported; run `nox -s preview|up -- ENV`"
+             if error.name == "shared" else str(error))
 
 serve(PACK_DIR)

@@ -802,6 +802,18 @@ def check_zone_drop(plan: Plan, operation: Operation, env: EnvConfig, read_outpu
                         "`up`s\")", lambda read: zone_drop_refusals(env, read))
 
 
+def check_cidr_change(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
+                      out: TextIO) -> None:
+    """ConfigError (exit 2) before any layer of an ``up`` runs when the network layer would replace the VPC (a new
+    ``network.cidr``) under deployed later layers (shared.zone_retirement.cidr_change_refusals); a note for a
+    preview."""
+    from shared.zone_retirement import cidr_change_refusals
+
+    _check_network_step(plan, operation, env, read_outputs, out, f"which CIDR {env.name}'s network was deployed with",
+                        "a changed network.cidr under deployed layers is not caught (README, table of env keys)",
+                        lambda read: cidr_change_refusals(env, read))
+
+
 def check_dropped_zone_interfaces(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
                                   interfaces: Reader, out: TextIO) -> None:
     """ConfigError (exit 2) before any layer of the `up` that drops retired AZs runs while their subnets hold network
@@ -980,6 +992,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         check_service_removal(plan, operation, env, deployed, out)
         check_image_readiness(plan, operation, env, deployed, out, args.image_ready)
         check_zone_drop(plan, operation, env, deployed, out)
+        check_cidr_change(plan, operation, env, deployed, out)
         check_port_drop(plan, operation, env, deployed, out)
         check_port_admission(plan, operation, env, deployed, out)
         check_destroy_protect(plan, operation, env, runner.protected_urns)

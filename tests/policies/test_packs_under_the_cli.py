@@ -111,3 +111,18 @@ def test_the_reason_a_rule_does_not_apply_is_left_alone():
 
     assert not UNDECIDED_REASON.search(other_type_reason("aws:s3/bucket:Bucket"))
     assert not UNDECIDED_REASON.search("no credential input is set")
+
+
+@pytest.mark.parametrize("pack", PACKS)
+def test_a_published_copy_exits_saying_why(pack, tmp_path):
+    """`pulumi policy publish` uploads the pack's folder alone; installed from Pulumi Cloud it has no shared/."""
+    import subprocess
+    import sys
+
+    copy = tmp_path / "pulumi-analyzer-policy" / pack
+    copy.mkdir(parents=True)
+    (copy / "__main__.py").write_text((REPO_ROOT / "policies" / pack / "__main__.py").read_text())
+    done = subprocess.run([sys.executable, "-I", "-S", str(copy / "__main__.py")], cwd=copy, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 1
+    assert "a published copy is not supported" in done.stderr and str(copy) in done.stderr
