@@ -88,12 +88,15 @@ LIFECYCLES: dict[tuple[str, str], Lifecycle] = {(item.kind, item.value): item fo
     Lifecycle(CODEBUILD_IMAGE, "aws/codebuild/standard:7.0", None, None, None,
               "CodeBuild user guide, \"Docker images provided by CodeBuild\" and \"Deprecated CodeBuild images\""),
     # CodeBuild user guide, "Available runtimes": a runtime version leaves the images after its end of life; Python
-    # 3.11's is 2027-10 (PEP 664). The deploy runner's buildspec names it, and so does CI's setup-python default.
-    Lifecycle(CODEBUILD_PYTHON, "3.11", date(2027, 10, 31), None, None,
+    # 3.11's is 2027-10 (PEP 664). The deploy runner's buildspec names it, and so does CI's setup-python default. A
+    # build asking for a runtime the image dropped fails at once ("Unknown runtime version"), and messaging's `up` needs
+    # the runner: so the end of life is a block date, and CI fails 90 days before it (tests/test_lifecycle.py).
+    Lifecycle(CODEBUILD_PYTHON, "3.11", date(2027, 10, 31), date(2027, 10, 31), None,
               "CodeBuild user guide, \"Available runtimes\" (runtimes leave at end of life); PEP 664 (3.11 end of "
               "life 2027-10)"),
     # ECS developer guide, "Fargate platform versions for Amazon ECS": a service naming no platform version runs
-    # LATEST, which moves to the newest version and is never retired (retirement is of pinned versions).
+    # LATEST, which moves to the newest version and has no end of support. Its revisions still retire, stopping the
+    # tasks on them ("Task retirement and maintenance for AWS Fargate"): README, "Fargate task retirement".
     Lifecycle(FARGATE_PLATFORM, "LATEST", None, None, None,
               "ECS developer guide, \"Fargate platform versions for Amazon ECS\" and \"Fargate platform version "
               "deprecation\""),

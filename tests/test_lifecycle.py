@@ -137,11 +137,11 @@ def test_up_is_refused_once_aws_blocks_creating_the_lambda_runtime(action: str, 
 
 
 def test_up_notes_what_comes_within_warn_days_and_runs(env_dir: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lifecycle, "today", lambda: date(2029, 3, 1))
+    monkeypatch.setattr(lifecycle, "today", lambda: date(2027, 6, 1))
     runner = RecordingRunner()
     out = io.StringIO()
     assert run("up", runner, out) == 0 and runner.started()
-    assert "note: dev: Lambda runtime python3.13" in out.getvalue() and "create blocked 2029-07-31" in out.getvalue()
+    assert "note: dev:" in out.getvalue() and "3.11" in out.getvalue() and "create blocked 2027-10-31" in out.getvalue()
 
 
 def _appmesh(edit_env: Any) -> None:
