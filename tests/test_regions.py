@@ -135,7 +135,7 @@ def test_fargates_zone_limits_name_regions_an_env_may_pick() -> None:
 @pytest.mark.parametrize("region", ["cn-north-1", "us-gov-west-1", "eu-west-1"])
 def test_every_component_takes_its_partition_from_the_envs_region(region: str) -> None:
     """The loader refuses other partitions today; should that change, no component may still build ``arn:aws:``
-    ARNs: each args' partition is required (no default) and each ``from_env`` derives it from the region."""
+    ARNs: each args' partition is derived from its region (no field to forget or to default)."""
     from shared.components.alarms import AlarmTopicArgs
     from shared.components.broker import AmazonMqBrokerArgs
     from shared.components.compute_containers import partition_of

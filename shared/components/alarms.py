@@ -729,13 +729,17 @@ class AlarmTopicArgs:
     account_id: str
     region: str
     settings: AlarmsConfig
-    partition: str
     protect: bool = False
 
     @classmethod
     def from_env(cls, env: EnvConfig) -> AlarmTopicArgs:
         return cls(env_name=env.name, account_id=env.account_id, region=env.region, settings=env.alarms,
-                   partition=partition_of(env.region), protect=env.protect)
+                   protect=env.protect)
+
+    @property
+    def partition(self) -> str:
+        """The AWS partition of the env's region (every ARN the component builds)."""
+        return partition_of(self.region)
 
 
 def _subscription_name(topic: str, protocol: str, endpoint: str) -> str:

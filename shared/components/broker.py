@@ -91,8 +91,6 @@ class AmazonMqBrokerArgs:
     account_id: str
     log_retention_days: int
     kms_encrypted_logs: bool
-    #: the env's AWS partition (shared.components.compute_containers.partition_of): every ARN the broker builds
-    partition: str
     admin_username: str = DEFAULT_ADMIN_USERNAME
     #: days between rotations of the admin by its Secrets Manager rotation function; None: no rotation
     #: (shared.components.broker_rotation.rotation_days)
@@ -106,6 +104,11 @@ class AmazonMqBrokerArgs:
     tags: dict[str, str] = field(default_factory=dict)
     #: when Amazon MQ may restart the broker each week (``messaging.maintenance_window``, its own time zone)
     maintenance_window: MaintenanceWindow = MessagingConfig.model_fields["maintenance_window"].default
+
+    @property
+    def partition(self) -> str:
+        """The AWS partition of the env's region (every ARN the component builds)."""
+        return partition_of(self.region)
 
     def __post_init__(self) -> None:
         # The env loader's rule (shared.amazonmq.broker_problems: engine version as major.minor, instance type,
@@ -121,7 +124,7 @@ class AmazonMqBrokerArgs:
         return cls(env_name=env.name, engine_version=messaging.engine_version,
                    instance_type=messaging.instance_type, deployment_mode=messaging.deployment_mode,
                    protect=env.protect, region=env.region, account_id=env.account_id,
-                   partition=partition_of(env.region), log_retention_days=messaging.broker_log_retention_days,
+                   log_retention_days=messaging.broker_log_retention_days,
                    kms_encrypted_logs=env.compute.kms_encrypted_logs, admin_rotation_days=rotation_days(env),
                    consumer_timeout_ms=broker_consumer_timeout_ms(load_catalog(), messaging.engine_version),
                    maintenance_window=messaging.maintenance_window, tags=env.common_tags("broker"))
@@ -443,8 +446,7 @@ class AmazonMqBroker(pulumi.ComponentResource):
                 BrokerAdminRotationArgs(env_name=env, region=args.region, account_id=args.account_id,
                                         rotation_days=args.admin_rotation_days,
                                         log_retention_days=args.log_retention_days,
-                                        kms_encrypted_logs=args.kms_encrypted_logs, protect=args.protect,
-                                        partition=args.partition),
+                                        kms_encrypted_logs=args.kms_encrypted_logs, protect=args.protect),
                 secret_arn=self.admin_secret.arn, secrets_key_arn=self.secrets_key.arn,
                 management_endpoint=self.management_endpoint, private_subnet_ids=private_subnet_ids,
                 security_group_id=rotation_group, broker_security_group_id=self.security_group.id,

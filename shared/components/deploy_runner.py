@@ -136,7 +136,6 @@ class DeployRunnerArgs:
     log_retention_days: int
     kms_encrypted_logs: bool
     protect: bool
-    partition: str
     #: ``messaging.deploy_runner.passphrase_secret``: the secret CodeBuild reads PULUMI_CONFIG_PASSPHRASE from
     passphrase_secret: str | None = None
     #: ``messaging.deploy_runner.access_token_secret``: the secret CodeBuild reads PULUMI_ACCESS_TOKEN from
@@ -147,13 +146,18 @@ class DeployRunnerArgs:
     @classmethod
     def from_env(cls, env: EnvConfig) -> DeployRunnerArgs:
         runner = env.messaging.deploy_runner
-        return cls(env_name=env.name, region=env.region, account_id=env.account_id, partition=partition_of(env.region),
+        return cls(env_name=env.name, region=env.region, account_id=env.account_id,
                    deploy_role_name=runner.deploy_role_name, github_repository=runner.github_repository,
                    compute_type=runner.compute_type, timeout_minutes=runner_timeout_minutes(env),
                    log_retention_days=runner.log_retention_days,
                    kms_encrypted_logs=env.compute.kms_encrypted_logs, protect=env.protect,
                    passphrase_secret=runner.passphrase_secret, access_token_secret=runner.access_token_secret,
                    github_connection_arn=runner.github_connection_arn)
+
+    @property
+    def partition(self) -> str:
+        """The AWS partition of the env's region (every ARN the component builds)."""
+        return partition_of(self.region)
 
     @property
     def deploy_role_arn(self) -> str:

@@ -51,6 +51,7 @@ from shared.broker_names import default_log_group_name
 from shared.cloudwatch_metrics import QUEUE_METRICS_NAMESPACE
 from shared.components.broker_rotation import ManagementFunctionSpec, management_function, vpc_function_statements
 from shared.components.building_blocks import generated_password, log_group_arn
+from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import secret_encryption_context, via_secrets_manager, write_own_logs
 from shared.components.messaging import rotation_keepers, rotation_tags
 from shared.envs import CredentialsRotation, EnvConfig
@@ -127,15 +128,19 @@ class QueueMetricsArgs:
     log_retention_days: int
     kms_encrypted_logs: bool
     protect: bool
-    partition: str
     credentials_rotation: CredentialsRotation | None = None
 
     @classmethod
-    def from_env(cls, env: EnvConfig, vhost: str, queues: tuple[str, ...], partition: str) -> QueueMetricsArgs:
+    def from_env(cls, env: EnvConfig, vhost: str, queues: tuple[str, ...]) -> QueueMetricsArgs:
         return cls(env_name=env.name, region=env.region, account_id=env.account_id, vhost=vhost,
                    queues=tuple(sorted(queues)), log_retention_days=env.messaging.broker_log_retention_days,
                    kms_encrypted_logs=env.compute.kms_encrypted_logs, protect=env.protect,
-                   credentials_rotation=env.messaging.credentials_rotation, partition=partition)
+                   credentials_rotation=env.messaging.credentials_rotation)
+
+    @property
+    def partition(self) -> str:
+        """The AWS partition of the env's region (every ARN the component builds)."""
+        return partition_of(self.region)
 
     @property
     def log_group_name(self) -> str:

@@ -11,7 +11,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from shared.catalog import load_catalog
 from shared.components.alarms import MetricAlarms, publisher_alarms, queue_alarms, starts_from_zero
 from shared.components.broker import broker_access
-from shared.components.compute_containers import partition_of
 from shared.components.messaging import DEAD_LETTER_EXCHANGE, RabbitTopology, exchange_name, plan_topology
 from shared.components.queue_metrics import METRICS_NAMESPACE, QueueMetricsArgs, QueueMetricsPublisher
 from shared.contracts import BrokerOutputs, NetworkOutputs, required
@@ -35,8 +34,7 @@ topology = RabbitTopology("messaging", plan, broker, opts=layer.opts)
 if publishes_queue_metrics(layer.env):  # the queues' backlog, which Amazon MQ does not publish for RabbitMQ 4
     publisher = QueueMetricsPublisher(
         "queue-metrics",
-        QueueMetricsArgs.from_env(layer.env, plan.vhost, tuple(q.name for q in plan.queues),
-                                  partition_of(layer.env.region)),
+        QueueMetricsArgs.from_env(layer.env, plan.vhost, tuple(q.name for q in plan.queues)),
         provider=topology.provider, vhost=topology.vhost.name, ready=list(topology.queues.values()),
         secrets_key_arn=topology.secrets_key.arn,
         # the broker's own management URL, reached from the private subnets (not the deployer's tunnel)

@@ -17,7 +17,7 @@ SUBNETS = ["subnet-a", "subnet-b", "subnet-c"]
 def broker(mode: str = "SINGLE_INSTANCE", protect: bool = False) -> dict[str, Any]:
     args = AmazonMqBrokerArgs(env_name="unit", engine_version="3.13", instance_type="mq.m7g.medium",
                               deployment_mode=mode, protect=protect, region=REGION, account_id=ACCOUNT,
-                              partition="aws", log_retention_days=30, kms_encrypted_logs=False)
+                              log_retention_days=30, kms_encrypted_logs=False)
     return run_component(lambda: AmazonMqBroker(
         "broker", args, vpc_id="vpc-unit", private_subnet_ids=SUBNETS, service_security_group_id="sg-services",
         runner_security_group_id="sg-runner", queue_metrics_security_group_id="sg-queue-metrics"))
@@ -51,11 +51,11 @@ def test_the_broker_and_its_admin_secret_are_protected_when_asked(protect: bool)
 def rotating_broker(rotation_group: str | None, with_topic: bool = True) -> dict[str, Any]:
     args = AmazonMqBrokerArgs(env_name="unit", engine_version="3.13", instance_type="mq.m7g.medium",
                               deployment_mode="SINGLE_INSTANCE", protect=False, region=REGION, account_id=ACCOUNT,
-                              partition="aws", log_retention_days=30, kms_encrypted_logs=False, admin_rotation_days=30)
+                              log_retention_days=30, kms_encrypted_logs=False, admin_rotation_days=30)
 
     def build() -> AmazonMqBroker:
         topic = AlarmTopic("alarms", AlarmTopicArgs(env_name="unit", account_id=ACCOUNT, region=REGION,
-                                                    settings=AlarmsConfig(), partition="aws")) if with_topic else None
+                                                    settings=AlarmsConfig())) if with_topic else None
         return AmazonMqBroker(
             "broker", args, vpc_id="vpc-unit", private_subnet_ids=SUBNETS, service_security_group_id="sg-services",
             runner_security_group_id="sg-runner", rotation_security_group_id=rotation_group,
@@ -120,7 +120,7 @@ def test_without_rotation_days_nothing_rotates() -> None:
 def args_of(**changes: Any) -> AmazonMqBrokerArgs:
     settings: dict[str, Any] = {"env_name": "unit", "engine_version": "3.13", "instance_type": "mq.m7g.medium",
                                 "deployment_mode": "SINGLE_INSTANCE", "protect": False, "region": REGION,
-                                "account_id": ACCOUNT, "partition": "aws", "log_retention_days": 30,
+                                "account_id": ACCOUNT, "log_retention_days": 30,
                                 "kms_encrypted_logs": False}
     return AmazonMqBrokerArgs(**{**settings, **changes})
 
