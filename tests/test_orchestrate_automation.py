@@ -178,16 +178,33 @@ def test_up_drives_the_automation_api_layer_by_layer_in_dag_order(fake_cli: Fake
     aws_config = json.loads((tmp_path / "policy-config" / "dev" / "aws.json").read_text())
     assert aws_config["ecs-task-image-pinned"] == {"enforcementLevel": "advisory"}  # dev's catalog column
     assert aws_config["ecr-scan-on-push"] == {"enforcementLevel": "mandatory"}
-    # no-plaintext-secrets sees secretness under the CLI through the config, from the env's synth (its URNs are the
-    # stacks' own: urn:pulumi:<env>::<layer>::...)
+    # no-plaintext-secrets sees secretness under the CLI through the config, from the env's synth, keyed by the URNs
+    # the engine gives the resources (every ancestor's type below the stack, where the synth's mocks keep the parent's)
     secrets = json.loads((tmp_path / "policy-config" / "dev" / "platform.json").read_text())["no-plaintext-secrets"]
-    broker_version = ("urn:pulumi:dev::broker::aws:secretsmanager/secret:Secret$aws:secretsmanager/secretVersion:"
-                      "SecretVersion::broker-admin")
-    assert secrets["secretInputs"][broker_version] == ["secretString"]
+    version = "aws:secretsmanager/secret:Secret$aws:secretsmanager/secretVersion:SecretVersion"
+    assert secrets["secretInputs"][
+        f"urn:pulumi:dev::broker::mlplatform:broker:AmazonMqBroker${version}::broker-admin"] == ["secretString"]
+    assert secrets["secretInputs"][
+        f"urn:pulumi:dev::messaging::mlplatform:messaging:RabbitTopology${version}::messaging-secret-gateway"] == [
+        "secretString"]
+    assert not any("pulumi:pulumi:Stack$" in urn for urn in secrets["secretInputs"])
     assert secrets["literalInputs"] == {}
 
     assert "[compute  ] up of compute (dev) done" in output  # live output, prefixed by its layer
     assert output.count("create 3, same 1") >= len(LAYERS)  # the change summary from `stack history`
+
+
+def test_an_update_by_another_run_after_the_preview_stops_the_layer_before_its_up(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replacement check judged the preview; an up recomputes its plan against the state it then finds, so an
+    update another run made in between (a preview takes no lock) would have the up apply what nobody judged."""
+    monkeypatch.setenv("FAKE_PULUMI_UPDATED_DURING_PREVIEW", "messaging")
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 1, output
+    ups = {c["layer"] for c in fake_cli.operations("up")}
+    assert "messaging" not in ups and "compute" not in ups  # stopped before its up; compute reads it: skipped
+    assert {"network", "discovery", "mesh", "broker"} <= ups
+    assert "another run updated organization/messaging/dev between this run's preview of it and its update" in output
 
 
 def test_a_level_really_runs_concurrently_through_the_cli(fake_cli: FakeCli, tmp_path: Path,

@@ -726,6 +726,16 @@ def emptied_upstreams_refusal(layer: str, env: EnvConfig, emptied: Sequence[str]
             f"the {operation.label} again")
 
 
+def updated_since_preview_refusal(stack: str, layer: str, newest: str) -> str:
+    """Why a layer's ``up`` stopped before it started: another run updated the stack after the preview that the
+    replacement check judged (an ``up`` recomputes its plan; run without a saved plan, it would apply to that newer
+    state what nobody judged, e.g. delete what the other run just created)."""
+    return (f"another run updated {stack} between this run's preview of it and its update (newest in its history "
+            f"now: {newest}): the check of what the update replaces or deletes judged the state before, so nothing of "
+            f"{layer} was changed and the layers reading it are skipped. Wait for the other run to end and run again "
+            "(README, \"Two runs at once\")")
+
+
 class AutomationRunner:
     """Runs layers with ``pulumi.automation``; every check that can fail happens in :meth:`prepare`."""
 
@@ -867,8 +877,9 @@ class AutomationRunner:
                 if not pack_file.is_file():
                     raise ConfigError(str(pack_file), "(file)", f"policy pack {pack!r} is missing")
             # no-plaintext-secrets sees secretness only through its config (CrossGuard unwraps secrets): the synth's
+            # every layer's (a --layers run beside another run must not leave the env's files with fewer)
             pairs = write_pack_configs(env.name, self.policy_config_dir / env.name, self.policies_dir,
-                                       self._synth(env.name, layers))
+                                       self._synth(env.name, ()))
             self._policy_packs = [str(pack_dir) for pack_dir, _ in pairs]
             self._policy_configs = [str(config) for _, config in pairs]
         # Last, once the backend is known to be usable: the region and account each existing stack was deployed
@@ -915,6 +926,21 @@ class AutomationRunner:
         if uncommitted:
             notes.append(f"{NOT_CHECKED}: no update in the history read names one ({'; '.join(uncommitted)})")
         return notes
+
+    def _newest_update(self, layer: str, env: EnvConfig) -> str | None:
+        """The newest entry of the stack's update history (``stack history --json --page-size 1``: updates, refreshes,
+        destroys and imports, never previews, which Pulumi Cloud keeps apart, pkg/backend/httpstate/backend.go) as
+        comparable text ("[]" for none yet); None when it cannot be read, which leaves the comparison out."""
+        try:
+            listed = self._pulumi_cli().run(["stack", "history", "--json", "--page-size", "1", "--stack",
+                                             self.stack_name(layer, env)], self._work_dir(layer), dict(self._env_vars))
+            entries = json.loads(listed.stdout or "[]")
+        except (auto.CommandError, ValueError):
+            return None
+        if not isinstance(entries, list):
+            return None
+        return json.dumps([{key: entry.get(key) for key in ("version", "kind", "startTime", "endTime", "result")}
+                           if isinstance(entry, dict) else entry for entry in entries[:1]], sort_keys=True)
 
     def _check_pending(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
         """PendingCreates (exit 2) when an ``up`` or ``destroy`` would run on a stack whose state (read by
@@ -1111,6 +1137,7 @@ class AutomationRunner:
             guard = ReplacementGuard()
             if stopped := self._not_started(layer, "its preview"):
                 return stopped
+            judged = self._newest_update(layer, env)  # what the preview is of (a preview takes no lock)
             stack.preview(**streams, **policies, **_target_options(operation), **_refresh_options(layer),
                           on_event=guard.on_event)
             verdict = judge(guard.destructions(), operation.allow_replace, layer)
@@ -1135,6 +1162,8 @@ class AutomationRunner:
                                    detail=replaced_protected_load_balancer_refusal(layer, env, blocked))
             if stopped := self._not_started(layer, "its update"):
                 return stopped
+            if judged is not None and (newest := self._newest_update(layer, env)) not in (None, judged):
+                return LayerResult(layer, Status.FAILED, detail=updated_since_preview_refusal(name, layer, newest))
             changes = stack.up(**streams, **policies, **_target_options(operation),
                                **_refresh_options(layer)).summary.resource_changes
             return LayerResult(layer, Status.SUCCEEDED, _ops(changes))

@@ -6,8 +6,8 @@ over :func:`shared.policy.enforcement.enforcement_for`: the catalog default for 
 env's ``policy.enforcement``), so a real ``pulumi preview`` runs every rule at the level ``nox -s policy`` used, and:
 
 - no-plaintext-secrets' ``secretInputs``/``literalInputs``, from the env's offline synth (the same programs and
-  stack names, so the same URNs): CrossGuard unwraps secrets before a rule sees the inputs, and without them the rule
-  could not decide under the CLI;
+  stack names), keyed by the URNs the engine gives the resources (:func:`engine_urns`): CrossGuard unwraps secrets
+  before a rule sees the inputs, and without them the rule could not decide under the CLI;
 - each rule's suppressed resources (``policy.suppressions``), which the packs honour under the CLI
   (:func:`shared.policy.packs.cli_policies`).
 """
@@ -15,6 +15,7 @@ env's ``policy.enforcement``), so a real ``pulumi preview`` runs every rule at t
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,27 @@ def pack_configs(env_name: str, documents: Sequence[dict[str, Any]] = ()) -> dic
     from shared.policy.engine import pack_config
 
     enforcement = enforcement_for(env_name)
-    return {pack: pack_config(enforcement, pack, documents, suppressions=True) for pack in PACKS}
+    configs = {pack: pack_config(enforcement, pack, documents, suppressions=True) for pack in PACKS}
+    engine = engine_urns(documents)
+    for config in configs.values():
+        for entry in config.values():
+            for key in ("secretInputs", "literalInputs"):
+                if isinstance(entry.get(key), dict):
+                    entry[key] = {engine.get(urn, urn): names for urn, names in entry[key].items()}
+    return configs
+
+
+def engine_urns(documents: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Each synth URN -> the URN the engine gives the same resource, which the CLI sends the packs: the synth's mock
+    runtime keeps only a parent's last type where the engine chains every ancestor's
+    (:func:`shared.orchestrate.images.engine_urn`)."""
+    from shared.orchestrate.images import engine_urn
+
+    mapping: dict[str, str] = {}
+    for document in documents:
+        by_urn = {resource["urn"]: resource for resource in document["resources"]}
+        mapping.update({urn: engine_urn(resource, by_urn) for urn, resource in by_urn.items()})
+    return mapping
 
 
 def write_pack_configs(env_name: str, out_dir: Path, policies_dir: Path = POLICIES_DIR,
@@ -49,6 +70,9 @@ def write_pack_configs(env_name: str, out_dir: Path, policies_dir: Path = POLICI
     pairs = []
     for pack, config in pack_configs(env_name, documents).items():
         config_file = out_dir / f"{pack}.json"
-        config_file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        # whole or not at all: another run of the env may be reading it (a preview beside an up)
+        scratch = out_dir / f".{pack}.json.{os.getpid()}"
+        scratch.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        os.replace(scratch, config_file)
         pairs.append((policies_dir / pack, config_file))
     return pairs

@@ -108,7 +108,7 @@ SUPPRESSED_KEY = "suppressedResources"
 
 #: A not-applicable reason that says the rule could not decide (a value unknown until deployment, secretness the
 #: config did not carry), as the rules' helpers word it (shared.policy_support.undecidable and its kin).
-UNDECIDED_REASON = re.compile(r"cannot (decide|count|measure|tell yet)|unknown until deployment|not known during "
+UNDECIDED_REASON = re.compile(r"cannot (decide|count|measure|tell)|unknown until deployment|not known during "
                               r"preview|before deployment|secretness")
 
 

@@ -126,3 +126,35 @@ def test_a_published_copy_exits_saying_why(pack, tmp_path):
                           text=True, timeout=60)
     assert done.returncode == 1
     assert "a published copy is not supported" in done.stderr and str(copy) in done.stderr
+
+
+def _not_applicable_reasons() -> list[tuple[str, str]]:
+    """Every reason text a rule (or a helper of the rules) hands ``not_applicable``/``undecidable``, as written."""
+    import ast
+
+    sources = [*sorted((REPO_ROOT / "policies").glob("*/rules/*.py")), REPO_ROOT / "shared" / "policy_support.py",
+               REPO_ROOT / "shared" / "policy_autoscaling.py"]
+    found = []
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+            texts = [a for a in node.args if isinstance(a, ast.Constant | ast.JoinedStr)]
+            if name in ("not_applicable", "undecidable") and texts:
+                found.append((path.name, "undecidable" if name == "undecidable" else ast.unparse(texts[0])))
+    return found
+
+
+def test_every_reason_worded_as_undecided_is_recognised_and_no_other():
+    """A rule that says it cannot decide must reach the CLI's output (an advisory line); a rule that does not apply
+    must stay silent there. The wording decides, so every reason the rules write is held to it."""
+    import re
+
+    undecided_words = re.compile(r"cannot|unknown|not known|before deployment|secretness|yet\b")
+    reasons = _not_applicable_reasons()
+    assert len(reasons) > 100
+    for source, text in reasons:
+        if text == "undecidable":
+            continue
+        assert bool(UNDECIDED_REASON.search(text)) == bool(undecided_words.search(text)), (source, text)
