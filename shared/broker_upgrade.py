@@ -33,7 +33,7 @@ Standard library and the env schema only (the orchestrator imports it without Pu
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from shared.amazonmq import RABBITMQ_ENGINE_FAMILIES, engine_tuple, family_of
@@ -325,3 +325,37 @@ def pending_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None,
         f"the broker runs until then, so UpdateBroker would refuse it after the configuration for {wanted} was made; "
         f"nothing was changed. Wait for the window, or reboot the broker (`aws mq reboot-broker --broker-id "
         f"{broker_id} --region {env.region}`; a single-instance broker is offline while it restarts), then run again"))
+
+
+#: the layers whose security group rules name the Amazon MQ broker's group (compute's tasks, messaging's queue metrics
+#: function: ``compute-tasks-to-broker``, ``queue-metrics-to-broker``)
+BROKER_GROUP_REFERRERS = ("messaging", "compute")
+
+
+def external_move_refusal(env: EnvConfig, read: Callable[[str], Mapping[str, Any] | None]) -> list[ConfigError]:
+    """Why the env's `up` must not move a deployed Amazon MQ broker to ``messaging.broker: external`` in one run.
+
+    The broker layer runs first: it deletes the broker, then its security group, which the rules of the later layers
+    still name (EC2 DeleteSecurityGroup: a group another group's rule references fails with DependencyViolation, which
+    the provider retries until its timeout). The broker layer fails with the broker gone, messaging and compute are
+    skipped with their secrets and tasks on a deleted broker, and every later `up` fails the same way. Running them
+    first would not help: they take the external broker's endpoints from the broker layer's outputs.
+    """
+    if env.messaging.broker != "external":
+        return []
+    broker = read("broker") or {}
+    group = broker.get("broker_security_group_id")
+    if not group:
+        return []
+    holding = [layer for layer in BROKER_GROUP_REFERRERS if read(layer)]
+    if not holding:
+        return []
+    them = " and ".join(holding)
+    return [ConfigError(str(env_path(env.name)), "messaging.broker", (
+        f"is external, but the env runs an Amazon MQ broker ({broker.get('broker_name') or broker.get('broker_id')}), "
+        f"whose security group {group} the rules of {them} name: the broker layer would delete the broker and then "
+        f"fail on its group (DependencyViolation), leaving {them} on a deleted broker, and every later up failing "
+        f"alike. Move in steps: drain the queues (README, \"Changing the broker\"), destroy {them} (`nox -s destroy -- "
+        f"{env.name} --layers messaging`, as README \"Where a destroy runs\" says), then up; or deploy a new env. "
+        "Nothing was run"))]
+

@@ -814,6 +814,18 @@ def check_cidr_change(plan: Plan, operation: Operation, env: EnvConfig, read_out
                         lambda read: cidr_change_refusals(env, read))
 
 
+def check_external_move(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
+                        out: TextIO) -> None:
+    """ConfigError (exit 2) before any layer of an ``up`` that runs the broker layer when it would delete a deployed
+    Amazon MQ broker's security group under the rules of messaging and compute (shared.broker_upgrade
+    .external_move_refusal); a note for a preview."""
+    from shared.broker_upgrade import external_move_refusal
+
+    _check_network_step(plan, operation, env, read_outputs, out, f"which broker {env.name}'s layers use",
+                        "a move to an external broker in one up is not caught (README, table of env keys)",
+                        lambda read: external_move_refusal(env, read), applies="broker" in plan.layers)
+
+
 def check_dropped_zone_interfaces(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
                                   interfaces: Reader, out: TextIO) -> None:
     """ConfigError (exit 2) before any layer of the `up` that drops retired AZs runs while their subnets hold network
@@ -993,6 +1005,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         check_image_readiness(plan, operation, env, deployed, out, args.image_ready)
         check_zone_drop(plan, operation, env, deployed, out)
         check_cidr_change(plan, operation, env, deployed, out)
+        check_external_move(plan, operation, env, deployed, out)
         check_port_drop(plan, operation, env, deployed, out)
         check_port_admission(plan, operation, env, deployed, out)
         check_destroy_protect(plan, operation, env, runner.protected_urns)
