@@ -1123,6 +1123,61 @@ def test_an_admin_rotation_that_never_ran_or_stopped_partway_is_a_note(moto_aws:
     assert code == 0 and "platform/dev/broker/admin" not in out, out
 
 
+class SourceCredentials:
+    """CodeBuild's ListSourceCredentials of an account holding ``server_types``."""
+
+    def __init__(self, *server_types: str) -> None:
+        self.server_types = server_types
+
+    def list_source_credentials(self) -> dict[str, Any]:
+        return {"sourceCredentialsInfos": [{"arn": f"arn:aws:codebuild:eu-west-1:111111111111:token/{t.lower()}",
+                                            "serverType": t, "authType": "PERSONAL_ACCESS_TOKEN"}
+                                           for t in self.server_types]}
+
+
+def _github_runner(edit_env: Any, connection: str | None = None) -> None:
+    runner = {"github_repository": "https://github.com/acme/ml-platform"}
+    if connection:
+        runner["github_connection_arn"] = connection
+    edit_env("dev", lambda data: data["messaging"].setdefault("deploy_runner", {}).update(runner))
+
+
+def test_a_github_runner_without_a_credential_or_connection_is_refused_before_any_layer(
+        moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """CodeBuild's CreateWebhook needs the account's GitHub access in the region; without it the broker layer's up
+    fails after the project moved to the GitHub source."""
+    _github_runner(edit_env)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
+                           replacing(codebuild=SourceCredentials("BITBUCKET")))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "messaging.deploy_runner: github_repository is set without github_connection_arn" in error
+    assert "import-source-credentials --server-type GITHUB" in error
+
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
+                           replacing(codebuild=SourceCredentials("GITHUB")))
+    assert code == 0 and runner.started() == ["broker"], out
+
+
+def test_a_github_runner_with_a_connection_is_not_asked_for_a_credential(
+        moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """(The run stops on the role boundary, which lacks the connection's statement in the test account.)"""
+    _github_runner(edit_env, "arn:aws:codeconnections:eu-west-1:111111111111:connection/"
+                             "0b1c2d3e-aaaa-bbbb-cccc-123456789abc")
+    _code, out, _runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
+                             replacing(codebuild=Denied("AccessDeniedException")))
+    said = out + capsys.readouterr().err
+    assert "ListSourceCredentials" not in said and "github_repository is set without" not in said
+
+
+def test_an_unreadable_credential_list_is_a_note(moto_aws: None, edit_env: Any) -> None:
+    _github_runner(edit_env)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
+                           replacing(codebuild=Denied("AccessDeniedException")))
+    assert code == 0 and runner.started() == ["broker"], out
+    assert "whether CodeBuild holds a GitHub credential in eu-west-1 is unknown" in out
+
+
 class Denied:
     """A client whose every call answers ``code`` (a role without the action: AccessDenied)."""
 
@@ -1135,6 +1190,7 @@ class Denied:
         raise ClientError({"Error": {"Code": self.code, "Message": "not authorized"}}, "Call")
 
     describe_secret = _deny
+    list_source_credentials = _deny
     describe_certificate = _deny
     get_sms_sandbox_account_status = _deny
     get_sms_attributes = _deny

@@ -528,6 +528,9 @@ class AwsAccountCheck:
                 "on-call address or integration there")
         if rotation:
             self._check_admin_rotation(env, report)
+        runner = env.messaging.deploy_runner
+        if "broker" in layers and runner.github_repository and not runner.github_connection_arn:
+            self._check_github_credential(env, report)
         if {"broker", "messaging"} & set(layers):
             self._find_secrets_pending_deletion(env, layers, report)
         if "compute" in layers:
@@ -727,6 +730,29 @@ class AwsAccountCheck:
                 "for the rest of the month, and an env's first `up` alone texts each number an OK for every alarm it "
                 "creates. Ask AWS Support for a higher limit (an SNS spend-limit increase case), then `aws sns "
                 f"set-sms-attributes --attributes MonthlySpendLimit=N --region {env.region}`")
+
+    def _check_github_credential(self, env: EnvConfig, report: AccountReport) -> None:
+        """Refuse where the deploy runner takes GitHub Actions jobs (``messaging.deploy_runner.github_repository``)
+        through CodeBuild's own GitHub access (no ``github_connection_arn``) and the account holds no GitHub source
+        credential for CodeBuild in the region: CreateWebhook then fails in the broker layer's `up`, after the project
+        moved to the GitHub source (pulumi_aws codebuild Webhook: the account "must have authorized CodeBuild to access
+        ... GitHub's OAuth API in each applicable region", a manual step)."""
+        field_path = f"{env_path(env.name)}: messaging.deploy_runner"
+        try:
+            listed = self.clients(env, "codebuild").list_source_credentials()
+        except aws_errors() as error:
+            report.notes.append(f"{field_path}: whether CodeBuild holds a GitHub credential in {env.region} is unknown "
+                                f"(ListSourceCredentials: {error}); without one the runner's webhook is refused")
+            return
+        if any(info.get("serverType") == "GITHUB" for info in listed.get("sourceCredentialsInfos") or []):
+            return
+        report.refusals.append(
+            f"{field_path}: github_repository is set without github_connection_arn, and CodeBuild holds no GitHub "
+            f"credential in account {env.account_id} ({env.region}): the broker layer's `up` would fail creating the "
+            "runner's webhook. Connect CodeBuild to GitHub once in this region (`aws codebuild "
+            "import-source-credentials --server-type GITHUB --auth-type PERSONAL_ACCESS_TOKEN --token <token>`, a "
+            "token of an account with admin rights on the repository), or name a CodeConnections connection in "
+            "github_connection_arn")
 
     def _check_admin_rotation(self, env: EnvConfig, report: AccountReport) -> None:
         """A note where the broker admin's secret missed its rotation or holds a rotation stopped partway (Secrets
