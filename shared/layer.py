@@ -16,10 +16,28 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.contracts import Upstream, export_contract, own_last_outputs, read_upstreams
-from shared.envs import EnvConfig, load_env
+from shared.envs import EnvConfig, env_path, load_env
 from shared.orchestrate.identity import provider_name
 from shared.protect import protect_stateful_only
 from shared.published import publish, published_mode, read_upstreams_published
+
+
+def check_env_unchanged(env_name: str) -> None:
+    """ConfigError where the orchestrator handed the run's env file digest (:data:`shared.orchestrate.model
+    .ENV_DIGEST_VARIABLE`) and the file reads otherwise now: it changed after the run's checks (a promote, an edit or a
+    checkout in the same clone during a long run), and this layer would deploy what they never judged."""
+    from shared.errors import ConfigError
+    from shared.orchestrate.model import ENV_DIGEST_VARIABLE, env_file_digest
+
+    judged = os.environ.get(ENV_DIGEST_VARIABLE)
+    if not judged:
+        return  # not run by the orchestrator (a `pulumi up` by hand, the offline synth)
+    path = env_path(env_name)
+    if env_file_digest(path) != judged:
+        raise ConfigError(str(path), "(file)", (
+            "changed after this run's checks judged it (a promote, an edit or a checkout in this clone while the run "
+            "was under way): this layer stops before it declares anything, and the layers reading it are skipped. "
+            "Run again, from a clone nothing else changes during the run"))
 
 
 class Layer:
@@ -27,6 +45,7 @@ class Layer:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        check_env_unchanged(pulumi.get_stack())
         self.env: EnvConfig = load_env(pulumi.get_stack())
         # Before any resource: `protect` comes from the resource type alone (shared.protect), never
         # from a protected parent.

@@ -77,7 +77,16 @@ from shared.orchestrate.locks import (
     locked_refusal,
     read_locks,
 )
-from shared.orchestrate.model import TARGETED_VARIABLE, Action, LayerResult, Operation, OutputSink, Status
+from shared.orchestrate.model import (
+    ENV_DIGEST_VARIABLE,
+    TARGETED_VARIABLE,
+    Action,
+    LayerResult,
+    Operation,
+    OutputSink,
+    Status,
+    env_file_digest,
+)
 from shared.orchestrate.pending import (
     CREATING,
     PendingCreates,
@@ -786,6 +795,7 @@ class AutomationRunner:
         self._backend: Backend | None = None  # the backend _env_vars point at
         #: what the orchestrator read for the layer programs (:meth:`program_environment`)
         self._program_environment: dict[str, str] = {}
+        self._env_digest = ""  # set by prepare (ENV_DIGEST_VARIABLE); "" hands the programs nothing to compare
         self._cli: auto.PulumiCommand | None = None  # for the commands run outside a workspace
         self._cli_lock = threading.Lock()
         self._shim_root: Path | None = None  # where _cli's shim lives (pulumi_shim)
@@ -871,6 +881,8 @@ class AutomationRunner:
         override = check_backend_override(env, self.environ, operation, self.repo_root)
         notes = [*([override] if override else []), *self.prepare_read(layers, env)]
         self._policy_packs, self._policy_configs = [], []
+        # the env file this run's checks judge: every layer program of the run compares its own read with it
+        self._env_digest = env_file_digest(env_path(env.name))
         if operation.action in (Action.PREVIEW, Action.UP):
             for pack in PACKS:
                 pack_file = self.policies_dir / pack / "PulumiPolicy.yaml"
@@ -1055,7 +1067,7 @@ class AutomationRunner:
         # secrets_provider only matters when a stack is created (`pulumi stack init --secrets-provider`);
         # an existing stack keeps the provider it was created with.
         # "0" for every other run, whatever the caller's shell exports
-        marker = {TARGETED_VARIABLE: "1" if targeted else "0"}
+        marker = {TARGETED_VARIABLE: "1" if targeted else "0", ENV_DIGEST_VARIABLE: self._env_digest}
         return auto.LocalWorkspaceOptions(env_vars={**self._program_environment, **marker, **self._env_vars},
                                           secrets_provider=self._secrets_provider, pulumi_command=self._pulumi_cli())
 

@@ -6,6 +6,7 @@ with the real Pulumi Automation API (:mod:`shared.orchestrate.automation`) and w
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -19,6 +20,18 @@ from shared.envs import EnvConfig
 #: target), while every resource not targeted keeps its state: a layer whose outputs record what runs (compute's
 #: services, subnets and called ports) exports its last record instead (shared.layer.Layer.targeted).
 TARGETED_VARIABLE = "PLATFORM_TARGETED_UPDATE"
+#: The SHA-256 of the env file the orchestrator's checks judged, handed to every layer program of the run: a program
+#: that finds the file changed since (a promote, an edit or a checkout in the same clone during a long run) stops
+#: before it declares a resource (shared.layer.Layer), instead of deploying what nothing judged.
+ENV_DIGEST_VARIABLE = "PLATFORM_ENV_SHA256"
+
+
+def env_file_digest(path: os.PathLike[str] | str) -> str:
+    """The SHA-256 of an env file's bytes, as :data:`ENV_DIGEST_VARIABLE` carries it."""
+    import hashlib
+
+    with open(path, "rb") as file:
+        return hashlib.sha256(file.read()).hexdigest()
 
 
 class Action(str, Enum):
