@@ -33,7 +33,12 @@ def check_env_unchanged(env_name: str) -> None:
     if not judged:
         return  # not run by the orchestrator (a `pulumi up` by hand, the offline synth)
     path = env_path(env_name)
-    if env_file_digest(path) != judged:
+    try:
+        read = env_file_digest(path)
+    except OSError as error:
+        raise ConfigError(str(path), "(file)", f"cannot be read ({error.strerror or error}) while this run's checks "
+                                               "judged it: this layer stops before it declares anything") from None
+    if read != judged:
         raise ConfigError(str(path), "(file)", (
             "changed after this run's checks judged it (a promote, an edit or a checkout in this clone while the run "
             "was under way): this layer stops before it declares anything, and the layers reading it are skipped. "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,3 +46,20 @@ def test_the_runner_hands_every_program_the_digest_of_the_file_it_judged(fake_cl
     digest = env_file_digest(env_path("dev"))
     programs = [c for c in fake_cli.calls() if c["event"] == "call" and c["args"][:1] in (["preview"], ["up"])]
     assert programs and {c["env_sha256"] for c in programs} == {digest}
+
+
+def test_a_file_changed_between_the_checks_and_the_first_layer_stops_the_run(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: Callable[..., Path]) -> None:
+    """The digest handed to the programs is of the file the run's checks read, not of a later read."""
+    from shared.orchestrate.automation import AutomationRunner
+
+    real = AutomationRunner.prepare_read
+
+    def edited_meanwhile(self: AutomationRunner, *args: Any, **kwargs: Any) -> Any:
+        edit_env("dev", lambda data: data["tags"].update({"team": "meanwhile"}))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(AutomationRunner, "prepare_read", edited_meanwhile)
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 2, output
+    assert not [c for c in fake_cli.calls() if c["event"] == "call" and c["args"][:1] in (["preview"], ["up"])]

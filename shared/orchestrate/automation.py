@@ -796,6 +796,7 @@ class AutomationRunner:
         #: what the orchestrator read for the layer programs (:meth:`program_environment`)
         self._program_environment: dict[str, str] = {}
         self._env_digest = ""  # set by prepare (ENV_DIGEST_VARIABLE); "" hands the programs nothing to compare
+        self._judged_digest = ""  # the env file as the run's checks read it (judge_env_file)
         self._cli: auto.PulumiCommand | None = None  # for the commands run outside a workspace
         self._cli_lock = threading.Lock()
         self._shim_root: Path | None = None  # where _cli's shim lives (pulumi_shim)
@@ -881,8 +882,13 @@ class AutomationRunner:
         override = check_backend_override(env, self.environ, operation, self.repo_root)
         notes = [*([override] if override else []), *self.prepare_read(layers, env)]
         self._policy_packs, self._policy_configs = [], []
-        # the env file this run's checks judge: every layer program of the run compares its own read with it
-        self._env_digest = env_file_digest(env_path(env.name))
+        # the env file this run's checks judged: every layer program of the run compares its own read with it
+        now = env_file_digest(env_path(env.name))
+        if self._judged_digest and now != self._judged_digest:
+            raise ConfigError(str(env_path(env.name)), "(file)", (
+                "changed after this run's checks judged it (a promote, an edit or a checkout in this clone while the "
+                "run started): nothing was run. Run again, from a clone nothing else changes during the run"))
+        self._env_digest = now
         if operation.action in (Action.PREVIEW, Action.UP):
             for pack in PACKS:
                 pack_file = self.policies_dir / pack / "PulumiPolicy.yaml"
@@ -1070,6 +1076,11 @@ class AutomationRunner:
         marker = {TARGETED_VARIABLE: "1" if targeted else "0", ENV_DIGEST_VARIABLE: self._env_digest}
         return auto.LocalWorkspaceOptions(env_vars={**self._program_environment, **marker, **self._env_vars},
                                           secrets_provider=self._secrets_provider, pulumi_command=self._pulumi_cli())
+
+    def judge_env_file(self, digest: str) -> None:
+        """The SHA-256 of the env file as the run loaded it, before its checks: :meth:`prepare` refuses the run where
+        the file reads otherwise by then, and hands the programs this digest."""
+        self._judged_digest = digest
 
     def program_environment(self, values: Mapping[str, str]) -> None:
         """Variables the layer programs of the later operations read (the broker program: what the env's broker runs,

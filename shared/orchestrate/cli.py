@@ -38,7 +38,15 @@ from shared.orchestrate.automation import deletion_protection_off_command
 from shared.orchestrate.identity import stackless_refusal
 from shared.orchestrate.images import AwsImageChecks, ImageChecks, ImageGatedRunner
 from shared.orchestrate.interfaces import Reader, check_network_destroy, dropped_zone_refusal
-from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, RunInterrupted, Status
+from shared.orchestrate.model import (
+    Action,
+    LayerResult,
+    LayerRunner,
+    Operation,
+    RunInterrupted,
+    Status,
+    env_file_digest,
+)
 from shared.orchestrate.plan import Plan, make_plan, requested_layers
 from shared.orchestrate.reach import (
     BrokersReader,
@@ -964,6 +972,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         args = parser.parse_args(argv)
         operation = _operation(args)
         env = load_env(args.env)  # a bad env file stops everything before any CLI is looked for
+        judged = env_file_digest(env_path(env.name))  # the file every check below judges
         check_ready_names(args.image_ready)
         if operation.action in (Action.UP, Action.PREVIEW):  # a peak close to the broker's limits (not refused)
             for note in capacity_notes(env, load_catalog()):
@@ -993,6 +1002,8 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
             from shared.orchestrate.automation import AutomationRunner
 
             runner = AutomationRunner()
+        if (judge := getattr(runner, "judge_env_file", None)) is not None:
+            judge(judged)  # its programs compare the file they read with this one
         # compute's `up` in two steps when its images are not in the registry yet (shared.orchestrate.images)
         runner = ImageGatedRunner(runner, images if images is not None else default_image_checks())
         for note in runner.prepare(env, plan.layers, operation) or ():
