@@ -10,10 +10,10 @@ fails the run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 
 from shared.errors import UsageError
-from shared.policy.findings import Finding, resource_name
+from shared.policy.findings import Finding
+from shared.policy.packs import suppressed
 from shared.policy_catalog import BASELINES, LEVEL_STRENGTH, load_rules
 
 
@@ -24,10 +24,8 @@ class Suppression:
     reason: str
 
     def matches(self, finding: Finding) -> bool:
-        if finding.rule != self.rule:
-            return False
-        candidates = [c for c in (finding.urn, resource_name(finding.urn)) if c]
-        return any(fnmatchcase(candidate, self.resource) for candidate in candidates)
+        # the packs match the same way under the CLI (shared.policy.packs.cli_policies)
+        return finding.rule == self.rule and suppressed([self.resource], finding.urn)
 
 
 @dataclass(frozen=True)
