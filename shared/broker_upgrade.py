@@ -37,6 +37,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from shared.amazonmq import RABBITMQ_ENGINE_FAMILIES, engine_tuple, family_of
+from shared.deployed import refuse_while_deployed
 from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError
 
@@ -347,15 +348,11 @@ def external_move_refusal(env: EnvConfig, read: Callable[[str], Mapping[str, Any
     group = broker.get("broker_security_group_id")
     if not group:
         return []
-    holding = [layer for layer in BROKER_GROUP_REFERRERS if read(layer)]
-    if not holding:
-        return []
-    them = " and ".join(holding)
-    return [ConfigError(str(env_path(env.name)), "messaging.broker", (
-        f"is external, but the env runs an Amazon MQ broker ({broker.get('broker_name') or broker.get('broker_id')}), "
-        f"whose security group {group} the rules of {them} name: the broker layer would delete the broker and then "
-        f"fail on its group (DependencyViolation), leaving {them} on a deleted broker, and every later up failing "
-        f"alike. Move in steps: drain the queues (README, \"Changing the broker\"), destroy {them} (`nox -s destroy -- "
-        f"{env.name} --layers messaging`, as README \"Where a destroy runs\" says), then up; or deploy a new env. "
-        "Nothing was run"))]
+    name = broker.get("broker_name") or broker.get("broker_id")
+    return refuse_while_deployed(env, "messaging.broker", BROKER_GROUP_REFERRERS, read, lambda them: (
+        f"is external, but the env runs an Amazon MQ broker ({name}), whose security group {group} the rules of "
+        f"{them} name: the broker layer would delete the broker and then fail on its group (DependencyViolation), "
+        f"leaving {them} on a deleted broker, and every later up failing alike. Move in steps: drain the queues "
+        f"(README, \"Changing the broker\"), destroy {them} (`nox -s destroy -- {env.name} --layers messaging`, as "
+        "README \"Where a destroy runs\" says), then up; or deploy a new env. Nothing was run"))
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from shared.deployed import refuse_while_deployed
 from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError
 
@@ -116,13 +117,9 @@ def cidr_change_refusals(env: EnvConfig, read: Callable[[str], Outputs]) -> list
     deployed = (network or {}).get("vpc_cidr")
     if not deployed or str(deployed) == str(env.network.cidr):
         return []
-    holding = [layer for layer in VPC_LAYERS if read(layer)]
-    if not holding:
-        return []
-    them = ", ".join(holding)
-    return [ConfigError(str(env_path(env.name)), "network.cidr", (
+    return refuse_while_deployed(env, "network.cidr", VPC_LAYERS, read, lambda them: (
         f"is {env.network.cidr}, but the network was deployed with {deployed}: a new CIDR replaces the VPC, its "
         f"subnets and security groups, and the network layer would delete the old ones while {them} still use them "
         f"(DependencyViolation, after 45 minutes), failing this up and every later one. It is in effect a new env: "
         f"put {deployed} back, or destroy {them} first (`nox -s destroy -- {env.name} --layers ...`, as README \"Where "
-        "a destroy runs\" says; their data goes with them), then up. Nothing was run"))]
+        "a destroy runs\" says; their data goes with them), then up. Nothing was run"))

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from shared.broker_upgrade import BROKER_GROUP_REFERRERS, external_move_refusal
-from shared.envs import EnvConfig, load_env
+from shared.envs import load_env
 from tests.spec_envs import SPEC_ENV_DIR
-from tests.test_orchestrate import RecordingRunner, management_api, run
+from tests.test_orchestrate import RecordingRunner, management_api, refused_up, run
 
 __all__ = ["management_api"]  # its autouse fixture: the stacks' management endpoint answers on loopback
 
@@ -64,23 +64,13 @@ def test_an_amazon_mq_env_is_not_concerned() -> None:
     assert external_move_refusal(load_env("dev"), _read(BROKER_GROUP_REFERRERS)) == []
 
 
-class _Deployed(RecordingRunner):
-    def stack_outputs(self, layer: str, env: EnvConfig) -> Any:
-        base = dict(super().stack_outputs(layer, env) or {})
-        return {**base, **DEPLOYED_BROKER} if layer == "broker" else base
-
-
 def test_up_runs_nothing_and_names_the_key(dev_external: None, capsys: pytest.CaptureFixture[str]) -> None:
-    runner = _Deployed()
-    code, out = run(["up", "dev", "--yes"], runner)
-    assert code == 2 and runner.started() == [], out
-    error = capsys.readouterr().err
+    error = refused_up("dev", RecordingRunner(deployed={"broker": DEPLOYED_BROKER}), capsys)
     assert "messaging.broker: is external, but the env runs an Amazon MQ broker (ml-dev)" in error
-    assert "Nothing was run" in error
 
 
 def test_preview_notes_it_and_runs(dev_external: None) -> None:
     """A preview only notes it (it changes nothing); here it then stops on the external broker's management API, which
     answers nowhere in the tests."""
-    _code, out = run(["preview", "dev"], _Deployed())
+    _code, out = run(["preview", "dev"], RecordingRunner(deployed={"broker": DEPLOYED_BROKER}))
     assert "note: up would be refused:" in out and "messaging.broker: is external" in out

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from shared.envs import EnvConfig, load_env
+from shared.envs import load_env
 from shared.plan_diff import diff_layers
 from shared.zone_retirement import VPC_LAYERS, cidr_change_refusals
-from tests.test_orchestrate import RecordingRunner, management_api, run
+from tests.test_orchestrate import RecordingRunner, management_api, refused_up, run
 from tests.test_zone_retirement import _synth
 
 __all__ = ["management_api"]  # its autouse fixture: the stacks' management endpoint answers on loopback
@@ -53,28 +53,18 @@ def test_refused_while_a_later_layer_is_deployed_in_the_vpc() -> None:
     assert cidr_change_refusals(load_env("dev"), _outputs(VPC_LAYERS)) == []  # unchanged
 
 
-class _Deployed(RecordingRunner):
-    def stack_outputs(self, layer: str, env: EnvConfig) -> Any:
-        base = dict(super().stack_outputs(layer, env) or {})
-        return {**base, "vpc_cidr": DEPLOYED} if layer == "network" else base
-
-
 @pytest.fixture
 def dev_moved(edit_env: Callable[..., Path]) -> None:
     edit_env("dev", _move)
 
 
 def test_up_runs_nothing_and_names_the_key(dev_moved: None, capsys: pytest.CaptureFixture[str]) -> None:
-    runner = _Deployed()
-    code, out = run(["up", "dev", "--yes"], runner)
-    assert code == 2 and runner.started() == [], out
-    error = capsys.readouterr().err
+    error = refused_up("dev", RecordingRunner(deployed={"network": {"vpc_cidr": DEPLOYED}}), capsys)
     assert "network.cidr: is 10.21.0.0/16, but the network was deployed with 10.10.0.0/16" in error
-    assert "Nothing was run" in error
 
 
 def test_preview_notes_it_and_runs(dev_moved: None) -> None:
-    runner = _Deployed()
+    runner = RecordingRunner(deployed={"network": {"vpc_cidr": DEPLOYED}})
     code, out = run(["preview", "dev"], runner)
     assert code == 0 and runner.started(), out
     assert "note: up would be refused:" in out and "network.cidr" in out

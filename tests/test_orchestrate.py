@@ -39,13 +39,14 @@ def management_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Listener]:
 
 class RecordingRunner:
     """Records what ran, on which thread, when; fails the layers it is told to fail. Every stack's
-    outputs name the management endpoint ``endpoint``."""
+    outputs name the management endpoint ``endpoint``, and those of a layer in ``deployed`` add its outputs there."""
 
     endpoint = "https://127.0.0.1:9"
 
     def __init__(self, fail: Sequence[str] = (), slow: Sequence[str] = (), meet: Sequence[str] = (),
-                 delay_s: float = 0.02) -> None:
+                 delay_s: float = 0.02, deployed: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.fail = set(fail)
+        self.deployed = dict(deployed or {})
         # Layers in `slow` finish only after a failing layer has failed (an event, not a race).
         self.slow = set(slow)
         self.failed = threading.Event()
@@ -66,7 +67,7 @@ class RecordingRunner:
         self.prepared = (env.name, list(layers), operation)
 
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
-        return {"management_endpoint": self.endpoint}
+        return {"management_endpoint": self.endpoint, **self.deployed.get(layer, {})}
 
     def stack_exists(self, layer: str, env: EnvConfig) -> bool:
         return self.stack_outputs(layer, env) is not None
@@ -110,6 +111,16 @@ def run(argv: list[str], runner: RecordingRunner) -> tuple[int, str]:
     out = io.StringIO()
     code = main(argv, runner=runner, out=out, confirm=lambda prompt: True, images=ReleasedEverywhere())
     return code, out.getvalue()
+
+
+def refused_up(env: str, runner: RecordingRunner, capsys: pytest.CaptureFixture[str]) -> str:
+    """`up ENV --yes` is refused before any layer runs (exit 2, nothing started, "Nothing was run"); what it printed
+    to stderr."""
+    code, out = run(["up", env, "--yes"], runner)
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "Nothing was run" in error
+    return error
 
 
 def summary_rows(output: str) -> dict[str, str]:
