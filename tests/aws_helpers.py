@@ -359,3 +359,11 @@ def archive_images(client: Any, statuses: Mapping[str, str]) -> Any:
         client.meta.events.register(f"before-parameter-build.ecr.{operation}", remember)
         client.meta.events.register(f"after-call.ecr.{operation}", handler)
     return client
+
+
+def patched_client(module: Any, service: str, monkeypatch: pytest.MonkeyPatch, region: str = "eu-west-1") -> Any:
+    """A boto3 client of ``service`` (moto, where the test runs under the ``moto_aws`` fixture) that ``module``'s
+    ``_client(service, region)`` answers with, whatever it asks for."""
+    client = boto3.client(service, region_name=region)
+    monkeypatch.setattr(module, "_client", lambda service, region: client)
+    return client

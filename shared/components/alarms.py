@@ -51,7 +51,7 @@ from shared.cloudwatch_metrics import (
     TASK_STOPS_NAMESPACE,
 )
 from shared.components.building_blocks import customer_key
-from shared.components.compute_containers import partition_of
+from shared.components.compute_containers import InRegion
 from shared.components.compute_iam import customer_key_policy
 from shared.components.compute_plan import serve_gated
 from shared.components.task_stops import task_group
@@ -724,7 +724,7 @@ def lambda_in(function_arn: str, account_id: str, region: str) -> bool:
 
 
 @dataclass(frozen=True)
-class AlarmTopicArgs:
+class AlarmTopicArgs(InRegion):
     env_name: str
     account_id: str
     region: str
@@ -735,11 +735,6 @@ class AlarmTopicArgs:
     def from_env(cls, env: EnvConfig) -> AlarmTopicArgs:
         return cls(env_name=env.name, account_id=env.account_id, region=env.region, settings=env.alarms,
                    protect=env.protect)
-
-    @property
-    def partition(self) -> str:
-        """The AWS partition of the env's region (every ARN the component builds)."""
-        return partition_of(self.region)
 
 
 def _subscription_name(topic: str, protocol: str, endpoint: str) -> str:

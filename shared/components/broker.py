@@ -45,7 +45,7 @@ from shared.components.alarms import AlarmTopic
 from shared.components.broker_logs import BrokerLogGroup
 from shared.components.broker_rotation import BrokerAdminRotation, BrokerAdminRotationArgs, rotation_days
 from shared.components.building_blocks import customer_key, generated_password, log_group_arn
-from shared.components.compute_containers import partition_of
+from shared.components.compute_containers import InRegion
 from shared.components.compute_iam import customer_key_policy
 from shared.contracts import BrokerOutputs, StackContractError, required
 from shared.envs import EnvConfig, MaintenanceWindow, MessagingConfig, env_path
@@ -81,7 +81,7 @@ class BrokerAccess:
 
 
 @dataclass(frozen=True)
-class AmazonMqBrokerArgs:
+class AmazonMqBrokerArgs(InRegion):
     env_name: str
     engine_version: str
     instance_type: str
@@ -104,11 +104,6 @@ class AmazonMqBrokerArgs:
     tags: dict[str, str] = field(default_factory=dict)
     #: when Amazon MQ may restart the broker each week (``messaging.maintenance_window``, its own time zone)
     maintenance_window: MaintenanceWindow = MessagingConfig.model_fields["maintenance_window"].default
-
-    @property
-    def partition(self) -> str:
-        """The AWS partition of the env's region (every ARN the component builds)."""
-        return partition_of(self.region)
 
     def __post_init__(self) -> None:
         # The env loader's rule (shared.amazonmq.broker_problems: engine version as major.minor, instance type,

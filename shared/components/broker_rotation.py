@@ -31,7 +31,7 @@ import pulumi_aws as aws
 from shared.broker_names import default_log_group_name, rotation_function_name
 from shared.components.alarms import AlarmTopic, rotation_failed_notification
 from shared.components.building_blocks import log_group_arn, own_log_group, role_with_policy
-from shared.components.compute_containers import partition_of
+from shared.components.compute_containers import InRegion
 from shared.components.compute_iam import (
     secret_encryption_context,
     service_trust_policy,
@@ -84,7 +84,7 @@ def rotation_days(env: EnvConfig) -> int | None:
 
 
 @dataclass(frozen=True)
-class BrokerAdminRotationArgs:
+class BrokerAdminRotationArgs(InRegion):
     env_name: str
     region: str
     account_id: str
@@ -93,11 +93,6 @@ class BrokerAdminRotationArgs:
     log_retention_days: int
     kms_encrypted_logs: bool
     protect: bool
-
-    @property
-    def partition(self) -> str:
-        """The AWS partition of the env's region (every ARN the component builds)."""
-        return partition_of(self.region)
 
     @property
     def log_group_arn(self) -> str:

@@ -376,3 +376,15 @@ def partition_of(region: str) -> str:
     if region.startswith("us-gov-"):
         return "aws-us-gov"
     return "aws"
+
+
+class InRegion:
+    """A component's args with the env's ``region`` (a dataclass field of the subclass): the AWS partition every ARN
+    the component builds is in comes from it, so the two cannot disagree."""
+
+    region: str
+
+    @property
+    def partition(self) -> str:
+        """The AWS partition of the env's region."""
+        return partition_of(self.region)

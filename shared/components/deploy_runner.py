@@ -35,7 +35,7 @@ from shared.broker_names import (
     runner_jobs_role_name,
 )
 from shared.components.building_blocks import own_log_group, role_with_policy
-from shared.components.compute_containers import partition_of
+from shared.components.compute_containers import InRegion, partition_of
 from shared.components.compute_iam import service_trust_policy, write_own_logs
 from shared.envs import EnvConfig
 from shared.lifecycle import DEPLOY_RUNNER_IMAGE, DEPLOY_RUNNER_PYTHON
@@ -125,7 +125,7 @@ $([ "${{PLATFORM_COMMAND:-up}}" = preview ] || echo --yes) ${{PLATFORM_LAYERS:+-
 
 
 @dataclass(frozen=True)
-class DeployRunnerArgs:
+class DeployRunnerArgs(InRegion):
     env_name: str
     region: str
     account_id: str
@@ -153,11 +153,6 @@ class DeployRunnerArgs:
                    kms_encrypted_logs=env.compute.kms_encrypted_logs, protect=env.protect,
                    passphrase_secret=runner.passphrase_secret, access_token_secret=runner.access_token_secret,
                    github_connection_arn=runner.github_connection_arn)
-
-    @property
-    def partition(self) -> str:
-        """The AWS partition of the env's region (every ARN the component builds)."""
-        return partition_of(self.region)
 
     @property
     def deploy_role_arn(self) -> str:

@@ -17,7 +17,7 @@ from shared.aws_limits import SUBNET_PREFIX_DIFF
 from shared.broker_names import flow_log_role_name
 from shared.catalog import Catalog
 from shared.components.building_blocks import log_group_with_key, role_with_policy
-from shared.components.compute_containers import partition_of
+from shared.components.compute_containers import InRegion
 from shared.components.compute_iam import (
     ARTIFACT_BUCKET_ACTIONS,
     ARTIFACT_READ_ACTIONS,
@@ -282,7 +282,7 @@ def nat_gateway_count(strategy: NatStrategy, az_count: int) -> int:
 
 
 @dataclass(frozen=True)
-class VpcNetworkArgs:
+class VpcNetworkArgs(InRegion):
     env_name: str
     region: str
     cidr: ipaddress.IPv4Network
@@ -347,10 +347,6 @@ class VpcNetworkArgs:
             retiring_availability_zones=env.network.retiring_availability_zones,
             retiring_service_ports=retiring_service_ports(service_ports, last_outputs),
         )
-
-    @property
-    def partition(self) -> str:
-        return partition_of(self.region)
 
     @property
     def flow_log_group_name(self) -> str:

@@ -51,7 +51,7 @@ from shared.broker_names import default_log_group_name
 from shared.cloudwatch_metrics import QUEUE_METRICS_NAMESPACE
 from shared.components.broker_rotation import ManagementFunctionSpec, management_function, vpc_function_statements
 from shared.components.building_blocks import generated_password, log_group_arn
-from shared.components.compute_containers import partition_of
+from shared.components.compute_containers import InRegion
 from shared.components.compute_iam import secret_encryption_context, via_secrets_manager, write_own_logs
 from shared.components.messaging import rotation_keepers, rotation_tags
 from shared.envs import CredentialsRotation, EnvConfig
@@ -118,7 +118,7 @@ def monitor_secret_name(env_name: str) -> str:
 
 
 @dataclass(frozen=True)
-class QueueMetricsArgs:
+class QueueMetricsArgs(InRegion):
     env_name: str
     region: str
     account_id: str
@@ -136,11 +136,6 @@ class QueueMetricsArgs:
                    queues=tuple(sorted(queues)), log_retention_days=env.messaging.broker_log_retention_days,
                    kms_encrypted_logs=env.compute.kms_encrypted_logs, protect=env.protect,
                    credentials_rotation=env.messaging.credentials_rotation)
-
-    @property
-    def partition(self) -> str:
-        """The AWS partition of the env's region (every ARN the component builds)."""
-        return partition_of(self.region)
 
     @property
     def log_group_name(self) -> str:

@@ -3,28 +3,23 @@ does with that role (boto3 flows on moto, and the synth of every shipped env).""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from shared.components import lambda_eni_drain
 from shared.components.lambda_eni_drain import DRAIN_TIMEOUT_SECONDS, LambdaEniDrainProvider, wait_until_released
 from shared.dag import order
-from tests.layers.test_service_connect_drain import Clock
+from tests.aws_helpers import patched_client
+from tests.layers.test_service_connect_drain import DYNAMIC, REGION, Clock
 from tests.synth_helpers import of_type, spec_document
 
-REGION = "eu-west-1"
-DYNAMIC = "pulumi-python:dynamic:Resource"
 FUNCTION = "ml-platform-dev-queue-metrics"
 
 
 @pytest.fixture
-def ec2(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    client = boto3.client("ec2", region_name=REGION)
-    monkeypatch.setattr(lambda_eni_drain, "_client", lambda service, region: client)
-    yield client
+def ec2(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    return patched_client(lambda_eni_drain, "ec2", monkeypatch, REGION)
 
 
 def _network(ec2: Any) -> tuple[str, str]:

@@ -3,10 +3,8 @@ namespace, which Cloud Map refuses to delete while it holds any (boto3 flows on 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from shared.components import service_connect_drain
@@ -17,6 +15,7 @@ from shared.components.service_connect_drain import (
 )
 from shared.envs import load_env
 from shared.synth.engine import synth_env
+from tests.aws_helpers import patched_client
 from tests.synth_helpers import by_name, of_type
 
 REGION = "eu-west-1"
@@ -24,10 +23,8 @@ DYNAMIC = "pulumi-python:dynamic:Resource"
 
 
 @pytest.fixture
-def cloud_map(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    client = boto3.client("servicediscovery", region_name=REGION)
-    monkeypatch.setattr(service_connect_drain, "_client", lambda service, region: client)
-    yield client
+def cloud_map(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    return patched_client(service_connect_drain, "servicediscovery", monkeypatch, REGION)
 
 
 def namespace(client: Any, name: str) -> str:
