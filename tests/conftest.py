@@ -140,7 +140,7 @@ def state_bucket_unreachable_by_default(monkeypatch: pytest.MonkeyPatch) -> None
     def no_credentials(url: str, profile: str | None = None) -> object:
         raise NoCredentialsError()
 
-    monkeypatch.setattr("shared.orchestrate.locks._s3_client", no_credentials)
+    monkeypatch.setattr("shared.orchestrate.locks.backend_s3_client", no_credentials)
 
 
 @pytest.fixture

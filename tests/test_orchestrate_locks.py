@@ -24,7 +24,7 @@ from shared.orchestrate.automation import AutomationRunner
 from shared.orchestrate.cli import main
 from shared.orchestrate.locks import (
     StackLock,
-    _s3_client,
+    backend_s3_client,
     cancel_command,
     file_locks,
     lock_holder,
@@ -186,7 +186,7 @@ def test_an_s3_backends_locks_are_read_with_the_env_profile_pulumi_reads_the_buc
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("PLATFORM_AWS_PROFILE_STAGING", "staging-deploy")
-    monkeypatch.setattr("shared.orchestrate.locks._s3_client", _s3_client)  # the real one, on moto
+    monkeypatch.setattr("shared.orchestrate.locks.backend_s3_client", backend_s3_client)  # the real one, on moto
     url = "s3://acme-pulumi-state/platform?region=eu-west-1"
     monkeypatch.setenv("PULUMI_BACKEND_URL", url)
     code, output = run(["up", "staging", "--yes", "--layers", "network", "--exact"], tmp_path)
@@ -265,7 +265,7 @@ def test_a_lock_released_between_listing_and_reading_is_no_lock(
 def test_an_s3_compatible_backend_is_read_at_its_endpoint(url: str, endpoint: str) -> None:
     """The CLI opens the bucket at the URL's endpoint (a scheme-less one https, http with disableSSL:
     pkg/backend/diy/backend.go translateLegacyS3Params); reading AWS's S3 instead would look in another bucket."""
-    client = _s3_client(url)
+    client = backend_s3_client(url)
     assert client.meta.endpoint_url == endpoint
     path_style = "path_style=true" in url or "PathStyle=true" in url
     assert (client.meta.config.s3 or {}).get("addressing_style") == ("path" if path_style else None)

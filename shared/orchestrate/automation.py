@@ -47,6 +47,7 @@ from shared.envs import EnvConfig, env_path, load_env
 from shared.errors import ConfigError, PlatformError, UsageError
 from shared.images import AMBIENT_CREDENTIAL_VARS, AWS_FILE_VARS, pulumi_credentials
 from shared.kms_url import kms_key
+from shared.orchestrate import locks
 from shared.orchestrate.commits import (
     HISTORY_PAGE,
     NOT_CHECKED,
@@ -99,6 +100,7 @@ from shared.orchestrate.policy_config import POLICIES_DIR, synth_documents, writ
 from shared.orchestrate.reach import endpoint_layer
 from shared.orchestrate.replacements import Destruction, ReplacementGuard, judge
 from shared.orchestrate.report import failure_detail, locked_detail
+from shared.orchestrate.run_lease import RunLease, lease_note, lease_store
 from shared.policy_catalog import PACKS
 from shared.workflows import pulumi_version
 
@@ -753,8 +755,15 @@ class AutomationRunner:
                  environ: Mapping[str, str] | None = None,
                  which: Callable[[str], str | None] = shutil.which, lock_reader: LockReader | None = None,
                  checkout: Checkout | None = None,
-                 synth: Callable[[str, Sequence[str]], Sequence[dict[str, Any]]] = synth_documents) -> None:
+                 synth: Callable[[str, Sequence[str]], Sequence[dict[str, Any]]] = synth_documents,
+                 s3_client: Callable[[str, str | None], Any] | None = None) -> None:
         self.stacks_dir = stacks_dir
+        #: (backend URL, profile) -> the boto3 S3 client the env's run lease is written with (default: as the locks
+        #: are read, shared.orchestrate.locks)
+        self._s3_client = s3_client
+        #: the env's run lease while this run holds it (shared.orchestrate.run_lease): taken by prepare, released by
+        #: finish
+        self._lease: RunLease | None = None
         #: the env's layers synthesized offline, for the packs' config (shared.orchestrate.policy_config)
         self._synth = synth
         #: the git checkout the programs run from, whose HEAD an up must not take back (shared.orchestrate.commits)
@@ -900,6 +909,9 @@ class AutomationRunner:
                                        self._synth(env.name, ()))
             self._policy_packs = [str(pack_dir) for pack_dir, _ in pairs]
             self._policy_configs = [str(config) for _, config in pairs]
+        # One run of the env at a time, from here (every check below judges what no other run of ours changes) to
+        # the end of its last layer (finish); a preview takes none, and says when another run holds it.
+        notes.extend(self._take_lease(env, layers, operation))
         # Last, once the backend is known to be usable: the region and account each existing stack was deployed
         # with against the env file's (shared.orchestrate.identity), for every action, before any layer runs.
         check_identity(env, layers, self.deployed_identity, operation.label)
@@ -915,6 +927,45 @@ class AutomationRunner:
         if operation.action is Action.UP and not operation.preview_only:
             notes.extend(self._check_commits(env, layers, operation))
         return notes
+
+    def _take_lease(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
+        """The env's run lease for a run that changes infrastructure (EnvBusy, exit 2, while another run holds it);
+        for a preview, a note where another run holds it. A note where the backend keeps none (Pulumi Cloud) or it
+        cannot be written from here."""
+        assert self._backend is not None  # set by _prepare_backend, which prepare_read ran
+        if self._lease is not None:
+            return []
+        profile = pulumi_credentials(env.name, self.environ).get("AWS_PROFILE")
+        try:
+            # looked up when called: the tests' conftest keeps every test off real buckets through that name
+            client = self._s3_client or locks.backend_s3_client
+            store = lease_store(self._backend.url, env.name, lambda url: client(url, profile))
+            if not operation.changes_infrastructure:
+                note = lease_note(store, env.name)
+                return [note] if note else []
+            if store is None:
+                return [f"{operation.label} {env.name} holds no run lease on {self._backend.url} (Pulumi Cloud keeps "
+                        "only its per-stack locks): another run of the env started while this one is between layers "
+                        "is not stopped (README, \"Two runs at once\")"]
+            lease = RunLease(store, env.name, operation.label, layers, environ=self.environ)
+            notes = lease.acquire()
+        except PlatformError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a lease that cannot be written leaves the per-stack checks
+            return [f"the env's run lease could not be taken ({type(error).__name__}: {error}): another run of "
+                    f"{env.name} started while this one is between layers is not stopped"]
+        self._lease = lease
+        return notes
+
+    def finish(self) -> None:
+        """The run is over: release the env's run lease (where another run took it over, say so)."""
+        lease, self._lease = self._lease, None
+        if lease is None:
+            return
+        lease.release()
+        if lease.lost:
+            sys.stderr.write(f"warning: this run's lease of {lease.env_name} was taken over by {lease.lost} while "
+                             "this run stalled (a suspended machine); layers after that were not started\n")
 
     def _check_commits(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
         """OlderCommit (exit 2) when this checkout lacks the commit an existing stack of ``layers`` was last updated
@@ -1121,6 +1172,10 @@ class AutomationRunner:
         changes: Mapping[Any, int] | None
         if stopped := self._not_started(layer, "its stack was selected"):
             return stopped
+        if self._lease is not None and self._lease.lost:
+            return LayerResult(layer, Status.FAILED, detail=(
+                f"not started: this run's lease of {env.name} was taken over by {self._lease.lost} while this run "
+                "stalled (a suspended machine); run again once that run has ended"))
         if action is Action.PREVIEW:
             try:
                 stack = auto.select_stack(stack_name=name, work_dir=self._work_dir(layer), opts=self._options())

@@ -959,11 +959,20 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
     """Exit code: 0 all layers succeeded, 1 a layer failed or the user declined, 2 bad input or setup
     (including a layer whose endpoint inside the VPC does not answer from here, a service quota the env
     certainly exceeds, a service-linked role that cannot be created, an env file whose region or account is not the
-    one its deployed stacks were created with: :mod:`shared.orchestrate.identity`).
+    one its deployed stacks were created with: :mod:`shared.orchestrate.identity`, another run of the env under way:
+    :mod:`shared.orchestrate.run_lease`).
 
     ``images`` answers compute's image questions (default: AWS, :class:`~shared.orchestrate.images.AwsImageChecks`);
     ``account`` is the account preflight (default: AWS, :class:`~shared.orchestrate.account.AwsAccountCheck`).
     """
+    with contextlib.ExitStack() as run_over:  # the runner's finish (its run lease released), however the run ends
+        return _main(argv, runner=runner, out=out, confirm=confirm, clock=clock, probe=probe, images=images,
+                     account=account, run_over=run_over)
+
+
+def _main(argv: Sequence[str] | None, *, runner: LayerRunner | None, out: TextIO | None,
+          confirm: Callable[[str], bool], clock: Callable[[], float], probe: Probe, images: ImageChecks | None,
+          account: AccountCheck | None, run_over: contextlib.ExitStack) -> int:
     out = out or sys.stdout
     try:
         parser = build_parser()
@@ -1006,6 +1015,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
             judge(judged)  # its programs compare the file they read with this one
         # compute's `up` in two steps when its images are not in the registry yet (shared.orchestrate.images)
         runner = ImageGatedRunner(runner, images if images is not None else default_image_checks())
+        run_over.callback(runner.finish)
         for note in runner.prepare(env, plan.layers, operation) or ():
             out.write(f"note: {note}\n")
         deployed = _read_once(runner.stack_outputs)  # the preflights below read the broker stack's twice

@@ -344,6 +344,11 @@ class ImageGatedRunner:
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
         return self.inner.stack_outputs(layer, env)
 
+    def finish(self) -> None:
+        """:meth:`AutomationRunner.finish` (the run is over), where the inner runner has it."""
+        if (finish := getattr(self.inner, "finish", None)) is not None:
+            finish()
+
     def stack_exists(self, layer: str, env: EnvConfig) -> bool:
         return self.inner.stack_exists(layer, env)
 

@@ -112,7 +112,7 @@ S3Client = Any
 """A boto3 S3 client (boto3 is typed loosely here, as elsewhere in shared.orchestrate)."""
 
 
-def _s3_client(url: str, profile: str | None = None) -> S3Client:
+def backend_s3_client(url: str, profile: str | None = None) -> S3Client:
     """The URL's ``profile`` wins over ``profile`` (the env's, which every ``pulumi`` of the run has as
     ``AWS_PROFILE``: :func:`shared.images.pulumi_credentials`), as gocloud's s3blob opener takes the URL's over the
     environment's; neither: the default credential chain."""
@@ -136,14 +136,14 @@ def _s3_client(url: str, profile: str | None = None) -> S3Client:
 def s3_locks(url: str, stack: str, client: Callable[[str], S3Client] | None = None,
              profile: str | None = None) -> list[StackLock] | str:
     """The locks of ``stack`` in the ``s3://`` backend ``url`` (under its key prefix, where the CLI keeps
-    ``.pulumi``), read as ``profile`` (:func:`_s3_client`), or why they cannot be read from here."""
+    ``.pulumi``), read as ``profile`` (:func:`backend_s3_client`), or why they cannot be read from here."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     parts = urlsplit(url)
     prefix = parts.path.strip("/")
     key_prefix = f"{prefix}/{LOCKS_DIR}/{stack}/" if prefix else f"{LOCKS_DIR}/{stack}/"
     try:
-        s3 = client(url) if client is not None else _s3_client(url, profile)
+        s3 = client(url) if client is not None else backend_s3_client(url, profile)
         found: list[StackLock] = []
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=parts.netloc, Prefix=key_prefix):
             for item in page.get("Contents", []):

@@ -1,0 +1,275 @@
+"""One run of an env at a time: the run lease in the state backend (shared/orchestrate/run_lease.py).
+
+Pulumi locks a stack only while a command runs on it; between an orchestrator run's checks, previews and levels
+another run of the env would pass every check and the two would take turns layer by layer. The lease is held for the
+whole run: a second `up`, `refresh` or `destroy` of the env is refused before anything (exit 2), a lease its holder
+stopped renewing (a killed job) is taken over, and a run whose lease was taken over starts no further layer.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from shared.orchestrate.automation import AutomationRunner
+from shared.orchestrate.cli import main
+from shared.orchestrate.run_lease import (
+    LEASE_DIR,
+    STALE_AFTER_SECONDS,
+    EnvBusy,
+    FileLeaseStore,
+    Holder,
+    RunLease,
+    S3LeaseStore,
+    lease_note,
+    lease_store,
+)
+from tests.aws_helpers import ReleasedEverywhere
+from tests.test_orchestrate_automation import FakeCli, fake_cli, management_api  # noqa: F401
+
+NOW = 1_780_000_000.0  # 2026-05-28T20:26:40Z
+ENVIRON = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/ml-platform",
+           "GITHUB_RUN_ID": "42", "GITHUB_ACTOR": "deploy-bot"}
+
+
+class Clock:
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def lease(store: Any, clock: Callable[[], float] | None = None, environ: dict[str, str] | None = None) -> RunLease:
+    # renewals only when a test asks (renew_seconds: longer than any test)
+    return RunLease(store, "dev", "up", ("network", "compute"), environ=environ or {}, clock=clock or Clock(),
+                    renew_seconds=3600)
+
+
+def other_holder(renewed: float = NOW, host: str = "ci-runner-7", pid: int = 4242) -> bytes:
+    return Holder("other", "alice", host, pid, "up", ("network",), renewed - 60, renewed,
+                  "https://github.com/acme/ml-platform/actions/runs/41").to_bytes()
+
+
+def test_a_run_takes_the_lease_and_gives_it_back(tmp_path: Path) -> None:
+    store = FileLeaseStore(tmp_path / "dev.json")
+    held = lease(store, environ=ENVIRON)
+    assert held.acquire() == []
+    holder = Holder.parse(store.path.read_bytes())
+    assert holder is not None and holder.user == "deploy-bot" and holder.layers == ("network", "compute")
+    assert holder.ci == "https://github.com/acme/ml-platform/actions/runs/42" and holder.pid == os.getpid()
+    held.release()
+    assert not store.path.exists()
+
+
+def test_a_second_run_is_refused_naming_the_first(tmp_path: Path) -> None:
+    store = FileLeaseStore(tmp_path / "dev.json")
+    first = lease(store, environ=ENVIRON)
+    first.acquire()
+    with pytest.raises(EnvBusy) as refused:
+        lease(store).acquire()
+    assert refused.value.exit_code == 2
+    message = str(refused.value)
+    assert message.startswith("up dev refused, nothing was run: another run of dev is under way: up of network, "
+                              "compute by deploy-bot@")
+    assert "actions/runs/42" in message and "15 minutes after its last renewal" in message
+    first.release()
+    second = lease(store)
+    assert second.acquire() == []  # free again once the first ended
+    second.release()
+
+
+def test_a_lease_its_holder_stopped_renewing_is_taken_over(tmp_path: Path) -> None:
+    store = FileLeaseStore(tmp_path / "dev.json")
+    store.path.write_bytes(other_holder(renewed=NOW - STALE_AFTER_SECONDS - 60))
+    taker = lease(store)
+    (note,) = taker.acquire()
+    assert "took over the env's run lease" in note and "alice@ci-runner-7" in note
+    assert "not renewed for 16 minutes" in note
+    assert Holder.parse(store.path.read_bytes()).run == taker.run_id  # type: ignore[union-attr]
+    taker.release()
+
+
+def test_a_live_holder_on_another_machine_is_waited_for_however_old_the_run(tmp_path: Path) -> None:
+    store = FileLeaseStore(tmp_path / "dev.json")
+    store.path.write_bytes(other_holder(renewed=NOW - STALE_AFTER_SECONDS + 60))
+    with pytest.raises(EnvBusy):
+        lease(store).acquire()
+
+
+def test_a_lease_of_a_process_gone_from_this_machine_is_taken_over_at_once(tmp_path: Path) -> None:
+    store = FileLeaseStore(tmp_path / "dev.json")
+    gone = 2**22 + 12345  # above any pid_max a Linux kernel gives out
+    store.path.write_bytes(other_holder(host=socket.gethostname(), pid=gone))
+    (note,) = lease(store).acquire()
+    assert f"its process (pid {gone}) no longer runs on this machine" in note
+
+
+def test_a_lease_that_is_not_one_of_ours_is_taken_over(tmp_path: Path) -> None:
+    store = FileLeaseStore(tmp_path / "dev.json")
+    store.path.write_bytes(b"{not json")
+    (note,) = lease(store).acquire()
+    assert "its object names no run" in note
+
+
+def test_renewal_moves_the_time_and_a_lease_taken_over_meanwhile_is_lost(tmp_path: Path) -> None:
+    store = FileLeaseStore(tmp_path / "dev.json")
+    clock = Clock()
+    held = lease(store, clock)
+    held.acquire()
+    clock.now += 120
+    held.renew()
+    assert Holder.parse(store.path.read_bytes()).renewed == NOW + 120  # type: ignore[union-attr]
+    # the holder stalled (a suspended laptop); another run took the lease over
+    store.path.write_bytes(other_holder(renewed=clock.now + 1000))
+    clock.now += 1000
+    held.renew()
+    assert held.lost.startswith("up of network by alice@ci-runner-7")
+    held.release()
+    assert store.path.exists()  # the other run's lease stays
+
+
+def test_a_preview_only_notes_a_live_lease(tmp_path: Path) -> None:
+    store = FileLeaseStore(tmp_path / "dev.json")
+    assert lease_note(store, "dev", Clock()) is None
+    store.path.write_bytes(other_holder())
+    assert "another run of dev is under way (up of network by alice@ci-runner-7" in str(
+        lease_note(store, "dev", Clock()))
+    store.path.write_bytes(other_holder(renewed=NOW - STALE_AFTER_SECONDS - 1))
+    assert lease_note(store, "dev", Clock()) is None  # a dead run's: nothing under way
+
+
+def test_where_the_lease_lives_on_each_backend(tmp_path: Path) -> None:
+    local = lease_store((tmp_path / "state").as_uri(), "dev", lambda url: None)
+    assert isinstance(local, FileLeaseStore) and local.path == tmp_path / "state" / LEASE_DIR / "dev.json"
+    remote = lease_store("s3://acme-state/ml-platform?region=eu-west-1", "prod", lambda url: "client")
+    assert isinstance(remote, S3LeaseStore)
+    assert (remote.bucket, remote.key) == ("acme-state", f"ml-platform/{LEASE_DIR}/prod.json")
+    assert lease_store("https://api.pulumi.com", "prod", lambda url: None) is None
+
+
+def test_s3_conditional_writes_hold_one_lease(moto_aws: None) -> None:
+    """S3 PutObject with If-None-Match: * creates only where no object is (412 otherwise); If-Match overwrites and
+    deletes only the version read (botocore s3 PutObject, DeleteObject)."""
+    client = boto3.client("s3", region_name="eu-west-1")
+    client.create_bucket(Bucket="acme-state", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    store = S3LeaseStore(client, "acme-state", f"ml-platform/{LEASE_DIR}/dev.json")
+    token = store.create(b"first")
+    assert token is not None and store.create(b"second") is None
+    assert store.replace(b"stale", '"0123456789abcdef0123456789abcdef"') is None
+    renewed = store.replace(b"renewed", token)
+    assert renewed is not None and store.read() == (b"renewed", renewed)
+    store.delete(token)  # a version no longer there: left alone
+    assert store.read() == (b"renewed", renewed)
+    store.delete(renewed)
+    assert store.read() is None
+
+
+def test_s3_lease_through_a_run(moto_aws: None) -> None:
+    client = boto3.client("s3", region_name="eu-west-1")
+    client.create_bucket(Bucket="acme-state", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    store = S3LeaseStore(client, "acme-state", f"{LEASE_DIR}/dev.json")
+    first = lease(store)
+    first.acquire()
+    with pytest.raises(EnvBusy):
+        lease(store).acquire()
+    first.release()
+    assert store.read() is None
+
+
+# -- through the orchestrator (the fake CLI on a file backend) --------------------------------------------------
+
+
+def _run(argv: list[str], tmp_path: Path) -> tuple[int, str]:
+    out = io.StringIO()
+    runner = AutomationRunner(policy_config_dir=tmp_path / "policy-config")
+    return main(argv, runner=runner, out=out, images=ReleasedEverywhere()), out.getvalue()
+
+
+def _backend_lease(tmp_path: Path) -> Path:
+    return tmp_path / "backend" / LEASE_DIR / "dev.json"
+
+
+def test_an_up_while_another_run_of_the_env_holds_the_lease_runs_nothing(
+        fake_cli: FakeCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    held = _backend_lease(tmp_path)
+    held.parent.mkdir(parents=True)
+    live = Holder("other", "alice", "ci-runner-7", 4242, "destroy", ("compute",), 0, 0).to_bytes()
+    held.write_bytes(live.replace(b"1970-01-01T00:00:00Z", datetime_now()))
+    code, output = _run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 2, output
+    assert fake_cli.operations("up") == [] and fake_cli.operations("preview") == []
+    assert "another run of dev is under way: destroy of compute by alice@ci-runner-7" in capsys.readouterr().err
+    assert held.read_bytes() != b"" and b'"alice"' in held.read_bytes()  # theirs, untouched
+
+
+def test_a_run_leaves_no_lease_behind_and_a_preview_takes_none(
+        fake_cli: FakeCli, tmp_path: Path) -> None:  # noqa: F811
+    code, output = _run(["up", "dev", "--yes", "--local-state", "--layers", "network", "--exact"], tmp_path)
+    assert code == 0, output
+    assert not _backend_lease(tmp_path).exists()
+    held = _backend_lease(tmp_path)
+    held.write_bytes(Holder("other", "alice", "ci-runner-7", 4242, "up", ("compute",), 0, 0).to_bytes().replace(
+        b"1970-01-01T00:00:00Z", datetime_now()))
+    code, output = _run(["preview", "dev", "--layers", "network", "--exact"], tmp_path)
+    assert code == 0, output
+    assert "note: another run of dev is under way (up of compute by alice@ci-runner-7" in output
+
+
+def test_a_failing_check_after_the_lease_still_gives_it_back(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    from shared.errors import ConfigError
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise ConfigError("environments/dev.yaml", "region", "is not where the stacks are")
+
+    monkeypatch.setattr("shared.orchestrate.automation.check_identity", refuse)
+    code, output = _run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 2, output
+    assert not _backend_lease(tmp_path).exists()
+
+
+def datetime_now() -> bytes:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+
+
+def test_the_lease_file_is_plain_json(tmp_path: Path) -> None:
+    store = FileLeaseStore(tmp_path / "dev.json")
+    held = lease(store, environ=ENVIRON)
+    held.acquire()
+    content = json.loads(store.path.read_text())
+    assert sorted(content) == ["action", "ci", "host", "layers", "pid", "renewed", "run", "started", "user"]
+    assert content["started"] == "2026-05-28T20:26:40Z"
+    held.release()
+
+
+def test_a_store_without_conditional_deletes_still_gets_its_lease_back(moto_aws: None) -> None:
+    from botocore.exceptions import ClientError
+
+    client = boto3.client("s3", region_name="eu-west-1")
+    client.create_bucket(Bucket="acme-state", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    real_delete = client.delete_object
+
+    def no_if_match(**kwargs: Any) -> Any:
+        if "IfMatch" in kwargs:
+            raise ClientError({"Error": {"Code": "NotImplemented", "Message": "If-Match"}}, "DeleteObject")
+        return real_delete(**kwargs)
+
+    client.delete_object = no_if_match
+    store = S3LeaseStore(client, "acme-state", f"{LEASE_DIR}/dev.json")
+    token = store.create(b"ours")
+    assert token is not None
+    store.delete('"another version"')
+    assert store.read() is not None  # not the version this run wrote: left
+    store.delete(token)
+    assert store.read() is None
