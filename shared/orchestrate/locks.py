@@ -55,7 +55,8 @@ class StackLock:
     """Taken on this machine by a process that no longer runs (killed without releasing it)."""
 
 
-def _process_runs(pid: int) -> bool:
+def process_runs(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (another user's counts)."""
     try:
         os.kill(pid, 0)  # signal 0: existence check only
     except ProcessLookupError:
@@ -73,7 +74,7 @@ def parse_lock(where: str, raw: bytes | str) -> StackLock:
         content = None
     holder = lock_holder(raw)
     stale = (isinstance(content, Mapping) and content.get("hostname") == socket.gethostname()
-             and isinstance(content.get("pid"), int) and not _process_runs(content["pid"]))
+             and isinstance(content.get("pid"), int) and not process_runs(content["pid"]))
     return StackLock(where, holder, stale)
 
 

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from shared.errors import PlatformError
+from shared.orchestrate.locks import process_runs
 
 LEASE_DIR = ".platform/runs"
 #: how often a live run renews its lease
@@ -244,16 +245,6 @@ def ci_run_page(environ: Mapping[str, str]) -> str:
     return f"{server}/{repository}/actions/runs/{run}"
 
 
-def _process_runs(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class RunLease:
     """The env's lease for one run: :meth:`acquire` before the run's checks, :meth:`release` at its end."""
 
@@ -285,7 +276,7 @@ class RunLease:
         """Why the lease found belongs to no live run, or None where it may."""
         if found is None:
             return "its object names no run"
-        if found.host == socket.gethostname() and not _process_runs(found.pid):
+        if found.host == socket.gethostname() and not process_runs(found.pid):
             return f"its process (pid {found.pid}) no longer runs on this machine"
         if now - found.renewed > STALE_AFTER_SECONDS:
             return f"not renewed for {int((now - found.renewed) // 60)} minutes"

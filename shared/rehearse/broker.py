@@ -32,6 +32,7 @@ from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from shared.amazonmq import PER_QUEUE_CONSUMER_TIMEOUT_SINCE, engine_tuple, rabbitmq_conf
 from shared.errors import PlatformError
+from shared.orchestrate.locks import process_runs
 from shared.rehearse.definitions import user_definition
 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
@@ -501,16 +502,6 @@ def _die_with_parent() -> None:
         pass
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_abandoned_directories() -> list[Path]:
     """Remove the temporary folders of rehearsals whose process no longer exists (killed by SIGKILL,
     before it could clean up), with any broker process still naming them. Never another live one's."""
@@ -520,7 +511,7 @@ def sweep_abandoned_directories() -> list[Path]:
             owner = int((directory / OWNER_FILE).read_text(encoding="utf-8").strip())
         except (OSError, ValueError):
             continue  # not ours to judge (an older layout, or still being created)
-        if _alive(owner):
+        if process_runs(owner):
             continue
         for pid in processes_using(directory):
             with contextlib.suppress(ProcessLookupError):
