@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import pytest
 
+from shared import REPO_ROOT
 from shared.orchestrate.automation import AutomationRunner
 from shared.orchestrate.cli import main
 from shared.orchestrate.run_lease import (
@@ -251,6 +252,8 @@ def test_the_lease_file_is_plain_json(tmp_path: Path) -> None:
     assert sorted(content) == ["action", "ci", "host", "layers", "pid", "renewed", "run", "started", "user"]
     assert content["started"] == "2026-05-28T20:26:40Z"
     held.release()
+    documented = (REPO_ROOT / "README.md").read_text().split("**Run lease JSON**", 1)[1].split("\n\n", 1)[0]
+    assert all(f"`{key}`" in documented for key in content), documented
 
 
 def test_a_store_without_conditional_deletes_still_gets_its_lease_back(moto_aws: None) -> None:
