@@ -936,6 +936,23 @@ def iam_wildcard(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
 
 
+def every_resource(resource: str) -> bool:
+    """Whether a policy ``Resource`` names every resource of its kind in any account: ``*`` (or only wildcards), an
+    ARN whose account is only wildcards (``arn:aws:iam::*:role/*``), or an S3 ARN whose bucket is
+    (``arn:aws:s3:::*/*``). An account-pinned ``type/*`` (``arn:aws:kms:eu-west-1:111111111111:key/*``) is not:
+    it stays in the account."""
+    text = resource.strip()
+    wild = set("*?")
+    parts = text.split(":", 5)
+    if len(parts) < 6 or parts[0].lower() != "arn":
+        return bool(text) and set(text) <= wild
+    account, rest = parts[4], parts[5]
+    if account and set(account) <= wild:
+        return True
+    bucket = rest.split("/", 1)[0]
+    return parts[2].lower() == "s3" and not account and bool(bucket) and set(bucket) <= wild
+
+
 def arn_like(pattern: str, arn: str) -> bool:
     """Whether ``ArnLike`` with ``pattern`` matches ``arn``: the six colon-delimited parts one by one, each with
     IAM wildcards, the last (resource) part holding any further colons (IAM user guide, "Amazon Resource Name
@@ -1247,10 +1264,17 @@ def fixed_value(value: Any) -> bool:
     return isinstance(value, str) and value.strip() != "" and not any(mark in value for mark in NOT_FIXED_MARKS)
 
 
-def narrows_to_fixed_callers(statement: Mapping[str, Any]) -> bool:
-    """Whether a statement's ``Condition`` holds a caller key (:data:`CALLER_CONDITION_KEYS`) under a narrowing
-    operator (:data:`NARROWING_OPERATORS`) with fixed values only (:func:`fixed_value`); conditions are ANDed, so
-    one such entry narrows the statement whatever the others say."""
+#: Condition keys (lower case) that pin the resources a statement reaches to one account or organization: in a VPC
+#: endpoint policy the keys that stop a way out to other accounts' resources (Amazon VPC guide, "Control access to
+#: VPC endpoints using endpoint policies"; IAM global condition keys)
+RESOURCE_CONDITION_KEYS = frozenset({"aws:resourceaccount", "aws:resourceorgid", "aws:resourceorgpaths",
+                                     "s3:resourceaccount"})
+
+
+def narrows_to_fixed_callers(statement: Mapping[str, Any], keys: frozenset[str] = CALLER_CONDITION_KEYS) -> bool:
+    """Whether a statement's ``Condition`` holds one of ``keys`` (default: the caller keys,
+    :data:`CALLER_CONDITION_KEYS`) under a narrowing operator (:data:`NARROWING_OPERATORS`) with fixed values only
+    (:func:`fixed_value`); conditions are ANDed, so one such entry narrows the statement whatever the others say."""
     condition = statement.get("Condition")
     if not isinstance(condition, Mapping):
         return False
@@ -1259,7 +1283,7 @@ def narrows_to_fixed_callers(statement: Mapping[str, Any]) -> bool:
             continue
         for key, values in entries.items():
             listed = as_list(values)
-            if str(key).lower() in CALLER_CONDITION_KEYS and listed and all(fixed_value(v) for v in listed):
+            if str(key).lower() in keys and listed and all(fixed_value(v) for v in listed):
                 return True
     return False
 
@@ -1603,6 +1627,10 @@ class TopicPublisher:
     topic_admits: Callable[[dict[str, Any]], bool]
     #: what ends a key policy finding (the condition the statement needs)
     key_detail: str = ""
+    #: whether SNS's default topic policy (a topic with none of its own) lets the service publish: CloudWatch alarms
+    #: of the account yes; EventBridge no (its principal is in no statement of the default policy: AWS knowledge
+    #: center, "Why isn't my Amazon SNS topic receiving EventBridge notifications?")
+    default_policy_admits: bool = True
 
     def grants(self, document: Any, actions: Iterable[str], admits: Callable[[dict[str, Any]], bool]) -> bool:
         """Whether the policy lets the service principal call every one of ``actions`` (:func:`service_grants`)."""
@@ -1614,9 +1642,9 @@ def topic_publish_problems(topic: PolicyResource, stack: dict[str, list[PolicyRe
     """Why the ``publisher`` cannot publish to the stack's ``topic``: the topic is encrypted with the AWS managed key
     ``alias/aws/sns``; a policy in force on its key of the stack (:func:`key_policy_problems`) does not grant the
     principal :data:`TOPIC_KEY_ACTIONS` in a statement that ``key_admits``; its topic policies of the stack, else its
-    own ``policy`` input (none: SNS's default policy, which lets the account's services publish), do not grant
-    ``sns:Publish`` in a statement that ``topic_admits``. A key or topic policy not traced to the stack is not judged;
-    what cannot be read raises :class:`Undecided`."""
+    own ``policy`` input, do not grant ``sns:Publish`` in a statement that ``topic_admits``; neither: SNS's default
+    policy, which lets the publisher in only where ``default_policy_admits``. A key or topic policy not traced to the
+    stack is not judged; what cannot be read raises :class:`Undecided`."""
     principal, caller = publisher.principal, publisher.caller
     key_id = resource_input(topic, "kmsMasterKeyId")
     if isinstance(key_id, str) and _AWS_MANAGED_SNS_KEY.search(key_id):
@@ -1641,6 +1669,10 @@ def topic_publish_problems(topic: PolicyResource, stack: dict[str, list[PolicyRe
     own = None if topic_policies else policy_input(topic, "topic")
     if own is not None and not publishes(own):
         yield f"topic '{topic.name}': its policy input does not let {principal} call sns:Publish for {caller}"
+    if own is None and not topic_policies and not publisher.default_policy_admits:
+        yield (f"topic '{topic.name}': it has SNS's default topic policy, which does not let {principal} call "
+               f"sns:Publish; give it a policy (an aws.sns.TopicPolicy) whose statement allows {principal} "
+               f"sns:Publish with aws:SourceArn = the ARN of {caller}")
 
 
 def report_topic_publishers(args: StackValidationArgs, publishers: Sequence[PolicyResource],

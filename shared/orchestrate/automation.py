@@ -747,6 +747,10 @@ def updated_since_preview_refusal(stack: str, layer: str, newest: str) -> str:
             "(README, \"Two runs at once\")")
 
 
+def _say_on_stderr(line: str) -> None:
+    sys.stderr.write(f"note: {line}\n")
+
+
 class AutomationRunner:
     """Runs layers with ``pulumi.automation``; every check that can fail happens in :meth:`prepare`."""
 
@@ -947,7 +951,8 @@ class AutomationRunner:
                 return [f"{operation.label} {env.name} holds no run lease on {self._backend.url} (Pulumi Cloud keeps "
                         "only its per-stack locks): another run of the env started while this one is between layers "
                         "is not stopped (README, \"Two runs at once\")"]
-            lease = RunLease(store, env.name, operation.label, layers, environ=self.environ)
+            lease = RunLease(store, env.name, operation.label, layers, environ=self.environ,
+                             say=_say_on_stderr)
             notes = lease.acquire()
         except PlatformError:
             raise
@@ -956,6 +961,11 @@ class AutomationRunner:
                     f"{env.name} started while this one is between layers is not stopped"]
         self._lease = lease
         return notes
+
+    def awaiting_user(self) -> contextlib.AbstractContextManager[None]:
+        """While the run waits for its user's answer: the run lease is not renewed (an unanswered prompt does not keep
+        other runs of the env out for ever: RunLease.paused)."""
+        return self._lease.paused() if self._lease is not None else contextlib.nullcontext()
 
     def finish(self) -> None:
         """The run is over: release the env's run lease (where another run took it over, say so)."""
@@ -1172,6 +1182,9 @@ class AutomationRunner:
         changes: Mapping[Any, int] | None
         if stopped := self._not_started(layer, "its stack was selected"):
             return stopped
+        if self._lease is not None:
+            with contextlib.suppress(Exception):  # renewed before each layer: a run that stalled finds out here
+                self._lease.renew()
         if self._lease is not None and self._lease.lost:
             return LayerResult(layer, Status.FAILED, detail=(
                 f"not started: this run's lease of {env.name} was taken over by {self._lease.lost} while this run "

@@ -965,9 +965,15 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
     ``images`` answers compute's image questions (default: AWS, :class:`~shared.orchestrate.images.AwsImageChecks`);
     ``account`` is the account preflight (default: AWS, :class:`~shared.orchestrate.account.AwsAccountCheck`).
     """
-    with contextlib.ExitStack() as run_over:  # the runner's finish (its run lease released), however the run ends
-        return _main(argv, runner=runner, out=out, confirm=confirm, clock=clock, probe=probe, images=images,
-                     account=account, run_over=run_over)
+    # the runner's finish (its run lease released) however the run ends: a SIGTERM or SIGHUP before the first layer
+    # (a closed terminal at the prompt) interrupts as Ctrl-C does instead of killing the process
+    with contextlib.ExitStack() as run_over, signals_interrupt():
+        try:
+            return _main(argv, runner=runner, out=out, confirm=confirm, clock=clock, probe=probe, images=images,
+                         account=account, run_over=run_over)
+        except KeyboardInterrupt:  # after the summary (a signal sent twice to the process group arrives late)
+            sys.stderr.write("interrupted\n")
+            return 130
 
 
 def _main(argv: Sequence[str] | None, *, runner: LayerRunner | None, out: TextIO | None,
@@ -1043,8 +1049,10 @@ def _main(argv: Sequence[str] | None, *, runner: LayerRunner | None, out: TextIO
                            holds=runner.holds_resources, brokers=runner.state_broker_ids)
         reach.preflight()
         if operation.changes_infrastructure and not args.yes:
-            if not confirm(f"{operation.label} changes real infrastructure of {env.name} "
-                           f"({', '.join(plan.layers)}); continue?"):
+            with runner.awaiting_user():
+                answer = confirm(f"{operation.label} changes real infrastructure of {env.name} "
+                                 f"({', '.join(plan.layers)}); continue?")
+            if not answer:
                 out.write("declined; nothing was run\n")
                 return 1
         try:

@@ -36,6 +36,7 @@ layer runs (exit 2 when it is not the env's).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -343,6 +344,11 @@ class ImageGatedRunner:
 
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
         return self.inner.stack_outputs(layer, env)
+
+    def awaiting_user(self) -> contextlib.AbstractContextManager[None]:
+        """:meth:`AutomationRunner.awaiting_user`, where the inner runner has it."""
+        found = getattr(self.inner, "awaiting_user", None)
+        return found() if found is not None else contextlib.nullcontext()
 
     def finish(self) -> None:
         """:meth:`AutomationRunner.finish` (the run is over), where the inner runner has it."""

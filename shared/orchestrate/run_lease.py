@@ -15,10 +15,14 @@ created only where none exists, renewed while the run lives, deleted at its end.
 - ``file://`` backends: the same path below the folder, created with ``O_CREAT | O_EXCL``.
 - Pulumi Cloud keeps no object of ours: there only its per-stack locks apply (README, "Two runs at once").
 
-A run killed without its ``finally`` (a cancelled CI job, a closed laptop) leaves its lease behind: its holder stops
-renewing it, and once it is :data:`STALE_AFTER_SECONDS` old the next run takes it over (conditionally: of two runs
-doing so at once one wins) and says whose it was. A run that was stalled that long itself (a suspended laptop) finds
-its lease gone at its next renewal and starts no further layer.
+A run is the process, or in GitHub Actions the workflow run (its id and attempt): the jobs of one run of dev's deploy
+workflow, one per layer and two at once, share the lease (each renews it, each deletes it at its end where it is
+still the version it wrote, and one whose sibling deleted it creates it again). A run killed without its
+``finally`` (a cancelled CI job: the runner kills the step's tree) leaves its lease behind: its holder stops renewing
+it, and once it is :data:`STALE_AFTER_SECONDS` old the next run takes it over (conditionally: of two runs doing so
+at once one wins) and says whose it was. A CI run waits that long for a lease rather than fail; elsewhere a run is
+refused at once. A run stalled that long itself (a suspended laptop, a confirmation left unanswered: renewals pause
+while the run waits for its user) finds its lease taken over before its next layer and starts no further layer.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,9 +47,11 @@ from shared.orchestrate.locks import process_runs
 
 LEASE_DIR = ".platform/runs"
 #: how often a live run renews its lease
-RENEW_SECONDS = 120.0
-#: a lease not renewed for this long belongs to a run that no longer lives (eight renewals missed)
-STALE_AFTER_SECONDS = 900.0
+RENEW_SECONDS = 60.0
+#: a lease not renewed for this long belongs to a run that no longer lives (five renewals missed)
+STALE_AFTER_SECONDS = 300.0
+#: how often a CI run waiting for the lease looks again
+POLL_SECONDS = 20.0
 
 
 class EnvBusy(PlatformError):
@@ -73,46 +79,70 @@ class LeaseStore(Protocol):
 
 
 class FileLeaseStore:
-    """The lease of a ``file://`` backend: a file, created exclusively; its token is its content."""
+    """The lease of a ``file://`` backend: a file, created whole (``link``: fails where one exists); its token is its
+    content. Each step holds an exclusive ``flock`` on a side file, so that a read and the write it decides are one."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.where = str(path)
 
-    def create(self, body: bytes) -> str | None:
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        import fcntl
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return None
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(body)
+        with open(self.path.with_name(f".{self.path.name}.lock"), "a") as side:
+            fcntl.flock(side, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(side, fcntl.LOCK_UN)
+
+    def _write_whole(self, body: bytes) -> Path:
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
+        temporary.write_bytes(body)
+        return temporary
+
+    def create(self, body: bytes) -> str | None:
+        with self._locked():
+            temporary = self._write_whole(body)
+            try:
+                os.link(temporary, self.path)  # whole or not at all: a reader never sees half a lease
+            except FileExistsError:
+                return None
+            finally:
+                temporary.unlink()
         return body.decode()
 
-    def read(self) -> tuple[bytes, str] | None:
+    def _read(self) -> tuple[bytes, str] | None:
         try:
             body = self.path.read_bytes()
         except FileNotFoundError:
             return None
         return body, body.decode(errors="replace")
 
+    def read(self) -> tuple[bytes, str] | None:
+        with self._locked():
+            return self._read()
+
     def replace(self, body: bytes, token: str) -> str | None:
-        found = self.read()
-        if found is None or found[1] != token:
-            return None
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-        temporary.write_bytes(body)
-        os.replace(temporary, self.path)  # whole: a reader never sees half a lease
+        with self._locked():
+            found = self._read()
+            if found is None or found[1] != token:
+                return None
+            os.replace(self._write_whole(body), self.path)
         return body.decode()
 
     def delete(self, token: str) -> None:
-        found = self.read()
-        if found is not None and found[1] == token:
-            with contextlib.suppress(FileNotFoundError):
+        with self._locked():
+            found = self._read()
+            if found is not None and found[1] == token:
                 self.path.unlink()
 
 
-#: S3 answers a conditional write that does not hold with these (botocore s3 PutObject IfNoneMatch/IfMatch)
+#: S3 answers a conditional write that does not hold with these (botocore s3 PutObject IfNoneMatch/IfMatch): 412, or
+#: 409 where another conditional write was under way ("you should fetch the object's ETag and retry"): the caller
+#: reads the object and judges again either way
 _LOST = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
 
 
@@ -245,12 +275,29 @@ def ci_run_page(environ: Mapping[str, str]) -> str:
     return f"{server}/{repository}/actions/runs/{run}"
 
 
+def run_identity(environ: Mapping[str, str]) -> str:
+    """What one run is: a GitHub Actions workflow run and attempt (its jobs share the lease), else this process."""
+    if environ.get("GITHUB_ACTIONS") == "true" and environ.get("GITHUB_RUN_ID"):
+        return (f"github:{environ.get('GITHUB_REPOSITORY', '')}:{environ['GITHUB_RUN_ID']}:"
+                f"{environ.get('GITHUB_RUN_ATTEMPT', '1')}")
+    return uuid.uuid4().hex
+
+
+class _Busy(Exception):
+    """The lease is another live run's (``holder``), or holds what this version cannot read (``holder`` None)."""
+
+    def __init__(self, holder: Holder | None, body: bytes) -> None:
+        super().__init__()
+        self.holder, self.body = holder, body
+
+
 class RunLease:
     """The env's lease for one run: :meth:`acquire` before the run's checks, :meth:`release` at its end."""
 
     def __init__(self, store: LeaseStore, env_name: str, action: str, layers: Sequence[str], *,
                  environ: Mapping[str, str], clock: Callable[[], float] = time.time,
-                 renew_seconds: float = RENEW_SECONDS) -> None:
+                 renew_seconds: float = RENEW_SECONDS, wait_seconds: float | None = None,
+                 sleep: Callable[[float], None] = time.sleep, say: Callable[[str], None] = lambda line: None) -> None:
         self.store = store
         self.env_name = env_name
         self.action = action
@@ -258,88 +305,132 @@ class RunLease:
         self.environ = environ
         self.clock = clock
         self.renew_seconds = renew_seconds
-        self.run_id = uuid.uuid4().hex
+        #: how long a run waits for another run's lease: a CI job (its next run queued behind a cancelled one, whose
+        #: lease goes stale) waits until a dead run's would be taken over; a user at a terminal is told at once
+        self.wait_seconds = (wait_seconds if wait_seconds is not None else
+                             STALE_AFTER_SECONDS + 2 * POLL_SECONDS if environ.get("GITHUB_ACTIONS") == "true" else 0)
+        self.sleep = sleep
+        self.say = say
+        self.run_id = run_identity(environ)
         self._token: str | None = None
         self._started = 0.0
         self._stop = threading.Event()
+        self._paused = threading.Event()
         self._thread: threading.Thread | None = None
         self._guard = threading.Lock()
         #: who took the lease over while this run held it (it stalled past STALE_AFTER_SECONDS); "" while it holds it
         self.lost = ""
 
-    def _holder(self, now: float) -> Holder:
+    def _body(self, now: float) -> bytes:
         user = self.environ.get("GITHUB_ACTOR") or getpass.getuser()
         return Holder(self.run_id, user, socket.gethostname(), os.getpid(), self.action, self.layers,
-                      self._started, now, ci_run_page(self.environ))
+                      self._started, now, ci_run_page(self.environ)).to_bytes()
 
-    def _stale_why(self, found: Holder | None, now: float) -> str | None:
+    def _stale_why(self, found: Holder, now: float) -> str | None:
         """Why the lease found belongs to no live run, or None where it may."""
-        if found is None:
-            return "its object names no run"
         if found.host == socket.gethostname() and not process_runs(found.pid):
             return f"its process (pid {found.pid}) no longer runs on this machine"
         if now - found.renewed > STALE_AFTER_SECONDS:
             return f"not renewed for {int((now - found.renewed) // 60)} minutes"
         return None
 
-    def acquire(self) -> list[str]:
-        """Take the lease (EnvBusy where a live run holds it); notes for the user (a stale lease taken over)."""
-        self._started = self.clock()
-        for _ in range(3):  # a lease released, or taken over by another run, between our create and our read
-            token = self.store.create(self._holder(self._started).to_bytes())
+    def _take(self) -> list[str]:
+        """One attempt: the lease is this run's afterwards (notes: one taken over), or _Busy."""
+        for _ in range(5):  # the lease changed between two steps (released, renewed, taken over, a 409): look again
+            token = self.store.create(self._body(self.clock()))
             if token is not None:
                 self._token = token
-                self._start_renewing()
                 return []
             found = self.store.read()
             if found is None:
                 continue
             body, token = found
             holder = Holder.parse(body)
+            if holder is None:
+                raise _Busy(None, body)
+            if holder.run == self.run_id:  # a job of this CI run holds it, or our own create whose answer was lost
+                self._token = token
+                return []
             why = self._stale_why(holder, self.clock())
             if why is None:
-                assert holder is not None
-                raise EnvBusy(busy_refusal(self.env_name, self.action, holder, self.store.where))
-            taken = self.store.replace(self._holder(self._started).to_bytes(), token)
-            if taken is None:
-                continue  # another run took it over first, or its holder renewed it: judge it again
-            self._token = taken
-            self._start_renewing()
-            whose = holder.describe() if holder is not None else "a lease"
-            return [f"took over the env's run lease ({self.store.where}) from {whose}: {why}"]
-        raise EnvBusy(f"{self.action} {self.env_name} refused, nothing was run: its run lease "
-                      f"({self.store.where}) changed hands three times while this run tried to take it")
+                raise _Busy(holder, body)
+            taken = self.store.replace(self._body(self.clock()), token)
+            if taken is not None:
+                self._token = taken
+                return [f"took over the env's run lease ({self.store.where}) from {holder.describe()}: {why}"]
+        raise EnvBusy(f"{self.action} {self.env_name} refused, nothing was run: its run lease ({self.store.where}) "
+                      "changed hands five times while this run tried to take it; run again")
 
-    def _start_renewing(self) -> None:
-        self._thread = threading.Thread(target=self._renew_loop, name=f"lease-{self.env_name}", daemon=True)
-        self._thread.start()
+    def acquire(self) -> list[str]:
+        """Take the lease (EnvBusy where a live run holds it, after :attr:`wait_seconds`); notes for the user."""
+        self._started = self.clock()
+        deadline = self._started + self.wait_seconds
+        told = ""
+        while True:
+            try:
+                notes = self._take()
+            except _Busy as busy:
+                if busy.holder is None:
+                    raise EnvBusy(unreadable_refusal(self.env_name, self.action, self.store.where, busy.body)) from None
+                if self.clock() >= deadline:
+                    raise EnvBusy(busy_refusal(self.env_name, self.action, busy.holder, self.store.where)) from None
+                if told != busy.holder.run:
+                    told = busy.holder.run
+                    self.say(f"waiting for another run of {self.env_name} to end ({busy.holder.describe()}; its "
+                             f"lease: {self.store.where}), at most until its lease goes stale")
+                self.sleep(POLL_SECONDS)
+                continue
+            self._thread = threading.Thread(target=self._renew_loop, name=f"lease-{self.env_name}", daemon=True)
+            self._thread.start()
+            return notes
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.renew_seconds):
-            self.renew()
+            if not self._paused.is_set():
+                with contextlib.suppress(Exception):  # a renewal that fails (the network) is tried at the next one
+                    self.renew()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """No renewals while the run waits for its user: left unanswered, the lease goes stale and another run may
+        take it over, which the renewal before this run's next layer finds."""
+        self._paused.set()
+        try:
+            yield
+        finally:
+            self._paused.clear()
 
     def renew(self) -> None:
-        """Write the lease again with the time now; one no longer ours is :attr:`lost` (and never written again)."""
+        """Write the lease again with the time now (re-created where a sibling job of this run deleted it); one held
+        by another run now is :attr:`lost` (and never written again)."""
         with self._guard:
             if self._token is None or self.lost:
                 return
-            try:
-                token = self.store.replace(self._holder(self.clock()).to_bytes(), self._token)
-            except Exception:  # noqa: BLE001 - a renewal that fails (the network) is tried again at the next one
-                return
-            if token is None:
+            for _ in range(5):
+                token = self.store.replace(self._body(self.clock()), self._token)
+                if token is not None:
+                    self._token = token
+                    return
                 found = self.store.read()
-                holder = Holder.parse(found[0]) if found else None
-                self.lost = holder.describe() if holder is not None else "(deleted)"
+                if found is None:  # deleted by a sibling job of this CI run at its end: this job still runs
+                    token = self.store.create(self._body(self.clock()))
+                    if token is not None:
+                        self._token = token
+                        return
+                    continue
+                holder = Holder.parse(found[0])
+                if holder is not None and holder.run == self.run_id:
+                    self._token = found[1]  # renewed by a sibling job, or our own write whose answer was lost
+                    continue
+                self.lost = holder.describe() if holder is not None else "a lease this version cannot read"
                 self._token = None
                 return
-            self._token = token
 
     def release(self) -> None:
-        """Stop renewing and delete the lease, unless another run took it over."""
+        """Stop renewing and delete the lease where it is still the version this run wrote last."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join()
         with self._guard:
             if self._token is not None:
                 with contextlib.suppress(Exception):  # left behind, it goes stale and the next run takes it over
@@ -354,6 +445,13 @@ def busy_refusal(env_name: str, action: str, holder: Holder, where: str) -> str:
             f"from its own commit and env file. Wait for it to end and run again; a run that died without ending "
             f"(a cancelled job, a machine gone) stops renewing its lease, and {int(STALE_AFTER_SECONDS // 60)} "
             "minutes after its last renewal the next run takes it over")
+
+
+def unreadable_refusal(env_name: str, action: str, where: str, body: bytes) -> str:
+    """Why a run is refused where the env's lease holds what this version cannot read."""
+    return (f"{action} {env_name} refused, nothing was run: its run lease {where} holds what this version cannot "
+            f"read ({body[:60]!r}): another version of the orchestrator may be running {env_name}. Where no run of "
+            "it is under way, delete that object and run again")
 
 
 def lease_note(store: LeaseStore | None, env_name: str, clock: Callable[[], float] = time.time) -> str | None:

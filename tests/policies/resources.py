@@ -129,6 +129,8 @@ class TopicPublishing:
     #: the conditions of its statement in the key policy and in the topic policy
     key_condition: dict[str, Any] | None
     topic_condition: dict[str, Any] | None
+    #: whether SNS's default topic policy lets the service publish (CloudWatch alarms: yes; EventBridge: no)
+    default_policy_admits: bool = True
 
     def statement(self, actions: list[str] | str, condition: dict[str, Any] | None = None) -> dict[str, Any]:
         return service_statement(self.sid, self.principal, actions, condition)
@@ -165,8 +167,9 @@ class TopicPublishing:
         """Stacks whose publisher may publish."""
         return [
             pytest.param(stack(), id="platform"),
-            # SNS's default topic policy lets the account's services publish
-            pytest.param(stack(topic_policy=None), id="default-topic-policy"),
+            # SNS's default topic policy lets the account's services publish, CloudWatch's alarms among them
+            *([pytest.param(stack(topic_policy=None), id="default-topic-policy")] if self.default_policy_admits
+              else []),
             # a key of another stack (by ARN) cannot be read: not judged
             pytest.param(stack(key_policy=None, key_id=f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/"
                                                        "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"), id="other-stack-key"),
@@ -182,6 +185,10 @@ class TopicPublishing:
                                         "Action": "sns:Publish", "Resource": "*"})
         decrypt_only = policy_document(TOPIC_KEY_ADMIN, self.statement(["kms:Decrypt"], self.key_condition))
         return [
+            # SNS's default topic policy names no service principal: EventBridge's deliveries are refused
+            *([] if self.default_policy_admits else [pytest.param(
+                stack(topic_policy=None), f"SNS's default topic policy, which does not let {self.principal}",
+                id="default-topic-policy")]),
             pytest.param(stack(key_policy=policy_document(TOPIC_KEY_ADMIN)),
                          f"its KMS key 'alarms-key' does not let {self.principal}", id="no-service-statement"),
             # AWS's default key policy: IAM only

@@ -19,7 +19,7 @@ RULE_NAME = "dev-ml-admin-rotation-failed"
 SOURCE = source_condition("events", "rule/dev-ml-*")
 #: EventBridge's KMS call carries no aws:Source* key: its key policy statement has no condition
 EVENTS = TopicPublishing(RULE, "EventBridgeRulesPublish", "events.amazonaws.com", key_condition=None,
-                         topic_condition=SOURCE)
+                         topic_condition=SOURCE, default_policy_admits=False)
 events = EVENTS.statement
 
 

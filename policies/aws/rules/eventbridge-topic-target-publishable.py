@@ -13,7 +13,8 @@ For every ``aws:cloudwatch/eventTarget:EventTarget`` whose ``arn`` names an ``aw
 - a topic with a policy, its own ``policy`` input or an ``aws:sns/topicPolicy:TopicPolicy`` of the stack (which
   replaces it), needs a statement that allows that principal ``sns:Publish``, each of its ``aws:SourceArn``
   conditions admitting the rule's ARN (``rule/<name>``, ``rule/<bus>/<name>`` on another bus than ``default``);
-  a topic without one has SNS's default policy, which lets the account's services publish.
+  a topic without one has SNS's default policy, whose one statement (any principal of the topic's account,
+  ``AWS:SourceOwner``) does not admit EventBridge's service principal, and fails.
 
 Other conditions are accepted as written. A topic or key the target cannot be traced to in the stack (another
 stack's, by ARN) is not judged; an unknown policy, key reference or rule name makes the rule not applicable.
@@ -82,7 +83,8 @@ def _publisher(target: PolicyResource, rules: list[PolicyResource]) -> TopicPubl
         key_admits=lambda statement: not _source_conditioned(statement),
         topic_admits=lambda statement: admits_source_arn(statement, "events", rule_resource),
         key_detail=(" (in a statement without an aws:SourceArn, aws:SourceAccount or aws:SourceOrgID condition, "
-                    "keys EventBridge's call does not carry)"))
+                    "keys EventBridge's call does not carry)"),
+        default_policy_admits=False)
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:

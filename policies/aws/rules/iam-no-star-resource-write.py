@@ -5,7 +5,10 @@ Checks the permission policies of ``aws:iam/role`` (``inlinePolicies``), ``aws:i
 ``Allow``s, on ``*``, an action that writes (its name starts with a write verb: ``Create``, ``Delete``,
 ``Put``, ``Update``, ``Attach``, ``Pass``...) or reads secrets (``secretsmanager:GetSecretValue``,
 ``kms:Decrypt``, ``ssm:GetParameter*``, ``s3:GetObject``...); a wildcard action (``s3:Put*``) counts
-when it can match one. Plain reads (``Describe*``, ``List*``) on ``*`` pass.
+when it can match one (``iam:*Role`` can: any verb, ``PassRole`` too). Plain reads (``Describe*``, ``List*``) on
+``*`` pass. Every resource is ``*``, an ARN open to any account (``arn:aws:iam::*:role/*``) or any S3 bucket
+(``arn:aws:s3:::*/*``), or an ``Allow`` with ``NotResource`` (every resource but the listed ones); an
+account-pinned ``type/*`` (a VPC function's network interfaces) stays in the account and passes.
 
 Some actions support no resource but ``*`` (the Service Authorization Reference lists no resource
 type for them): ``ecr:GetAuthorizationToken``, ``cloudwatch:PutMetricData``, ``xray:PutTraceSegments``,
@@ -17,9 +20,10 @@ account, not the one it owns. Matches cdk-nag AwsSolutions-IAM5 (resource part),
 CKV_AWS_355 (restrictable actions on ``*``) and CKV_AWS_290 (write access without constraints).
 """
 
+import re
 from typing import Any
 
-from shared.policy_support import allow_statements, as_list, iam_document_rule, iam_wildcard
+from shared.policy_support import allow_statements, as_list, every_resource, iam_document_rule, iam_wildcard
 
 WRITE_VERBS = (
     "Create", "Delete", "Put", "Update", "Modify", "Attach", "Detach", "Associate", "Disassociate", "Set", "Add",
@@ -58,21 +62,27 @@ def _risky(action: str) -> bool:
             return False
         # action names are case-insensitive (IAM user guide, "IAM JSON policy elements: Action")
         return lowered in SENSITIVE_READS or any(verb.lower().startswith(v.lower()) for v in WRITE_VERBS)
+    # the verb's fixed start: "iam:*Role" has none (any verb, PassRole too), "s3:Put*Acl" has "put"
+    prefix = re.split(r"[*?]", verb.lower(), maxsplit=1)[0]
+    if any(v.lower().startswith(prefix) or prefix.startswith(v.lower()) for v in WRITE_VERBS):
+        return True
     pattern = iam_wildcard(lowered)
-    samples = [f"{service}:{v}Resource".lower() for v in WRITE_VERBS]
-    samples += [s for s in SENSITIVE_READS if s.startswith(service.lower() + ":")]
-    return any(pattern.fullmatch(sample) and sample not in STAR_ONLY for sample in samples)
+    return any(pattern.fullmatch(read) for read in SENSITIVE_READS if read.startswith(service.lower() + ":"))
 
 
 def _findings(document: Any) -> list[str]:
     findings: list[str] = []
     for label, statement in allow_statements(document):
-        resources = [r.strip() for r in as_list(statement.get("Resource")) if isinstance(r, str)]
-        if "*" not in resources:
-            continue
         risky = [a for a in as_list(statement.get("Action")) if isinstance(a, str) and _risky(a)]
-        if risky:
-            findings.append(f"{label} allows {', '.join(map(repr, risky))} on '*'")
+        if not risky:
+            continue
+        if statement.get("NotResource") is not None:
+            # Allow with NotResource: every resource but the listed ones (IAM user guide, "NotResource")
+            findings.append(f"{label} allows {', '.join(map(repr, risky))} on everything but its NotResource list")
+            continue
+        every = [r.strip() for r in as_list(statement.get("Resource")) if isinstance(r, str) and every_resource(r)]
+        if every:
+            findings.append(f"{label} allows {', '.join(map(repr, risky))} on {', '.join(map(repr, every))}")
     return findings
 
 

@@ -16,7 +16,9 @@ from typing import Any
 
 from shared.policy_support import allow_statements, as_list, iam_document_rule
 
-WILDCARD = re.compile(r"^(\*+|[A-Za-z0-9*-]+:\*+)$")
+#: every action, or every action of a service: a verb of wildcards only, with a '*' ("iam:*", "iam:?*": IAM's '?' is
+#: one character, '*' any run; IAM user guide, "IAM JSON policy elements: Action")
+WILDCARD = re.compile(r"^([*?]*\*[*?]*|[A-Za-z0-9*?-]+:[*?]*\*[*?]*)$")
 
 
 def _findings(document: Any) -> list[str]:

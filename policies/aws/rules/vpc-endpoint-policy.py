@@ -2,12 +2,13 @@
 
 Checks ``policy`` of ``aws:ec2/vpcEndpoint:VpcEndpoint`` of type ``Interface`` or ``Gateway`` (the
 default type is Gateway): unset means AWS's default policy, which allows every action on every
-resource to every principal; an explicit policy whose ``Allow`` statements all name ``*`` as principal,
-action and resource without a ``Condition`` is that same default and fails too. A policy that narrows
-the principal (``aws:PrincipalAccount``/``aws:PrincipalOrgID`` condition), the actions or the
-resources passes. ``GatewayLoadBalancer`` endpoints do not support policies and are not applicable, nor
-are endpoints of an endpoint service other than an AWS service (``com.amazonaws.vpce.<region>.vpce-svc-...``):
-AWS gives them full access and refuses any other policy.
+resource to every principal; an explicit policy with an ``Allow`` statement for ``*`` on every action (``*``, the
+service's ``s3:*``, or ``NotAction``) and every resource (``*``, an any-account ARN, or ``NotResource``) is that same
+default and fails too, unless a condition pins the callers (``aws:PrincipalAccount``/``aws:PrincipalOrgID``) or the
+resources' account (``aws:ResourceAccount``/``aws:ResourceOrgID``) to fixed values. Statements that narrow the
+principal, the actions or the resources pass. ``GatewayLoadBalancer`` endpoints do not support policies and are
+not applicable, nor are endpoints of an endpoint service other than an AWS service
+(``com.amazonaws.vpce.<region>.vpce-svc-...``): AWS gives them full access and refuses any other policy.
 
 Why: the endpoint is a way out of the VPC that bypasses the NAT's egress controls; with the default
 policy a compromised task can use it to write to any account's S3 bucket or read any account's ECR
@@ -20,11 +21,14 @@ import re
 from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
+    RESOURCE_CONDITION_KEYS,
     UNKNOWN,
     allow_statements,
     applies_to,
     as_list,
     contains_unknown,
+    every_resource,
+    narrows_to_fixed_callers,
     parse_json,
     principal_values,
     props_of_kind,
@@ -39,14 +43,23 @@ from shared.policy_typing import ReportViolation
 ENDPOINT_SERVICE = re.compile(r"^com\.amazonaws\.vpce\.[a-z0-9-]+\.vpce-svc-[0-9a-f]+$")
 
 
+#: every action, or every action of one service: through an endpoint only its service's actions can be called, so
+#: "s3:*" on an S3 endpoint is full access (action names are case-insensitive)
+EVERY_ACTION = re.compile(r"[*?]*\*[*?]*(:[*?]*\*[*?]*)?|[a-z0-9-]+:[*?]*\*[*?]*")
+
+
 def _wide_open(statement: dict[str, object]) -> bool:
-    """Whether an ``Allow`` statement (one of :func:`allow_statements`) is AWS's default full access."""
-    if statement.get("Condition"):
+    """Whether an ``Allow`` statement (one of :func:`allow_statements`) is AWS's default full access: anyone, every
+    action (or ``NotAction``), every resource (or ``NotResource``), no condition naming the callers or the
+    resources' account (a condition on how, ``aws:SecureTransport``, narrows nothing)."""
+    if narrows_to_fixed_callers(statement) or narrows_to_fixed_callers(statement, RESOURCE_CONDITION_KEYS):
         return False
     everyone = any(v == "*" for v in principal_values(statement)) or statement.get("Principal") is None
-    every_action = any(a in ("*", "*:*") for a in as_list(statement.get("Action")))
-    every_resource = "*" in as_list(statement.get("Resource"))
-    return everyone and every_action and every_resource
+    every_action = statement.get("NotAction") is not None or any(
+        EVERY_ACTION.fullmatch(a.strip().lower()) for a in as_list(statement.get("Action")) if isinstance(a, str))
+    resources = [r for r in as_list(statement.get("Resource")) if isinstance(r, str)]
+    every = statement.get("NotResource") is not None or any(every_resource(r) for r in resources)
+    return everyone and every_action and every
 
 
 @applies_to("aws:ec2/vpcEndpoint:VpcEndpoint")
@@ -73,9 +86,9 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     except ValueError:
         report_violation(f"VPC endpoint '{args.name}': policy is not valid JSON; {fix}.")
         return
-    if allows and all(_wide_open(s) for s in allows):
-        report_violation(f"VPC endpoint '{args.name}' has a full-access policy (anyone, any action, any resource); "
-                         f"{fix}.")
+    if any(_wide_open(s) for s in allows):  # statements add up: one full-access Allow is full access
+        report_violation(f"VPC endpoint '{args.name}' has a full-access policy statement (anyone, any action, any "
+                         f"resource, no condition naming the callers or the resources' account); {fix}.")
 
 
 POLICY = rule_policy(__file__, _validate)

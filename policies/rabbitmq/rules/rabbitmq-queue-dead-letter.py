@@ -13,7 +13,8 @@ exactly one policy to a queue: among the ``rabbitmq:index/policy:Policy`` resour
 vhost whose ``apply-to`` covers the queue (``queues``, ``all``, or the queue's own type: ``classic_queues``,
 ``quorum_queues``, ``streams`` by its ``x-queue-type``; any of them when it declares none) and whose ``pattern``
 (a regular expression) matches the queue name, the one with the highest ``priority``. That policy's
-``definition`` must set ``dead-letter-exchange``. An ``x-dead-letter-exchange`` queue argument also
+``definition`` must set ``dead-letter-exchange`` (``""``, the default exchange, with a ``dead-letter-routing-key``
+naming another queue). An ``x-dead-letter-exchange`` queue argument also
 counts here (``rabbitmq-queue-settings-by-policy`` reports the argument itself). A queue whose name,
 vhost or candidate policies are unknown during preview makes the rule not applicable.
 No cdk-nag/checkov equivalent (RabbitMQ dead lettering: https://www.rabbitmq.com/docs/dlx; policies:
@@ -30,10 +31,21 @@ from shared.policy_typing import ReportViolation
 DEAD_LETTER_SUFFIXES = (".dlq", "-dlq", "_dlq", ".dead-letter", ".dlx")
 
 
+def _dead_letters(exchange: object, routing_key: object, name: str) -> bool:
+    """Whether a dead-letter exchange (and routing key) sends a queue's dead letters somewhere. ``""`` is the
+    default exchange, which routes by the routing key to the queue of that name: dead letters go to the key's queue,
+    and with no key (or the queue's own name) back to the queue, a cycle RabbitMQ drops them from (RabbitMQ "Dead
+    Letter Exchanges": "Routing Dead-Lettered Messages", "Dead-Lettered Messages cycles")."""
+    if not isinstance(exchange, str):
+        return False
+    return exchange != "" or (isinstance(routing_key, str) and routing_key not in ("", name))
+
+
 def _check(queue: RabbitmqQueue) -> str | None:
     """The violation message for ``queue``, or None when it dead-letters (or is a DLQ)."""
     name, vhost = queue.name, queue.vhost
-    if name.lower().endswith(DEAD_LETTER_SUFFIXES) or queue.arguments.get("x-dead-letter-exchange"):
+    if name.lower().endswith(DEAD_LETTER_SUFFIXES) or _dead_letters(
+            queue.arguments.get("x-dead-letter-exchange"), queue.arguments.get("x-dead-letter-routing-key"), name):
         return None
     applied = queue.applying()
     dlq = f"{name.rsplit('.', 1)[0]}.dlq"
@@ -44,7 +56,7 @@ def _check(queue: RabbitmqQueue) -> str | None:
         return f"RabbitMQ work queue '{name}' has no policy that names a dead-letter exchange, so rejected or " \
                f"expired messages are dropped; {fix}."
     policy_name, definition = applied
-    if not definition.get("dead-letter-exchange"):
+    if not _dead_letters(definition.get("dead-letter-exchange"), definition.get("dead-letter-routing-key"), name):
         return (f"RabbitMQ work queue '{name}': the policy that applies to it, '{policy_name}' (highest priority "
                 "match), sets no dead-letter-exchange, so rejected or expired messages are dropped; add "
                 "'dead-letter-exchange' (and 'dead-letter-routing-key') to its definition.")
