@@ -938,9 +938,10 @@ def iam_wildcard(pattern: str) -> re.Pattern[str]:
 
 def every_resource(resource: str) -> bool:
     """Whether a policy ``Resource`` names every resource of its kind in any account: ``*`` (or only wildcards), an
-    ARN whose account is only wildcards (``arn:aws:iam::*:role/*``), or an S3 ARN whose bucket is
-    (``arn:aws:s3:::*/*``). An account-pinned ``type/*`` (``arn:aws:kms:eu-west-1:111111111111:key/*``) is not:
-    it stays in the account."""
+    ARN whose account is only wildcards and whose resource is too (``arn:aws:iam::*:role/*``,
+    ``arn:aws:secretsmanager:*:*:secret:*``), or an S3 ARN whose bucket is (``arn:aws:s3:::*/*``). A named resource
+    in any account (``arn:aws:logs:*:*:log-group:/aws/lambda/fn:*``) is not, nor is an account-pinned ``type/*``
+    (``arn:aws:kms:eu-west-1:111111111111:key/*``): it stays in the account."""
     text = resource.strip()
     wild = set("*?")
     parts = text.split(":", 5)
@@ -948,7 +949,7 @@ def every_resource(resource: str) -> bool:
         return bool(text) and set(text) <= wild
     account, rest = parts[4], parts[5]
     if account and set(account) <= wild:
-        return True
+        return re.fullmatch(r"([A-Za-z0-9-]+[:/])?[*?]+([:/][*?]+)*", rest) is not None
     bucket = rest.split("/", 1)[0]
     return parts[2].lower() == "s3" and not account and bool(bucket) and set(bucket) <= wild
 

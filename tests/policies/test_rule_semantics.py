@@ -32,6 +32,7 @@ def role_policy(statement: dict[str, Any]) -> dict[str, Any]:
     ("iam:*Role", "*"), ("s3:Put*Acl", "*"), ("ecs:*Service", "*"), ("logs:*LogEvents", "*"),
     ("s3:DeleteObject", "arn:aws:s3:::*"), ("s3:DeleteObject", "arn:aws:s3:::*/*"),
     ("iam:PassRole", "arn:aws:iam::*:role/*"), ("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:*:*:secret:*"),
+    ("logs:PutLogEvents", "arn:aws:logs:*:*:*"),
 ])
 def test_a_write_on_every_resource_is_found_however_spelt(policy_findings: Findings, action: str,
                                                           resource: str) -> None:
@@ -51,6 +52,8 @@ def test_allow_with_not_resource_is_every_resource_but_some(policy_findings: Fin
     ("ec2:DeleteNetworkInterface", "arn:aws:ec2:eu-west-1:111111111111:network-interface/*"),  # a VPC function's
     ("kms:Decrypt", "arn:aws:kms:eu-west-1:111111111111:key/*"),  # in the account (narrowed by its conditions)
     ("s3:GetObject", "arn:aws:s3:::ml-artifacts-dev/*"),
+    ("logs:CreateLogStream", "arn:aws:logs:*:*:log-group:/aws/lambda/fn:*"),  # one named group, any region
+    ("iam:PassRole", "arn:aws:iam::*:role/ml-dev-task"),
     ("logs:Describe*", "*"), ("ec2:Describe*", "*"), ("ecr:GetAuthorizationToken", "*"),
 ])
 def test_what_stays_in_the_account_or_only_reads_passes(policy_findings: Findings, action: str,

@@ -6,9 +6,10 @@ Checks the permission policies of ``aws:iam/role`` (``inlinePolicies``), ``aws:i
 ``Put``, ``Update``, ``Attach``, ``Pass``...) or reads secrets (``secretsmanager:GetSecretValue``,
 ``kms:Decrypt``, ``ssm:GetParameter*``, ``s3:GetObject``...); a wildcard action (``s3:Put*``) counts
 when it can match one (``iam:*Role`` can: any verb, ``PassRole`` too). Plain reads (``Describe*``, ``List*``) on
-``*`` pass. Every resource is ``*``, an ARN open to any account (``arn:aws:iam::*:role/*``) or any S3 bucket
-(``arn:aws:s3:::*/*``), or an ``Allow`` with ``NotResource`` (every resource but the listed ones); an
-account-pinned ``type/*`` (a VPC function's network interfaces) stays in the account and passes.
+``*`` pass. Every resource is ``*``, an ARN of every resource of its type in any account
+(``arn:aws:iam::*:role/*``) or of any S3 bucket (``arn:aws:s3:::*/*``), or an ``Allow`` with ``NotResource`` (every
+resource but the listed ones); a named resource in any region or account, and an account-pinned ``type/*`` (a VPC
+function's network interfaces), pass.
 
 Some actions support no resource but ``*`` (the Service Authorization Reference lists no resource
 type for them): ``ecr:GetAuthorizationToken``, ``cloudwatch:PutMetricData``, ``xray:PutTraceSegments``,
