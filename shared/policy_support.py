@@ -1670,7 +1670,7 @@ def topic_publish_problems(topic: PolicyResource, stack: dict[str, list[PolicyRe
     own = None if topic_policies else policy_input(topic, "topic")
     if own is not None and not publishes(own):
         yield f"topic '{topic.name}': its policy input does not let {principal} call sns:Publish for {caller}"
-    if own is None and not topic_policies and not publisher.default_policy_admits:
+    if resource_input(topic, "policy") is None and not topic_policies and not publisher.default_policy_admits:
         yield (f"topic '{topic.name}': it has SNS's default topic policy, which does not let {principal} call "
                f"sns:Publish; give it a policy (an aws.sns.TopicPolicy) whose statement allows {principal} "
                f"sns:Publish with aws:SourceArn = the ARN of {caller}")

@@ -253,7 +253,7 @@ def test_the_lease_file_is_plain_json(tmp_path: Path) -> None:
     held = lease(store, environ=ENVIRON)
     held.acquire()
     content = json.loads(store.path.read_text())
-    assert sorted(content) == ["action", "ci", "host", "layers", "pid", "renewed", "run", "started", "user"]
+    assert sorted(content) == ["action", "ci", "host", "jobs", "layers", "pid", "renewed", "run", "started", "user"]
     assert content["started"] == "2026-05-28T20:26:40Z"
     held.release()
     documented = (REPO_ROOT / "README.md").read_text().split("**Run lease JSON**", 1)[1].split("\n\n", 1)[0]
@@ -282,28 +282,41 @@ def test_a_store_without_conditional_deletes_still_gets_its_lease_back(moto_aws:
     assert store.read() is None
 
 
-def ci_environ(run: str = "42", attempt: str = "1") -> dict[str, str]:
-    return {**ENVIRON, "GITHUB_ACTIONS": "true", "GITHUB_RUN_ID": run, "GITHUB_RUN_ATTEMPT": attempt}
+def ci_environ(run: str = "42", attempt: str = "1", job: str = "up-network") -> dict[str, str]:
+    return {**ENVIRON, "GITHUB_ACTIONS": "true", "GITHUB_RUN_ID": run, "GITHUB_RUN_ATTEMPT": attempt,
+            "GITHUB_JOB": job}
 
 
-def test_the_jobs_of_one_ci_run_share_the_lease(tmp_path: Path) -> None:
-    """Dev's deploy workflow runs discovery's and broker's jobs at once, each its own `nox -s up`: one run."""
+def test_the_jobs_of_one_ci_run_share_the_lease_until_the_last_ends(tmp_path: Path) -> None:
+    """Dev's deploy workflow runs discovery's and broker's jobs at once, each its own `nox -s up`: one run, whose
+    lease stays while either job runs."""
     store = FileLeaseStore(tmp_path / "dev.json")
-    discovery, broker = lease(store, environ=ci_environ()), lease(store, environ=ci_environ())
+    discovery = lease(store, environ=ci_environ(job="up-discovery"))
+    broker = lease(store, environ=ci_environ(job="up-broker"))
     assert discovery.acquire() == [] and broker.acquire() == []
-    discovery.release()  # the first job to end deletes it; the other, still running, has it again at its next renewal
-    assert not store.path.exists()
+    holder = Holder.parse(store.path.read_bytes())
+    assert holder is not None and [job.split("@")[0] for job, _ in holder.jobs] == ["up-broker", "up-discovery"]
+    discovery.release()  # broker's job still runs: the lease stays, without discovery's job
+    holder = Holder.parse(store.path.read_bytes())
+    assert holder is not None and [job.split("@")[0] for job, _ in holder.jobs] == ["up-broker"]
+    other = lease(store, environ=ci_environ(run="43"))
+    other.wait_seconds = 0
+    with pytest.raises(EnvBusy):
+        other.acquire()  # another workflow run: refused (after its wait) while broker's job runs
+    broker.renew()
+    assert not broker.lost
+    broker.release()
+    assert not store.path.exists()  # the last job of the run gave it back
+
+
+def test_a_job_whose_sibling_deleted_the_lease_holds_it_again(tmp_path: Path) -> None:
+    store = FileLeaseStore(tmp_path / "dev.json")
+    broker = lease(store, environ=ci_environ(job="up-broker"))
+    broker.acquire()
+    store.path.unlink()  # a sibling that did not know of it (an older version's release)
     broker.renew()
     assert not broker.lost and Holder.parse(store.path.read_bytes()).run == broker.run_id  # type: ignore[union-attr]
     broker.release()
-    assert not store.path.exists()
-    other = lease(store, environ=ci_environ(run="43"), clock=Clock())
-    other.wait_seconds = 0
-    discovery_again = lease(store, environ=ci_environ())
-    discovery_again.acquire()
-    with pytest.raises(EnvBusy):
-        other.acquire()  # another workflow run: refused (after its wait)
-    discovery_again.release()
 
 
 def test_a_ci_run_waits_for_a_dead_runs_lease_to_go_stale_and_takes_it_over(tmp_path: Path) -> None:
@@ -391,3 +404,23 @@ def test_a_run_whose_lease_was_taken_over_starts_no_further_layer(
     assert fake_cli.operations("up") == []
     assert "was taken over by up of compute by alice@ci-runner-7" in output
     assert b'"alice"' in _backend_lease(tmp_path).read_bytes()  # theirs: not deleted at this run's end
+
+
+def test_the_lease_is_released_while_the_signal_handlers_still_stand() -> None:
+    """A SIGTERM sent to the process group arrives twice; the second, during the release, must not kill the process
+    with the lease left behind (signals_interrupt is entered once, around the whole run, and nested uses share it)."""
+    import signal
+
+    from tests.test_orchestrate import RecordingRunner
+    from tests.test_orchestrate import run as orchestrate
+
+    seen: list[Any] = []
+
+    class Finishing(RecordingRunner):
+        def finish(self) -> None:
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    code, output = orchestrate(["up", "dev", "--yes", "--layers", "network", "--exact"], Finishing())
+    assert code == 0, output
+    assert len(seen) == 1 and seen[0] not in (signal.SIG_DFL, signal.SIG_IGN, None)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored after the run

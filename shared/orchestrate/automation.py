@@ -902,6 +902,10 @@ class AutomationRunner:
                 "changed after this run's checks judged it (a promote, an edit or a checkout in this clone while the "
                 "run started): nothing was run. Run again, from a clone nothing else changes during the run"))
         self._env_digest = now
+        # One run of the env at a time, from here (every check below judges what no other run of ours changes, and
+        # the policy configs below are the env's) to the end of its last layer (finish); a preview takes none, and
+        # says when another run holds it.
+        notes.extend(self._take_lease(env, layers, operation))
         if operation.action in (Action.PREVIEW, Action.UP):
             for pack in PACKS:
                 pack_file = self.policies_dir / pack / "PulumiPolicy.yaml"
@@ -913,9 +917,6 @@ class AutomationRunner:
                                        self._synth(env.name, ()))
             self._policy_packs = [str(pack_dir) for pack_dir, _ in pairs]
             self._policy_configs = [str(config) for _, config in pairs]
-        # One run of the env at a time, from here (every check below judges what no other run of ours changes) to
-        # the end of its last layer (finish); a preview takes none, and says when another run holds it.
-        notes.extend(self._take_lease(env, layers, operation))
         # Last, once the backend is known to be usable: the region and account each existing stack was deployed
         # with against the env file's (shared.orchestrate.identity), for every action, before any layer runs.
         check_identity(env, layers, self.deployed_identity, operation.label)
@@ -951,16 +952,15 @@ class AutomationRunner:
                 return [f"{operation.label} {env.name} holds no run lease on {self._backend.url} (Pulumi Cloud keeps "
                         "only its per-stack locks): another run of the env started while this one is between layers "
                         "is not stopped (README, \"Two runs at once\")"]
-            lease = RunLease(store, env.name, operation.label, layers, environ=self.environ,
-                             say=_say_on_stderr)
-            notes = lease.acquire()
+            # held here before it is taken: an interrupt between its write and this method's end still releases it
+            self._lease = RunLease(store, env.name, operation.label, layers, environ=self.environ,
+                                   say=_say_on_stderr)
+            return self._lease.acquire()
         except PlatformError:
             raise
         except Exception as error:  # noqa: BLE001 - a lease that cannot be written leaves the per-stack checks
             return [f"the env's run lease could not be taken ({type(error).__name__}: {error}): another run of "
                     f"{env.name} started while this one is between layers is not stopped"]
-        self._lease = lease
-        return notes
 
     def awaiting_user(self) -> contextlib.AbstractContextManager[None]:
         """While the run waits for its user's answer: the run lease is not renewed (an unanswered prompt does not keep

@@ -131,6 +131,9 @@ def _ask_on_terminal(prompt: str) -> bool:
     return input(f"{prompt} [y/N] ").strip().lower() in ("y", "yes")
 
 
+_SIGNALS_INSTALLED = False  # signals_interrupt's handlers stand (main thread only)
+
+
 @contextlib.contextmanager
 def signals_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP sent to this process interrupt the run like Ctrl-C, as :class:`RunInterrupted`; the runner
@@ -140,8 +143,9 @@ def signals_interrupt() -> Iterator[None]:
     handled, where an exception would stop the runner from ever being told. Every Ctrl-C raises (a second is the
     operator's "stop now"). A cancelled GitHub job signals the step's shell, which does not pass it on: an update killed
     mid-way (README). Only in the main thread (where Python delivers signals)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
+    global _SIGNALS_INSTALLED
+    if threading.current_thread() is not threading.main_thread() or _SIGNALS_INSTALLED:
+        yield  # nested (the run's, around execute, inside main's): the outer handlers and their `seen` stand
         return
     seen = False
 
@@ -162,9 +166,11 @@ def signals_interrupt() -> Iterator[None]:
     handlers = {signal.SIGTERM: interrupt, signal.SIGHUP: interrupt, signal.SIGINT: ctrl_c}
     previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()
                 if signal.getsignal(signum) is not signal.SIG_IGN}
+    _SIGNALS_INSTALLED = True
     try:
         yield
     finally:
+        _SIGNALS_INSTALLED = False
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
@@ -967,13 +973,23 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
     """
     # the runner's finish (its run lease released) however the run ends: a SIGTERM or SIGHUP before the first layer
     # (a closed terminal at the prompt) interrupts as Ctrl-C does instead of killing the process
-    with contextlib.ExitStack() as run_over, signals_interrupt():
+    with signals_interrupt(), contextlib.ExitStack() as run_over:  # released while the handlers still stand
         try:
             return _main(argv, runner=runner, out=out, confirm=confirm, clock=clock, probe=probe, images=images,
                          account=account, run_over=run_over)
         except KeyboardInterrupt:  # after the summary (a signal sent twice to the process group arrives late)
             sys.stderr.write("interrupted\n")
             return 130
+
+
+def _finish(runner: ImageGatedRunner) -> None:
+    """The runner's finish (its run lease released); an interrupt during it (a second Ctrl-C) does not leave the lease
+    behind: one more try, then the lease goes stale on its own."""
+    try:
+        runner.finish()
+    except KeyboardInterrupt:
+        with contextlib.suppress(Exception, KeyboardInterrupt):
+            runner.finish()
 
 
 def _main(argv: Sequence[str] | None, *, runner: LayerRunner | None, out: TextIO | None,
@@ -1021,7 +1037,7 @@ def _main(argv: Sequence[str] | None, *, runner: LayerRunner | None, out: TextIO
             judge(judged)  # its programs compare the file they read with this one
         # compute's `up` in two steps when its images are not in the registry yet (shared.orchestrate.images)
         runner = ImageGatedRunner(runner, images if images is not None else default_image_checks())
-        run_over.callback(runner.finish)
+        run_over.callback(_finish, runner)
         for note in runner.prepare(env, plan.layers, operation) or ():
             out.write(f"note: {note}\n")
         deployed = _read_once(runner.stack_outputs)  # the preflights below read the broker stack's twice

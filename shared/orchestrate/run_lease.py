@@ -12,12 +12,15 @@ created only where none exists, renewed while the run lives, deleted at its end.
   object only if the object key name does not already exist", otherwise 412 Precondition Failed; a concurrent
   conditional write gets 409 ConditionalRequestConflict). The deploy role may already write there (its state
   statement covers the backend's prefix: :func:`shared.deploy_role.state_statements`).
-- ``file://`` backends: the same path below the folder, created with ``O_CREAT | O_EXCL``.
+- ``file://`` backends: the same path below the folder, created whole with ``link()`` (which fails where one
+  exists), each step under an ``flock``; where the file system has no hard links, ``O_CREAT | O_EXCL``.
 - Pulumi Cloud keeps no object of ours: there only its per-stack locks apply (README, "Two runs at once").
 
 A run is the process, or in GitHub Actions the workflow run (its id and attempt): the jobs of one run of dev's deploy
-workflow, one per layer and two at once, share the lease (each renews it, each deletes it at its end where it is
-still the version it wrote, and one whose sibling deleted it creates it again). A run killed without its
+workflow, one per layer and two at once, share the lease: it lists the run's live jobs, each renews its own entry
+(compare and swap), and the last to end deletes it (one whose lease was deleted under it creates it again). Staleness
+is judged on the holder's clock (``renewed``) against the reader's: machines are assumed to keep time (NTP). A run
+killed without its
 ``finally`` (a cancelled CI job: the runner kills the step's tree) leaves its lease behind: its holder stops renewing
 it, and once it is :data:`STALE_AFTER_SECONDS` old the next run takes it over (conditionally: of two runs doing so
 at once one wins) and says whose it was. A CI run waits that long for a lease rather than fail; elsewhere a run is
@@ -110,6 +113,13 @@ class FileLeaseStore:
                 os.link(temporary, self.path)  # whole or not at all: a reader never sees half a lease
             except FileExistsError:
                 return None
+            except OSError:  # no hard links here (some network and FUSE file systems): the flock keeps readers out
+                try:
+                    fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                except FileExistsError:
+                    return None
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(body)
             finally:
                 temporary.unlink()
         return body.decode()
@@ -200,6 +210,8 @@ class S3LeaseStore:
         except ClientError as error:
             if self._code(error) in (*_LOST, "NoSuchKey", "404"):
                 return
+            if self._code(error) not in ("NotImplemented", "InvalidArgument", "InvalidRequest", "501"):
+                raise
             # a store without conditional deletes (S3 has them since September 2025; an S3-compatible one may not):
             # delete it where it is still the version this run wrote
             found = self.read()
@@ -235,21 +247,28 @@ class Holder:
     renewed: float
     ci: str = ""
     """The CI run's page, where the run is a GitHub Actions job."""
+    jobs: tuple[tuple[str, float], ...] = ()
+    """The run's jobs that hold the lease now (one; two where two jobs of one CI run overlap) and when each last
+    renewed it: the lease is deleted once the last of them ends."""
 
     def to_bytes(self) -> bytes:
         return json.dumps({"run": self.run, "user": self.user, "host": self.host, "pid": self.pid,
                            "action": self.action, "layers": list(self.layers), "started": _iso(self.started),
-                           "renewed": _iso(self.renewed), "ci": self.ci}, indent=1, sort_keys=True).encode()
+                           "renewed": _iso(self.renewed), "ci": self.ci,
+                           "jobs": {job: _iso(renewed) for job, renewed in self.jobs}},
+                          indent=1, sort_keys=True).encode()
 
     @classmethod
     def parse(cls, body: bytes) -> Holder | None:
         """The holder a lease object names; None where it is not one (then it is judged by nothing but its age)."""
         try:
             data = json.loads(body)
+            jobs = data.get("jobs") or {}
             return cls(str(data["run"]), str(data["user"]), str(data["host"]), int(data["pid"]), str(data["action"]),
                        tuple(str(layer) for layer in data["layers"]), _epoch(data["started"]),
-                       _epoch(data["renewed"]), str(data.get("ci") or ""))
-        except (ValueError, KeyError, TypeError):
+                       _epoch(data["renewed"]), str(data.get("ci") or ""),
+                       tuple(sorted((str(job), _epoch(renewed)) for job, renewed in dict(jobs).items())))
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def describe(self) -> str:
@@ -312,6 +331,10 @@ class RunLease:
         self.sleep = sleep
         self.say = say
         self.run_id = run_identity(environ)
+        #: this job of the run (a GitHub Actions job, else this process)
+        self.job = f"{environ.get('GITHUB_JOB') or 'run'}@{socket.gethostname()}:{os.getpid()}"
+        #: the other jobs of this run the lease named when last read
+        self._others: dict[str, float] = {}
         self._token: str | None = None
         self._started = 0.0
         self._stop = threading.Event()
@@ -321,10 +344,20 @@ class RunLease:
         #: who took the lease over while this run held it (it stalled past STALE_AFTER_SECONDS); "" while it holds it
         self.lost = ""
 
-    def _body(self, now: float) -> bytes:
+    def _body(self, now: float, mine: bool = True) -> bytes:
+        """The lease as this job writes it: the run's other live jobs, and this one (``mine``) renewed now."""
         user = self.environ.get("GITHUB_ACTOR") or getpass.getuser()
+        jobs = {job: renewed for job, renewed in self._others.items()
+                if job != self.job and now - renewed <= STALE_AFTER_SECONDS}
+        if mine:
+            jobs[self.job] = now
         return Holder(self.run_id, user, socket.gethostname(), os.getpid(), self.action, self.layers,
-                      self._started, now, ci_run_page(self.environ)).to_bytes()
+                      self._started, now, ci_run_page(self.environ), tuple(sorted(jobs.items()))).to_bytes()
+
+    def _adopt(self, holder: Holder, token: str) -> None:
+        """The lease read is this run's (a sibling job's write, or our own whose answer was lost): go on from it."""
+        self._others = dict(holder.jobs)
+        self._token = token
 
     def _stale_why(self, found: Holder, now: float) -> str | None:
         """Why the lease found belongs to no live run, or None where it may."""
@@ -337,6 +370,7 @@ class RunLease:
     def _take(self) -> list[str]:
         """One attempt: the lease is this run's afterwards (notes: one taken over), or _Busy."""
         for _ in range(5):  # the lease changed between two steps (released, renewed, taken over, a 409): look again
+            self._others = {}
             token = self.store.create(self._body(self.clock()))
             if token is not None:
                 self._token = token
@@ -349,11 +383,16 @@ class RunLease:
             if holder is None:
                 raise _Busy(None, body)
             if holder.run == self.run_id:  # a job of this CI run holds it, or our own create whose answer was lost
-                self._token = token
-                return []
+                self._adopt(holder, token)
+                self._write_locked()
+                if self._token is not None:
+                    return []
+                self.lost = ""  # taken over by another run meanwhile: judge it again
+                continue
             why = self._stale_why(holder, self.clock())
             if why is None:
                 raise _Busy(holder, body)
+            self._others = {}
             taken = self.store.replace(self._body(self.clock()), token)
             if taken is not None:
                 self._token = taken
@@ -406,25 +445,33 @@ class RunLease:
         with self._guard:
             if self._token is None or self.lost:
                 return
-            for _ in range(5):
-                token = self.store.replace(self._body(self.clock()), self._token)
+            self._write_locked()
+
+    def _write_locked(self) -> None:
+        """Write this job's renewal over the version last read (compare and swap, merging the sibling jobs' entries
+        read when it changed); the lease held by another run now is :attr:`lost`. The caller holds ``_guard`` or
+        is the only thread."""
+        for _ in range(5):
+            assert self._token is not None
+            token = self.store.replace(self._body(self.clock()), self._token)
+            if token is not None:
+                self._token = token
+                return
+            found = self.store.read()
+            if found is None:  # deleted by a sibling job of this CI run at its end (no live job left in it then)
+                self._others = {}
+                token = self.store.create(self._body(self.clock()))
                 if token is not None:
                     self._token = token
                     return
-                found = self.store.read()
-                if found is None:  # deleted by a sibling job of this CI run at its end: this job still runs
-                    token = self.store.create(self._body(self.clock()))
-                    if token is not None:
-                        self._token = token
-                        return
-                    continue
-                holder = Holder.parse(found[0])
-                if holder is not None and holder.run == self.run_id:
-                    self._token = found[1]  # renewed by a sibling job, or our own write whose answer was lost
-                    continue
-                self.lost = holder.describe() if holder is not None else "a lease this version cannot read"
-                self._token = None
-                return
+                continue
+            holder = Holder.parse(found[0])
+            if holder is not None and holder.run == self.run_id:
+                self._adopt(holder, found[1])  # renewed by a sibling job, or our own write whose answer was lost
+                continue
+            self.lost = holder.describe() if holder is not None else "a lease this version cannot read"
+            self._token = None
+            return
 
     def release(self) -> None:
         """Stop renewing and delete the lease where it is still the version this run wrote last."""
@@ -434,8 +481,28 @@ class RunLease:
         with self._guard:
             if self._token is not None:
                 with contextlib.suppress(Exception):  # left behind, it goes stale and the next run takes it over
-                    self.store.delete(self._token)
+                    self._release_locked()
                 self._token = None
+
+    def _release_locked(self) -> None:
+        """Take this job off the lease: delete it where no other job of the run is live, else write it without this
+        job (both conditional on the version read)."""
+        for _ in range(5):
+            found = self.store.read()
+            if found is None:
+                return
+            holder = Holder.parse(found[0])
+            if holder is None or holder.run != self.run_id:
+                return  # another run's now
+            self._others = dict(holder.jobs)
+            now = self.clock()
+            if any(job != self.job and now - renewed <= STALE_AFTER_SECONDS for job, renewed in holder.jobs):
+                if self.store.replace(self._body(now, mine=False), found[1]) is not None:
+                    return
+                continue
+            self.store.delete(found[1])
+            if self.store.read() is None:
+                return
 
 
 def busy_refusal(env_name: str, action: str, holder: Holder, where: str) -> str:

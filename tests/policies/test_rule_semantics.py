@@ -55,6 +55,11 @@ def test_allow_with_not_resource_is_every_resource_but_some(policy_findings: Fin
     ("logs:CreateLogStream", "arn:aws:logs:*:*:log-group:/aws/lambda/fn:*"),  # one named group, any region
     ("iam:PassRole", "arn:aws:iam::*:role/ml-dev-task"),
     ("logs:Describe*", "*"), ("ec2:Describe*", "*"), ("ecr:GetAuthorizationToken", "*"),
+    # wildcards whose every match takes no resource but "*" (or only reads)
+    ("logs:*LogDelivery", "*"), ("ecs:*egisterTaskDefinition", "*"), ("xray:PutTrace*", "*"),
+    ("cloudwatch:PutMetricData*", "*"),
+    ("sqs:SendMessage", "arn:aws:sqs:*:*:dev-ml-jobs"), ("ssm:GetParameter", "arn:aws:ssm:*:*:parameter/dev/ml/x"),
+    ("kms:Decrypt", "arn:aws:kms:eu-west-1:*:key/0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"),
 ])
 def test_what_stays_in_the_account_or_only_reads_passes(policy_findings: Findings, action: str,
                                                          resource: str) -> None:
@@ -90,6 +95,11 @@ def endpoint(statements: list[dict[str, Any]]) -> dict[str, Any]:
     {"Effect": "Allow", "Principal": {"AWS": "*"}, "NotAction": "s3:PutBucketPolicy", "Resource": "*"},
     {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*",
      "Condition": {"Bool": {"aws:SecureTransport": "true"}}},  # always true on an endpoint: narrows nothing
+    # every request through the endpoint comes from its VPC and through itself: these narrow nothing either
+    {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*",
+     "Condition": {"StringEquals": {"aws:SourceVpc": "vpc-1"}}},
+    {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*",
+     "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1"}}},
 ])
 def test_full_access_through_an_endpoint_is_found_however_spelt(policy_findings: Findings,
                                                                  statement: dict[str, Any]) -> None:
@@ -101,6 +111,8 @@ def test_full_access_through_an_endpoint_is_found_however_spelt(policy_findings:
 @pytest.mark.parametrize("condition", [
     {"StringEquals": {"aws:PrincipalAccount": "111111111111"}},
     {"StringEquals": {"aws:ResourceAccount": "111111111111"}},
+    # the IAM guide's form for an OU and everything under it
+    {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": ["o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*"]}},
 ])
 def test_a_service_wide_statement_pinned_to_the_account_passes(policy_findings: Findings,
                                                                condition: dict[str, Any]) -> None:
@@ -145,3 +157,12 @@ def test_a_topic_with_sns_default_policy_refuses_eventbridge(policy_findings: Fi
     found = rule_messages(policy_findings([topic, rule, target]), "eventbridge-topic-target-publishable")
     assert found and "SNS's default topic policy, which does not let events.amazonaws.com" in found[0]
 
+
+
+def test_a_dead_letter_argument_wins_over_the_policy(policy_findings: Findings) -> None:
+    """An x-dead-letter-exchange queue argument takes precedence over a policy's (RabbitMQ "Policies"): the default
+    exchange there without a key cycles, whatever the policy says."""
+    queue, policy = _dead_lettering({"dead-letter-exchange": "ml.dlx", "dead-letter-routing-key": "inference.dlq"})
+    queue["inputs"]["settings"]["arguments"]["x-dead-letter-exchange"] = ""
+    found = messages(policy_findings([queue, policy]), "rabbitmq-queue-dead-letter", "inference.work")
+    assert found and "x-dead-letter-exchange argument is the default exchange" in found[0]

@@ -21,6 +21,7 @@ account, not the one it owns. Matches cdk-nag AwsSolutions-IAM5 (resource part),
 CKV_AWS_355 (restrictable actions on ``*``) and CKV_AWS_290 (write access without constraints).
 """
 
+import functools
 import re
 from typing import Any
 
@@ -63,27 +64,45 @@ def _risky(action: str) -> bool:
             return False
         # action names are case-insensitive (IAM user guide, "IAM JSON policy elements: Action")
         return lowered in SENSITIVE_READS or any(verb.lower().startswith(v.lower()) for v in WRITE_VERBS)
-    # the verb's fixed start: "iam:*Role" has none (any verb, PassRole too), "s3:Put*Acl" has "put"
-    prefix = re.split(r"[*?]", verb.lower(), maxsplit=1)[0]
-    if any(v.lower().startswith(prefix) or prefix.startswith(v.lower()) for v in WRITE_VERBS):
-        return True
     pattern = iam_wildcard(lowered)
-    return any(pattern.fullmatch(read) for read in SENSITIVE_READS if read.startswith(service.lower() + ":"))
+    known = [f"{service.lower()}:{name}" for name in api_operations(service)]
+    known += [name for name in (*STAR_ONLY, *SENSITIVE_READS) if name.startswith(service.lower() + ":")]
+    matched = [name for name in known if pattern.fullmatch(name)]
+    if matched:  # the service's API operations the pattern matches (botocore's model), and the names listed here
+        return any(_risky(name) for name in matched)
+    # a service botocore does not know by this prefix, or only IAM-only actions: the verb's fixed start decides
+    # ("iam:*Role" has none: any verb; "s3:Put*Acl" has "put")
+    prefix = re.split(r"[*?]", verb.lower(), maxsplit=1)[0]
+    return any(v.lower().startswith(prefix) or prefix.startswith(v.lower()) for v in WRITE_VERBS)
+
+
+@functools.cache
+def api_operations(service: str) -> tuple[str, ...]:
+    """The lower-case API operation names of the AWS service whose IAM prefix is ``service``, from botocore's model
+    where its service name is the same (most are: s3, iam, ecs, logs, kms...), else none. IAM's actions are mostly
+    these operations (Service Authorization Reference); IAM-only ones (iam:PassRole) are in no model."""
+    import botocore.session
+    from botocore.exceptions import UnknownServiceError
+
+    try:
+        model = botocore.session.get_session().get_service_model(service.lower())
+    except (UnknownServiceError, ValueError):
+        return ()
+    return tuple(name.lower() for name in model.operation_names)
 
 
 def _findings(document: Any) -> list[str]:
     findings: list[str] = []
     for label, statement in allow_statements(document):
-        risky = [a for a in as_list(statement.get("Action")) if isinstance(a, str) and _risky(a)]
-        if not risky:
-            continue
-        if statement.get("NotResource") is not None:
-            # Allow with NotResource: every resource but the listed ones (IAM user guide, "NotResource")
-            findings.append(f"{label} allows {', '.join(map(repr, risky))} on everything but its NotResource list")
-            continue
+        # Allow with NotResource: every resource but the listed ones (IAM user guide, "NotResource")
+        but = statement.get("NotResource") is not None
         every = [r.strip() for r in as_list(statement.get("Resource")) if isinstance(r, str) and every_resource(r)]
-        if every:
-            findings.append(f"{label} allows {', '.join(map(repr, risky))} on {', '.join(map(repr, every))}")
+        if not (but or every):
+            continue
+        risky = [a for a in as_list(statement.get("Action")) if isinstance(a, str) and _risky(a)]
+        if risky:
+            where = "everything but its NotResource list" if but else ", ".join(map(repr, every))
+            findings.append(f"{label} allows {', '.join(map(repr, risky))} on {where}")
     return findings
 
 

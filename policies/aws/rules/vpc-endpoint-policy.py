@@ -48,11 +48,40 @@ ENDPOINT_SERVICE = re.compile(r"^com\.amazonaws\.vpce\.[a-z0-9-]+\.vpce-svc-[0-9
 EVERY_ACTION = re.compile(r"[*?]*\*[*?]*(:[*?]*\*[*?]*)?|[a-z0-9-]+:[*?]*\*[*?]*")
 
 
+#: the condition keys that narrow an endpoint policy statement: who calls (the principal's account, organization or
+#: ARN) and whose resources. Not aws:SourceVpc/aws:SourceVpce: every request through the endpoint comes from them
+ENDPOINT_NARROWING_KEYS = frozenset({"aws:principalaccount", "aws:principalorgid", "aws:principalorgpaths",
+                                     "aws:principalarn", *RESOURCE_CONDITION_KEYS})
+
+
+#: an organization path pinned to one organization, with a wildcard only after it (the form the IAM guide gives for
+#: an OU and everything under it: "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*")
+ORG_PATH = re.compile(r"o-[a-z0-9]{10,32}/[^*?$]*\*?")
+
+
+def _in_one_organization(statement: dict[str, object]) -> bool:
+    """Whether a condition holds the callers or the resources to paths of one organization (``aws:PrincipalOrgPaths``,
+    ``aws:ResourceOrgPaths`` under ``ForAnyValue:StringLike`` or ``StringLike``)."""
+    condition = statement.get("Condition")
+    if not isinstance(condition, dict):
+        return False
+    for operator, entries in condition.items():
+        if str(operator).lower() not in ("foranyvalue:stringlike", "stringlike", "foranyvalue:stringequals",
+                                         "stringequals") or not isinstance(entries, dict):
+            continue
+        for key, values in entries.items():
+            listed = as_list(values)
+            if (str(key).lower() in ("aws:principalorgpaths", "aws:resourceorgpaths") and listed
+                    and all(isinstance(v, str) and ORG_PATH.fullmatch(v) for v in listed)):
+                return True
+    return False
+
+
 def _wide_open(statement: dict[str, object]) -> bool:
     """Whether an ``Allow`` statement (one of :func:`allow_statements`) is AWS's default full access: anyone, every
     action (or ``NotAction``), every resource (or ``NotResource``), no condition naming the callers or the
     resources' account (a condition on how, ``aws:SecureTransport``, narrows nothing)."""
-    if narrows_to_fixed_callers(statement) or narrows_to_fixed_callers(statement, RESOURCE_CONDITION_KEYS):
+    if narrows_to_fixed_callers(statement, ENDPOINT_NARROWING_KEYS) or _in_one_organization(statement):
         return False
     everyone = any(v == "*" for v in principal_values(statement)) or statement.get("Principal") is None
     every_action = statement.get("NotAction") is not None or any(

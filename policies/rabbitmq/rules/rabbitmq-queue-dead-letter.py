@@ -44,9 +44,15 @@ def _dead_letters(exchange: object, routing_key: object, name: str) -> bool:
 def _check(queue: RabbitmqQueue) -> str | None:
     """The violation message for ``queue``, or None when it dead-letters (or is a DLQ)."""
     name, vhost = queue.name, queue.vhost
-    if name.lower().endswith(DEAD_LETTER_SUFFIXES) or _dead_letters(
-            queue.arguments.get("x-dead-letter-exchange"), queue.arguments.get("x-dead-letter-routing-key"), name):
+    if name.lower().endswith(DEAD_LETTER_SUFFIXES):
         return None
+    if "x-dead-letter-exchange" in queue.arguments:  # a queue argument wins over any policy (RabbitMQ "Policies")
+        if _dead_letters(queue.arguments["x-dead-letter-exchange"], queue.arguments.get("x-dead-letter-routing-key"),
+                         name):
+            return None
+        return (f"RabbitMQ work queue '{name}': its x-dead-letter-exchange argument is the default exchange without "
+                "an x-dead-letter-routing-key naming another queue, so dead letters cycle back and are dropped; set "
+                f"the routing key to its dead-letter queue ('{name.rsplit('.', 1)[0]}.dlq').")
     applied = queue.applying()
     dlq = f"{name.rsplit('.', 1)[0]}.dlq"
     fix = (f"add rabbitmq.Policy(vhost='{vhost}', policy={{'pattern': '^{re.escape(name)}$', 'apply_to': "
@@ -56,6 +62,12 @@ def _check(queue: RabbitmqQueue) -> str | None:
         return f"RabbitMQ work queue '{name}' has no policy that names a dead-letter exchange, so rejected or " \
                f"expired messages are dropped; {fix}."
     policy_name, definition = applied
+    if definition.get("dead-letter-exchange") == "" and not _dead_letters("", definition.get(
+            "dead-letter-routing-key"), name):
+        return (f"RabbitMQ work queue '{name}': the policy that applies to it, '{policy_name}' (highest priority "
+                "match), sets the default exchange as dead-letter-exchange without a dead-letter-routing-key naming "
+                "another queue, so dead letters cycle back and are dropped; set the routing key to its dead-letter "
+                "queue.")
     if not _dead_letters(definition.get("dead-letter-exchange"), definition.get("dead-letter-routing-key"), name):
         return (f"RabbitMQ work queue '{name}': the policy that applies to it, '{policy_name}' (highest priority "
                 "match), sets no dead-letter-exchange, so rejected or expired messages are dropped; add "
