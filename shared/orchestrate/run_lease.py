@@ -46,6 +46,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from shared.errors import PlatformError
+from shared.images import aws_error_code
 from shared.orchestrate.locks import process_runs
 
 LEASE_DIR = ".platform/runs"
@@ -163,10 +164,6 @@ class S3LeaseStore:
         self.client, self.bucket, self.key = client, bucket, key
         self.where = f"s3://{bucket}/{key}"
 
-    @staticmethod
-    def _code(error: Any) -> str:
-        return str(error.response.get("Error", {}).get("Code", ""))
-
     def create(self, body: bytes) -> str | None:
         from botocore.exceptions import ClientError
 
@@ -174,7 +171,7 @@ class S3LeaseStore:
             answer = self.client.put_object(Bucket=self.bucket, Key=self.key, Body=body, IfNoneMatch="*",
                                             ContentType="application/json")
         except ClientError as error:
-            if self._code(error) in _LOST:
+            if aws_error_code(error) in _LOST:
                 return None
             raise
         return str(answer["ETag"])
@@ -185,7 +182,7 @@ class S3LeaseStore:
         try:
             answer = self.client.get_object(Bucket=self.bucket, Key=self.key)
         except ClientError as error:
-            if self._code(error) in ("NoSuchKey", "404"):
+            if aws_error_code(error) in ("NoSuchKey", "404"):
                 return None
             raise
         return answer["Body"].read(), str(answer["ETag"])
@@ -197,7 +194,7 @@ class S3LeaseStore:
             answer = self.client.put_object(Bucket=self.bucket, Key=self.key, Body=body, IfMatch=token,
                                             ContentType="application/json")
         except ClientError as error:
-            if self._code(error) in (*_LOST, "NoSuchKey", "404"):
+            if aws_error_code(error) in (*_LOST, "NoSuchKey", "404"):
                 return None
             raise
         return str(answer["ETag"])
@@ -208,9 +205,9 @@ class S3LeaseStore:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=token)
         except ClientError as error:
-            if self._code(error) in (*_LOST, "NoSuchKey", "404"):
+            if aws_error_code(error) in (*_LOST, "NoSuchKey", "404"):
                 return
-            if self._code(error) not in ("NotImplemented", "InvalidArgument", "InvalidRequest", "501"):
+            if aws_error_code(error) not in ("NotImplemented", "InvalidArgument", "InvalidRequest", "501"):
                 raise
             # a store without conditional deletes (S3 has them since September 2025; an S3-compatible one may not):
             # delete it where it is still the version this run wrote
