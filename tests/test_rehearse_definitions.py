@@ -7,6 +7,8 @@ import base64
 import hashlib
 import json
 import re
+import signal
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -179,6 +181,17 @@ def test_without_rabbitmq_and_without_root_the_message_says_how_to_install(monke
 def test_an_unknown_env_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["nowhere"]) == 2
     assert "unknown environment 'nowhere'" in capsys.readouterr().err
+
+
+def test_a_run_puts_back_the_signal_handlers_and_hook_it_found(capsys: pytest.CaptureFixture[str]) -> None:
+    # While it runs, SIGINT/SIGTERM/SIGHUP raise so the local broker is stopped; after it, whoever called it in the
+    # same process (the test session) has its own handlers again.
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    hook = sys.unraisablehook
+    assert main(["nowhere"]) == 2
+    assert {signum: signal.getsignal(signum) for signum in before} == before
+    assert sys.unraisablehook is hook
+    capsys.readouterr()
 
 
 @pytest.mark.parametrize(("argv", "said"), [([], "the following arguments are required: env"),

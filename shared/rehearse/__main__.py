@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 from shared.cli import UsageParser, check_output_path
@@ -30,6 +32,30 @@ def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(signal.Signals(signum).name)
 
 
+@contextmanager
+def _interrupts_raise() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` while the run lasts; an interrupt Python would
+    report as "Exception ignored" is kept quiet (it is remembered in ``_received``). The handlers and the hook
+    found before are put back after, so a caller in the same process (a test) keeps its own."""
+    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.getsignal(signum) for signum in signums}
+    default_hook = sys.unraisablehook
+
+    def quiet_interrupts(unraisable: sys.UnraisableHookArgs) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            default_hook(unraisable)
+
+    for signum in signums:
+        signal.signal(signum, _raise_interrupted)
+    sys.unraisablehook = quiet_interrupts
+    try:
+        yield
+    finally:
+        sys.unraisablehook = default_hook
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = UsageParser(
         prog="python -m shared.rehearse", label="rehearse",
@@ -41,15 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(error, file=sys.stderr)
         return error.exit_code
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _raise_interrupted)
-    default_hook = sys.unraisablehook
+    with _interrupts_raise():
+        return _run(args.env)
 
-    def quiet_interrupts(unraisable: sys.UnraisableHookArgs) -> None:
-        if not isinstance(unraisable.exc_value, KeyboardInterrupt):  # remembered in _received instead
-            default_hook(unraisable)
 
-    sys.unraisablehook = quiet_interrupts
+def _run(env_name: str) -> int:
     console = shared_console()  # logs and CI: do not squeeze the matrix into 80 columns
     try:
         from shared.catalog import load_catalog
@@ -57,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         from shared.rehearse import build_dir, rehearse, synthesized_topology, write_artifacts
         from shared.rehearse.report import print_report
 
-        env = load_env(args.env)
+        env = load_env(env_name)
         catalog = load_catalog()
         check_output_path(build_dir(env.name), "build folder", directory=True)  # exit 2 before any work
         topology = synthesized_topology(env.name)
