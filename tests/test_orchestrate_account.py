@@ -353,9 +353,11 @@ def test_the_needs_come_from_the_env_and_the_catalog() -> None:
     catalog = load_catalog()
     added = [(((env.service_settings(name).cpu or catalog[name].cpu) / 1024), env.service_settings(name))
              for name in env.release.images if name not in ("gateway", "preprocess", "inference", "training")]
-    # catalog cpu (gateway 512, preprocess 512, training 2048) and prod's inference override (2048), desired 3/3/3/1
+    # catalog cpu (gateway 512, preprocess 512, training 2048) and prod's inference override (2048), desired 3/3/3/1,
+    # and one more task of the largest (2 vCPU): a release starts a new task before it stops an old one
     assert prod["L-3032A538"].need == pytest.approx(
-        0.5 * 3 + 0.5 * 3 + 2 * 3 + 2 * 1 + sum(vcpu * settings.desired_count for vcpu, settings in added))
+        0.5 * 3 + 0.5 * 3 + 2 * 3 + 2 * 1 + sum(vcpu * settings.desired_count for vcpu, settings in added)
+        + max([2.0, *(vcpu for vcpu, _ in added)]))
     # every service at max_count (9, 9, 12, 3), doubled by a rolling deployment
     assert prod["L-3032A538"].peak == pytest.approx(
         (0.5 * 9 + 0.5 * 9 + 2 * 12 + 2 * 3 + sum(vcpu * settings.max_count for vcpu, settings in added)) * 2)
@@ -408,10 +410,15 @@ def test_the_needs_are_what_the_synthesized_stacks_create(env_name: str) -> None
     assert needs["L-0FE3F50E"].need == len(namespaces)
     cpu = {task["inputs"]["family"]: int(task["inputs"]["cpu"])
            for task in resources(env_name, "compute", "aws:ecs/taskDefinition:TaskDefinition")}
+    services = resources(env_name, "compute", "aws:ecs/service:Service")
     vcpus = sum(cpu[service["inputs"]["taskDefinition"].rsplit("/", 1)[1].rsplit(":", 1)[0]]
-                * service["inputs"]["desiredCount"] / 1024
-                for service in resources(env_name, "compute", "aws:ecs/service:Service"))
-    assert needs["L-3032A538"].need == pytest.approx(vcpus)
+                * service["inputs"]["desiredCount"] / 1024 for service in services)
+    # every ECS service rolls with a minimum healthy 100 %: one more task of the largest while a release replaces it
+    assert all(service["inputs"]["deploymentMinimumHealthyPercent"] == 100 for service in services)
+    assert needs["L-3032A538"].need == pytest.approx(vcpus + max(cpu.values()) / 1024)
+    runner = resources(env_name, "broker", "aws:codebuild/project:Project")
+    assert [project["inputs"]["concurrentBuildLimit"] for project in runner] == [needs["L-9D07B6EF"].need] == [1]
+    assert [project["inputs"]["environment"]["computeType"] for project in runner] == ["BUILD_GENERAL1_SMALL"]
     albs = resources(env_name, "compute", "aws:lb/loadBalancer:LoadBalancer")
     assert (needs["L-53DA6B97"].need if "L-53DA6B97" in needs else 0) == len(albs)
 
@@ -566,6 +573,40 @@ def test_up_is_refused_when_the_desired_tasks_exceed_the_fargate_quota(moto_aws:
     code, out, runner = up(["preview", "prod", "--layers", "compute", "--exact"], checker(Clients(quotas)))
     assert code == 0 and runner.started() == ["compute"]
     assert "note: up would be refused: compute cannot succeed in account 333333333333" in out
+
+
+def test_a_quota_that_fits_the_desired_tasks_but_no_rolling_task_refuses_compute(moto_aws: None) -> None:
+    # A release replaces a task by starting the new one first (minimum healthy 100 %): with room for the desired tasks
+    # only, the first up creates them and every later release of the largest service waits for capacity until
+    # compute's steady-state timeout. One more task of the largest is the least the env needs.
+    need = _fargate_need("dev")
+    assert "one more training task while a release replaces one" in need.what
+    desired = need.need - 2  # training: 2048 CPU units
+    quotas = FakeQuotas({FARGATE: desired, ("AWSCloudMap", "L-0FE3F50E"): 50, ("ec2", "L-0263D0A3"): 5})
+    report = checker(Clients(quotas)).check(load_env("dev"), ["compute"])
+    assert len(report.refusals) == 1 and f"dev needs {amount(need.need)}" in report.refusals[0]
+    quotas = FakeQuotas({FARGATE: need.need, ("AWSCloudMap", "L-0FE3F50E"): 50, ("ec2", "L-0263D0A3"): 5})
+    assert checker(Clients(quotas)).check(load_env("dev"), ["compute"]).refusals == []
+
+
+@pytest.mark.parametrize(("compute_type", "code"), [("BUILD_GENERAL1_SMALL", "L-9D07B6EF"),
+                                                    ("BUILD_GENERAL1_LARGE", "L-4DDC4A99")])
+def test_broker_is_refused_where_the_account_may_run_no_build_of_the_runner_s_compute_type(
+        moto_aws: None, edit_env: Any, compute_type: str, code: str) -> None:
+    # The deploy runner's project allows one build at a time; CreateProject refuses a project limit above the
+    # account's concurrent builds, which CodeBuild may start at 0 in a new account: broker's up would fail after
+    # network and discovery, with the broker's create under way.
+    edit_env("dev", lambda data: data["messaging"].setdefault("deploy_runner", {}).update(compute_type=compute_type))
+    dev = load_env("dev")
+    report = checker(Clients(FakeQuotas({("codebuild", code): 0}))).check(dev, ["broker"])
+    [refusal] = report.refusals
+    assert refusal.startswith("broker cannot succeed in account 111111111111 (eu-west-1): Concurrently running "
+                              f"builds for Linux/{compute_type.rsplit('_', 1)[1].title()} environment")
+    assert f"--service-code codebuild --quota-code {code} --desired-value 1" in refusal
+    assert "messaging.deploy_runner.compute_type" in refusal
+    assert checker(Clients(FakeQuotas({("codebuild", code): 1}))).check(dev, ["broker"]).refusals == []
+    # without the broker layer in the run, no build quota is asked
+    assert all(need.service_code != "codebuild" for need in quota_needs(dev, ["network", "compute"]))
 
 
 def test_compute_is_refused_where_the_account_holds_ten_other_log_resource_policies(
@@ -736,7 +777,10 @@ def test_the_default_stands_in_only_for_a_quota_with_no_applied_value(moto_aws: 
 def test_one_run_assumes_the_env_profile_role_once(moto_aws: None, monkeypatch: pytest.MonkeyPatch,
                                                     tmp_path: Any) -> None:
     assumed = count_profile_assumptions(monkeypatch, tmp_path, "dev")
-    # broker: STS (whose account) and IAM (the Amazon MQ role), two clients of the one session
+    # moto's Service Quotas knows no CodeBuild quota and has no GetAWSDefaultServiceQuota: the runner's build quota
+    # answers as an account with one build at a time would
+    monkeypatch.setattr(AwsAccountCheck, "_quota_value", staticmethod(lambda quotas, need: (1.0, "applied")))
+    # broker: STS (whose account), IAM (the Amazon MQ role) and Service Quotas, clients of the one session
     report = AwsAccountCheck().check(load_env("dev"), ["broker"])
     assert [role.role_name for role in report.missing] == ["AWSServiceRoleForAmazonMQ"]
     assert len(assumed) == 1, assumed

@@ -271,6 +271,8 @@ def quota_needs(env: EnvConfig, layers: Iterable[str]) -> list[QuotaNeed]:
                                    len(interface), len(interface), f"network.endpoints {', '.join(interface)}"))
     if chosen & {"network", "compute"}:
         needs.append(_service_group_rules_need(env, "network" if "network" in chosen else "compute"))
+    if "broker" in chosen:
+        needs.append(_deploy_runner_builds_need(env))
     if "discovery" in chosen:
         # AWS Cloud Map developer guide, "AWS Cloud Map service quotas" (Service Quotas service "AWSCloudMap").
         needs.append(QuotaNeed("AWSCloudMap", "L-0FE3F50E", "Namespaces per Region", "discovery", 2, 2,
@@ -278,6 +280,28 @@ def quota_needs(env: EnvConfig, layers: Iterable[str]) -> list[QuotaNeed]:
     if "compute" in chosen:
         needs.extend(_compute_needs(env))
     return needs
+
+
+#: Service Quotas' CodeBuild quota of concurrently running builds per compute type the deploy runner may use (as
+#: `aws service-quotas list-service-quotas --service-code codebuild` lists them).
+CODEBUILD_CONCURRENT_BUILDS: dict[str, tuple[str, str]] = {
+    "BUILD_GENERAL1_SMALL": ("L-9D07B6EF", "Concurrently running builds for Linux/Small environment"),
+    "BUILD_GENERAL1_MEDIUM": ("L-2DC20C30", "Concurrently running builds for Linux/Medium environment"),
+    "BUILD_GENERAL1_LARGE": ("L-4DDC4A99", "Concurrently running builds for Linux/Large environment"),
+}
+
+
+def _deploy_runner_builds_need(env: EnvConfig) -> QuotaNeed:
+    """The broker layer's deploy runner: a CodeBuild project allowed one build at a time. CreateProject refuses a
+    project limit above the account's ("Project-level concurrent build limit cannot exceed the account-level
+    concurrent build limit", terraform-provider-aws #37748; CodeBuild user guide, "Enable concurrent build limit"),
+    and CodeBuild sets a new account's quota from "internal metrics", seen at 0: broker's `up` would fail there after
+    network and discovery, with the broker's half-hour create under way."""
+    compute_type = env.messaging.deploy_runner.compute_type
+    code, name = CODEBUILD_CONCURRENT_BUILDS[compute_type]
+    return QuotaNeed("codebuild", code, name, "broker", 1, 1,
+                     f"the deploy runner's project, one build at a time on {compute_type} "
+                     "(messaging.deploy_runner.compute_type)")
 
 
 def service_group_rules(env: EnvConfig) -> tuple[int, int]:
@@ -318,12 +342,20 @@ def _compute_needs(env: EnvConfig) -> list[QuotaNeed]:
     plans = [plan_service(env, catalog, name) for name in catalog.creation_order()]
     running = [(plan, max(1, len(plan.versions))) for plan in plans if plan.release_ref is not None]
     desired = sum(_vcpus(plan.cpu, plan.desired_count * units) for plan, units in running)
+    # A release rolls each service with its minimum healthy percent at 100: a new task starts before an old one stops,
+    # so a quota of exactly the desired tasks lets the first `up` create them and then stalls every release of the
+    # largest service until compute's steady-state timeout (review-cost C2). One task of the largest more is the least.
+    largest = max(running, key=lambda entry: entry[0].cpu)[0] if running else None
+    headroom = _vcpus(largest.cpu, 1) if largest is not None else 0.0
     peak = sum(_vcpus(plan.cpu, plan.max_count * units) for plan, units in running) * DEPLOYMENT_MAXIMUM_PERCENT / 100
     parts = ", ".join(f"{plan.name} {plan.cpu / CPU_UNITS_PER_VCPU:g} x {plan.desired_count * units}"
                       f" (max {plan.max_count * units})" for plan, units in running)
+    rolling = (f"; and {headroom:g} for one more {largest.name} task while a release replaces one (minimum healthy "
+               "100 %)") if largest is not None else ""
     # ECS developer guide, "Amazon ECS service quotas" (Fargate): quota code L-3032A538, service "fargate".
-    needs = [QuotaNeed("fargate", "L-3032A538", "Fargate On-Demand vCPU resource count", "compute", desired, peak,
-                       f"vCPU x desired count of each released service: {parts}; peak: every service at "
+    needs = [QuotaNeed("fargate", "L-3032A538", "Fargate On-Demand vCPU resource count", "compute",
+                       desired + headroom, max(peak, desired + headroom),
+                       f"vCPU x desired count of each released service: {parts}{rolling}; peak: every service at "
                        f"max_count during a rolling deployment ({DEPLOYMENT_MAXIMUM_PERCENT} %)")]
     # Every task is an instance of its service's Cloud Map service, all of them in the env's one namespace
     # (shared.aws_limits); a Cloud Map service's own 1,000 is refused by the env loader.
