@@ -285,8 +285,19 @@ GUARDDUTY_MANAGED = {"aws:ResourceTag/GuardDutyManaged": "true"}
 #: tables, gateways, Elastic IPs, endpoints, flow logs and security groups; and what Amazon MQ, Lambda, Elastic Load
 #: Balancing and Cloud Map check on the caller: network-interface actions and reads), so denied on every resource:
 #: another team's instances, volumes, snapshots and images (ending, detaching or sharing them), network ACLs, peering,
-#: transit and VPN gateways, DHCP options, prefix lists and traffic mirroring, which no tag condition need guess for
+#: transit and VPN gateways, DHCP options, prefix lists and traffic mirroring, which no tag condition need guess for;
+#: and the calls that copy, read or launch a workload (snapshot or image another team's volume or instance, a volume
+#: from it, a key pair and an instance to attach it to, console output and Windows passwords, Spot/Fleet/Reserved
+#: capacity): ``ec2:*`` would otherwise let the deploy role read every disk of the account (security review S1)
 EC2_NEVER_CALLED = tuple(f"ec2:{name}" for name in (
+    "AllocateHosts", "AttachVolume", "CopyImage", "CopySnapshot", "CreateCapacityReservation", "CreateFleet",
+    "CreateImage", "CreateInstanceExportTask", "CreateKeyPair", "CreateLaunchTemplate", "CreateLaunchTemplateVersion",
+    "CreateReplaceRootVolumeTask", "CreateRestoreImageTask", "CreateSnapshot", "CreateSnapshots",
+    "CreateStoreImageTask", "CreateVolume", "EnableSerialConsoleAccess", "ExportImage", "GetConsoleOutput",
+    "GetConsoleScreenshot", "GetLaunchTemplateData", "GetPasswordData", "ImportImage", "ImportInstance",
+    "ImportKeyPair", "ImportSnapshot", "ImportVolume", "PurchaseHostReservation", "PurchaseReservedInstancesOffering",
+    "PurchaseScheduledInstances", "RegisterImage", "RequestSpotFleet", "RequestSpotInstances", "RunInstances",
+    "RunScheduledInstances", "StartInstances",
     "AcceptVpcPeeringConnection", "AssociateDhcpOptions", "AssociateIamInstanceProfile", "CreateNetworkAclEntry",
     "CreateTrafficMirrorSession", "CreateVpcPeeringConnection", "DeleteCustomerGateway", "DeleteDhcpOptions",
     "DeleteEgressOnlyInternetGateway", "DeleteKeyPair", "DeleteLaunchTemplate", "DeleteManagedPrefixList",

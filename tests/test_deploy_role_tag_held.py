@@ -315,6 +315,24 @@ def test_ec2_writes_no_resource_of_the_stacks_calls_are_denied_everywhere(shippe
                                            context), (label, action)
 
 
+#: EC2 calls that copy, read or launch another workload (its volume, instance, image or snapshot): none of the stacks'
+#: types calls them, and with ``ec2:*`` they would let the deploy role snapshot any disk of the account, make a volume
+#: of it and attach it to an instance of its own, or read a Windows password
+CLONE_READ_LAUNCH = ("AttachVolume", "CopyImage", "CopySnapshot", "CreateFleet", "CreateImage",
+                     "CreateInstanceExportTask", "CreateKeyPair", "CreateSnapshot", "CreateSnapshots",
+                     "CreateStoreImageTask", "CreateVolume", "ExportImage", "GetConsoleOutput", "GetConsoleScreenshot",
+                     "GetPasswordData", "ImportKeyPair", "RequestSpotFleet", "RequestSpotInstances", "RunInstances")
+
+
+def test_the_deploy_role_can_neither_copy_nor_read_nor_launch_a_workload(shipped: Any) -> None:
+    for label, env, _documents, policies in shipped:
+        statements = statements_of(policies)
+        for kind in ("volume/vol-0other", "instance/i-0other", "snapshot/snap-0other", "image/ami-0other"):
+            arn = f"arn:aws:ec2:{env.region}:{env.account_id}:{kind}"
+            allowed = [name for name in CLONE_READ_LAUNCH if iam_eval.allows(statements, f"ec2:{name}", arn, {})]
+            assert allowed == [], (label, kind, allowed)
+
+
 def test_the_held_actions_are_real_and_each_resource_type_has_its_arn() -> None:
     session = botocore.session.get_session()
     for table in (deploy_role.TAG_HELD_ACTIONS, deploy_role.TAG_HELD_IF_TAGGED_ACTIONS):
