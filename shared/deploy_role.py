@@ -1347,7 +1347,10 @@ def read_denials(env: Any, resources: Sequence[Mapping[str, Any]], state_bucket:
     partition = partition_of(env.region)
     patterns = {bucket_name_pattern(resource) for resource in resources if resource["type"] == "aws:s3/bucket:Bucket"}
     buckets = sorted(pattern for pattern in patterns if not (state_bucket and fnmatchcase(state_bucket, pattern)))
-    denials = [{**_statement("NoLogEventReads", READ_DENIED_LOG_ACTIONS, log_group_arns(env)), "Effect": "Deny"},
+    # and Amazon MQ's broker logs: RabbitMQ's general log names users, client addresses and failed sign-ins
+    broker_logs = [_env_arn(env, "logs", f"log-group:{BROKER_LOG_GROUPS}")]
+    denials = [{**_statement("NoLogEventReads", READ_DENIED_LOG_ACTIONS, [*log_group_arns(env), *broker_logs]),
+                "Effect": "Deny"},
                {**_statement("NoQueryResultReads", READ_DENIED_QUERY_ACTIONS, ["*"]), "Effect": "Deny"},
                {**_statement("NoSubscriptionEndpointReads", READ_DENIED_SUBSCRIPTION_ACTIONS, ["*"]), "Effect": "Deny"}]
     if buckets:

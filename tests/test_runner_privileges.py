@@ -125,7 +125,8 @@ def test_a_pull_request_s_preview_reads_the_state_but_no_artifact_and_no_log(edi
             assert not iam_eval.allows(role, action, f"arn:aws:s3:::{bucket}/models/inference/v1/model.bin"), bucket
         assert iam_eval.allows(role, "s3:GetBucketPolicy", f"arn:aws:s3:::{bucket}"), "a preview reads configuration"
     account = env.account_id
-    for group in ("/platform/dev/inference", "/aws/codebuild/ml-platform-dev-deploy"):
+    for group in ("/platform/dev/inference", "/aws/codebuild/ml-platform-dev-deploy",
+                  "/aws/amazonmq/broker/b-0123abcd-4567-89ef-0123-456789abcdef/general"):
         arn = f"arn:aws:logs:eu-west-1:{account}:log-group:{group}"
         for action in ("logs:GetLogEvents", "logs:FilterLogEvents", "logs:StartQuery"):
             assert not iam_eval.allows(role, action, arn) and not iam_eval.allows(
