@@ -41,7 +41,7 @@ def test_destroy_with_layers_adds_what_reads_them() -> None:
 
 def test_unknown_layer_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="unknown layer"):
-        upstream_closure(["storage"])
+        upstream_closure(["no-such-layer"])
 
 
 def test_every_layer_is_a_pulumi_project() -> None:

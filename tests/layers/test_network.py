@@ -425,6 +425,26 @@ def s3_endpoint_policy(document: dict[str, Any]) -> list[dict[str, Any]]:
     return list(json.loads(endpoint["inputs"]["policy"])["Statement"])
 
 
+@pytest.mark.parametrize("env_name", ["dev", "staging", "prod"])
+def test_the_deploy_role_manages_every_bucket_any_layer_creates_through_the_s3_endpoint(env_name: str) -> None:
+    """staging's and prod's `up` runs every layer on the in-VPC runner, whose bucket calls (CreateBucket, each
+    Put/GetBucket* setting, a force_destroy's version deletes) pass the S3 gateway endpoint; its own-bucket statement
+    admits object calls only, so a bucket a layer creates that the deploy role's statement does not name is refused
+    there in a real account, though synth and policy pass (a new layer's: README, Add a layer)."""
+    from tests.synth_helpers import spec_documents
+
+    documents = spec_documents(env_name)
+    network = documents["network"]
+    for layer, document in documents.items():
+        for bucket in of_type(document, "aws:s3/bucket:Bucket"):
+            name = bucket["inputs"].get("bucket")
+            assert isinstance(name, str), f"{layer}'s bucket {bucket['name']} has no name the endpoint could admit"
+            for action in ("s3:CreateBucket", "s3:PutBucketPolicy", "s3:PutBucketVersioning", "s3:DeleteBucket"):
+                assert deploy_role_may(network, action, name), (
+                    f"{layer} creates bucket {name}, which the network's S3 endpoint admits for the deploy role "
+                    "nowhere: add it to VpcNetworkArgs.from_env's platform_buckets (shared/components/network.py)")
+
+
 def test_the_s3_endpoint_admits_the_env_files_state_bucket_of_another_account(edit_env: Any) -> None:
     """One S3 state bucket serves envs in several accounts (README, Where state lives): staging's in-VPC runner reads
     and writes it through the gateway endpoint, whose own-bucket statement admits only staging's own buckets
