@@ -79,3 +79,22 @@ def test_registering_again_is_a_no_op_but_different_answers_are_refused(register
 def test_a_type_the_built_in_tables_answer_cannot_be_registered() -> None:
     with pytest.raises(ValueError, match="built-in tables"):
         register_mock("aws:ec2/vpc:Vpc", ResourceMock(id_prefix="vpc"))
+
+
+def test_an_upstream_stack_without_outputs_is_not_blamed_on_the_mock_answers(tmp_path: Path) -> None:
+    # The upstream's outputs come from its own synth (or its deployed stack), not from this program's mock answers:
+    # the error says which layer to deploy first and nothing of the types answered generically here.
+    from shared.contracts import StackContractError
+
+    (tmp_path / "Pulumi.yaml").write_text("name: audit\nruntime: python\n")
+    (tmp_path / "__main__.py").write_text('''
+import pulumi_aws as aws
+from shared.contracts import StackContractError
+
+aws.kinesis.Stream("audit", shard_count=1)
+raise StackContractError("layer 'audit' reads storage.bucket, but stack organization/storage/dev has no outputs: "
+                         "deploy storage first")
+''')
+    with pytest.raises(StackContractError) as raised:
+        synth_program(tmp_path, region="eu-west-1")
+    assert "deploy storage first" in str(raised.value) and "generic mock answers" not in str(raised.value)
