@@ -28,7 +28,7 @@ from shared.components.building_blocks import customer_key
 from shared.components.compute_containers import ENVOY_IMAGE, partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.components.compute_plan import ComputeSettings, ServicePlan
-from shared.components.compute_service import FargateService, FargateServiceArgs
+from shared.components.compute_service import CalleeRollout, FargateService, FargateServiceArgs
 from shared.components.compute_wiring import ComputeUpstreams, check_mesh_provider, contract_entry
 from shared.components.ecr import ServiceRepository, ServiceRepositoryArgs
 from shared.components.gateway import PublicGateway, PublicGatewayArgs, access_log_bucket_name
@@ -347,6 +347,9 @@ class ComputePlatform(pulumi.ComponentResource):
             # (the endpoints are in its task definition: compute_wiring.callee_endpoints).
             running_callees = tuple((callee, self.plans[callee].spec.request_timeout_seconds)
                                     for callee in plan.spec.calls if callee in self.services)
+            # ... and it rolls only onto a release its callees run: one ECS rolled back stops the `up` before it
+            callee_rollouts = tuple(CalleeRollout(unit.unit, unit.service.task_definition, unit.task_definition.arn)
+                                    for callee in plan.spec.calls for unit in self.services.get(callee, []))
             self.services[service] = [
                 FargateService(
                     unit_name(service, version),
@@ -359,7 +362,7 @@ class ComputePlatform(pulumi.ComponentResource):
                         artifacts_key_arn=self.artifacts.key.arn if self.artifacts and plan.uses_artifact_bucket
                         else None,
                         target_group_arn=target_group_arn, version=version, start_after=tuple(start_after),
-                        running_callees=running_callees,
+                        running_callees=running_callees, callee_rollouts=callee_rollouts,
                     ),
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
                 )

@@ -13,8 +13,9 @@ in App Mesh envs), and the messaging layer's Secrets Manager secret for the serv
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -70,6 +71,48 @@ SERVICE_CONNECT_IDLE_TIMEOUT_SECONDS = 300
 IDLE_TIMEOUT_MARGIN_SECONDS = 60
 
 
+class CalleeRolledBack(pulumi.RunError):
+    """A service this one calls does not run the task definition this `up` registered for it: ECS rolled its
+    deployment back. A ``pulumi.RunError``: the language host logs its message as one ``error:`` line."""
+
+
+@dataclass(frozen=True)
+class CalleeRollout:
+    """One ECS service of a callee as this `up` left it (it is updated before its callers: their ``start_after``)."""
+
+    unit: str
+    #: the task definition the ECS service runs: the provider reads the service back after its steady-state wait,
+    #: so after a circuit-breaker rollback this is the revision ECS went back to (terraform-provider-aws #20858)
+    running: pulumi.Output[str | None]
+    #: the task definition this `up` registered for it
+    applied: pulumi.Output[str]
+
+
+def after_callees_rolled_out(env_name: str, caller: str, task_arn: pulumi.Output[str],
+                             callees: Sequence[CalleeRollout]) -> pulumi.Output[str]:
+    """``task_arn``, once every callee runs what this `up` registered for it; a callee ECS rolled back fails the
+    `up` before the caller rolls (:class:`CalleeRolledBack`). The provider reports a rolled-back update a success,
+    so without this the callers went on onto a release their callee does not run, a mix no env had run before (the
+    orchestrator's check comes only after compute's whole update). Services that call nothing roll as before."""
+    if not callees:
+        return task_arn
+
+    def check(values: list[Any]) -> str:
+        arn, *pairs = values
+        behind = [f"{callee.unit} runs {running}, not {applied}"
+                  for callee, (running, applied) in zip(callees, pairs, strict=True) if running != applied]
+        if behind:
+            raise CalleeRolledBack(
+                f"compute stopped before {caller} rolled: ECS rolled back what it calls ({'; '.join(behind)}), and a "
+                f"caller is not rolled onto a release its callee does not run. Why the callee's tasks stopped: the "
+                f"task-stops log (README, On call). Fix the cause and run `nox -s up -- {env_name}` again, or go "
+                f"back with `nox -s promote -- {env_name}@<revision> {env_name}`")
+        return str(arn)
+
+    return pulumi.Output.all(task_arn, *[pulumi.Output.all(callee.running, callee.applied)
+                                         for callee in callees]).apply(check)
+
+
 @dataclass(frozen=True)
 class FargateServiceArgs:
     plan: ServicePlan
@@ -92,6 +135,8 @@ class FargateServiceArgs:
     #: (callee, its request timeout) per service it calls that has an ECS service in this env (created before this
     #: one, in ``start_after``): the Service Connect endpoints its tasks resolve (compute_wiring.callee_endpoints)
     running_callees: tuple[tuple[str, int], ...] = ()
+    #: the ECS services of those callees as this `up` left them: this one rolls only where each runs what was applied
+    callee_rollouts: tuple[CalleeRollout, ...] = ()
 
     @property
     def unit(self) -> str:
@@ -248,7 +293,7 @@ def ecs_service(name: str, args: FargateServiceArgs, task: aws.ecs.TaskDefinitio
         name,
         name=upstreams.mesh.apply(lambda mesh: ecs_service_name(mesh, service, version)) if version else service,
         cluster=args.cluster_arn,
-        task_definition=task.arn,
+        task_definition=after_callees_rolled_out(settings.env_name, args.unit, task.arn, args.callee_rollouts),
         launch_type="FARGATE",
         desired_count=plan.desired_count,
         network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
@@ -611,6 +656,8 @@ class FargateService(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: FargateServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplatform:compute:FargateService", name, None, opts)
+        #: the service, or its canary version (App Mesh), as resource and log names know it
+        self.unit = args.unit
         self.log_group = service_log_group(name, args, self)
         roles = service_roles(name, args, self.log_group, self)
         self.execution_role, self.execution_policy = roles.execution_role, roles.execution_policy

@@ -84,3 +84,48 @@ def test_app_mesh_callers_carry_no_endpoint_label(edit_env: Any) -> None:
     edit_env("dev", lambda data: data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True))
     compute = synth_env("dev")["compute"]
     assert endpoints(compute, "preprocess") is None and endpoints(compute, "gateway") is None
+
+
+def rolled_back_synth(monkeypatch: pytest.MonkeyPatch, rolled: str) -> dict[str, Any]:
+    """dev's compute as the provider reports it where ECS rolled ``rolled``'s ECS service back: its wait ends steady
+    (a rollback reaches a steady state too) and it reads the service back, which runs the previous revision."""
+    from shared.synth.engine import layer_dir, synth_program
+    from shared.synth.mocks import PlatformMocks
+
+    documents = platform("dev")
+    upstream = {f"organization/{layer}/dev": documents[layer]["outputs"]
+                for layer in ("network", "discovery", "mesh", "broker", "messaging")}
+    original = PlatformMocks.new_resource
+
+    def rolled_back(mocks: PlatformMocks, args: Any) -> Any:
+        resource_id, state = original(mocks, args)
+        if args.typ == SERVICE and args.name == rolled:
+            state = {**state, "taskDefinition": f"{state['taskDefinition']}-previous"}
+        return resource_id, state
+
+    monkeypatch.setattr(PlatformMocks, "new_resource", rolled_back)
+    return synth_program(layer_dir("compute"), stack="dev", layer="compute", env="dev", account_id="111111111111",
+                         region="eu-west-1", stack_outputs=upstream)
+
+
+def test_a_callee_ecs_rolled_back_stops_the_up_before_its_callers_roll(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The provider reports a circuit-breaker rollback as a successful update, so the engine would go on to roll
+    # preprocess and gateway onto a release inference does not run: a mix no env ran before. Their ECS services take
+    # their task definition only once every callee runs what this up applied to it.
+    from shared.components.compute_service import CalleeRolledBack
+    from shared.synth.engine import SynthError
+
+    with pytest.raises(SynthError) as raised:
+        rolled_back_synth(monkeypatch, "inference")
+    assert isinstance(raised.value.__cause__, CalleeRolledBack)
+    message = str(raised.value)
+    assert "compute stopped before" in message and "ECS rolled back what it calls (inference runs " in message
+    assert "`nox -s promote -- dev@<revision> dev`" in message
+
+
+def test_a_service_nothing_calls_rolled_back_stops_no_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    # training calls nothing and nothing calls it: its rollback is the orchestrator's to report after compute
+    # (shared.orchestrate.images), and every other service rolls as it would have
+    compute = rolled_back_synth(monkeypatch, "training")
+    assert {service["name"] for service in compute["resources"] if service["type"] == SERVICE} >= {
+        "gateway", "preprocess", "inference", "training"}
