@@ -12,10 +12,11 @@ in App Mesh envs), and the messaging layer's Secrets Manager secret for the serv
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -97,8 +98,7 @@ def after_callees_rolled_out(env_name: str, caller: str, task_arn: pulumi.Output
     if not callees:
         return task_arn
 
-    def check(values: list[Any]) -> str:
-        arn, *pairs = values
+    def check(pairs: list[Any]) -> bool:
         behind = [f"{callee.unit} runs {running}, not {applied}"
                   for callee, (running, applied) in zip(callees, pairs, strict=True) if running != applied]
         if behind:
@@ -107,10 +107,21 @@ def after_callees_rolled_out(env_name: str, caller: str, task_arn: pulumi.Output
                 f"caller is not rolled onto a release its callee does not run. Why the callee's tasks stopped: the "
                 f"task-stops log (README, On call). Fix the cause and run `nox -s up -- {env_name}` again, or go "
                 f"back with `nox -s promote -- {env_name}@<revision> {env_name}`")
-        return str(arn)
+        return True
 
-    return pulumi.Output.all(task_arn, *[pulumi.Output.all(callee.running, callee.applied)
-                                         for callee in callees]).apply(check)
+    checked = pulumi.Output.all(*[pulumi.Output.all(callee.running, callee.applied) for callee in callees]).apply(check)
+
+    async def value() -> str | None:
+        await checked.future()  # raises where a callee was rolled back; a preview's unknown callees check nothing
+        return await task_arn.future()
+
+    # Only the task definition is what the value depends on: the callees' resources are not recorded as its property
+    # dependencies (the callers already depend on the callees' ECS services; a policy reading which task definition a
+    # service runs follows them), and a preview shows the caller unchanged where only its callees change.
+    # (futures, not bare coroutines: where the check raises, or the program fails first, the Output never awaits
+    # some of them)
+    known, secret = asyncio.ensure_future(task_arn.is_known()), asyncio.ensure_future(task_arn.is_secret())
+    return pulumi.Output(task_arn.resources(), cast("Awaitable[str]", asyncio.ensure_future(value())), known, secret)
 
 
 @dataclass(frozen=True)
