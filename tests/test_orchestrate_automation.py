@@ -1185,11 +1185,28 @@ def test_messaging_previews_and_updates_with_a_refresh_through_the_programs_prov
     for verb in ("preview", "up"):
         for call in fake_cli.operations(verb):
             refreshed = "--refresh" in call["args"] and "--run-program=true" in call["args"]
-            assert refreshed == (call["layer"] == "messaging"), (verb, call["layer"], call["args"])
+            assert refreshed == (call["layer"] in ("messaging", "compute")), (verb, call["layer"], call["args"])
     code, output = run(["preview", "dev", "--layers", "messaging"], tmp_path)
     assert code == 0, output
     (preview,) = [c for c in fake_cli.operations("preview") if c["layer"] == "messaging"][-1:]
     assert "--refresh" in preview["args"] and "--run-program=true" in preview["args"]
+
+
+def test_compute_previews_and_updates_with_a_refresh_so_a_rolled_back_service_is_deployed_again(
+        fake_cli: FakeCli, tmp_path: Path) -> None:
+    """ECS's circuit breaker rolls a failed deployment back and the provider fails the update, recording the task
+    definition it asked for, not the one ECS went back to: without a refresh the next up found no change and left the
+    service on the old revision while its callers rolled onto the new release."""
+    code, output = run(["up", "dev", "--yes", "--local-state", "--layers", "compute", "--exact"], tmp_path)
+    assert code == 0, output
+    for verb in ("preview", "up"):
+        (call,) = [c for c in fake_cli.operations(verb) if c["layer"] == "compute"]
+        assert "--refresh" in call["args"] and "--run-program=true" in call["args"], (verb, call["args"])
+    # refresh and destroy of compute keep their own options: they act through the provider its state records
+    code, output = run(["refresh", "dev", "--yes", "--local-state", "--layers", "compute", "--exact"], tmp_path)
+    assert code == 0, output
+    (refresh,) = [c for c in fake_cli.operations("refresh") if c["layer"] == "compute"]
+    assert "--run-program=true" not in refresh["args"]
 
 
 #: messaging's state as exported once deployed: the root stack, its providers and what they manage

@@ -263,7 +263,7 @@ def test_a_config_change_ecs_rolled_back_fails_compute_and_every_up_until_ecs_ru
         assert f"inference runs task definition {running['inference']}, not {applied}, which compute's up " \
                "applied" in output, attempt
         assert "ECS does not run what compute's up applied (rolled back?)" in output, attempt
-        assert "the next up deploys it again, which ECS rolls back again until its cause is fixed" in output, attempt
+        assert "deploys the release again, which ECS rolls back again until its cause is fixed" in output, attempt
         assert "undo the change: a release with `nox -s promote -- dev@<revision> dev`" in output, attempt
         assert "every service runs" not in output, attempt
     assert len(runner.compute_runs()) == 2
@@ -388,7 +388,7 @@ def test_a_rollback_of_a_change_that_kept_the_task_definition_fails_compute(
     assert f"inference: ECS rolled its deployment back (ROLLBACK_SUCCESSFUL: {CIRCUIT_BREAKER}; " \
            "arn:aws:ecs:eu-west-1:111111111111:service-deployment/dev-ml-platform/inference/" in output
     assert "ECS does not run what compute's up applied (rolled back?)" in output
-    assert "the next up deploys it again, which ECS rolls back again until its cause is fixed" in output
+    assert "deploys the release again, which ECS rolls back again until its cause is fixed" in output
     assert "undo the change: a release with `nox -s promote -- dev@<revision> dev`" in output
     assert "every service runs" not in output
 

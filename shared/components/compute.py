@@ -398,8 +398,9 @@ class ComputePlatform(pulumi.ComponentResource):
 
     def _rolled_back(self) -> pulumi.Output[set[str]]:
         """The services one of whose ECS services does not run the task definition this `up` registered: an ECS
-        circuit-breaker rollback, which the provider reports as a successful update (it reads the service back after
-        its wait and records the revision ECS went back to, terraform-provider-aws #20858)."""
+        circuit-breaker rollback whose wait ended steady (the provider then reads the service back and records the
+        revision ECS went back to; a wait on the ECS deployment's status fails the update instead, and compute's
+        outputs stay those of its last complete `up`: compute_service.after_callees_rolled_out)."""
         units = {service: pulumi.Output.all(*[pulumi.Output.all(unit.service.task_definition, unit.task_definition.arn)
                                               for unit in service_units])
                  for service, service_units in self.services.items()}

@@ -82,8 +82,8 @@ class CalleeRollout:
     """One ECS service of a callee as this `up` left it (it is updated before its callers: their ``start_after``)."""
 
     unit: str
-    #: the task definition the ECS service runs: the provider reads the service back after its steady-state wait,
-    #: so after a circuit-breaker rollback this is the revision ECS went back to (terraform-provider-aws #20858)
+    #: the task definition the ECS service runs: the provider reads the service back after a wait that ends steady,
+    #: so after a circuit-breaker rollback its wait counted as steady this is the revision ECS went back to
     running: pulumi.Output[str | None]
     #: the task definition this `up` registered for it
     applied: pulumi.Output[str]
@@ -92,9 +92,12 @@ class CalleeRollout:
 def after_callees_rolled_out(env_name: str, caller: str, task_arn: pulumi.Output[str],
                              callees: Sequence[CalleeRollout]) -> pulumi.Output[str]:
     """``task_arn``, once every callee runs what this `up` registered for it; a callee ECS rolled back fails the
-    `up` before the caller rolls (:class:`CalleeRolledBack`). The provider reports a rolled-back update a success,
-    so without this the callers went on onto a release their callee does not run, a mix no env had run before (the
-    orchestrator's check comes only after compute's whole update). Services that call nothing roll as before."""
+    `up` before the caller rolls (:class:`CalleeRolledBack`). The provider's wait on the service's ECS deployment
+    fails a rolled-back update itself, and its callers then never start; but where the wait counts tasks instead (no
+    new ECS deployment recorded: terraform-provider-aws ecs/service.go, statusServiceWaitForStable), a rollback ends
+    steady, the update succeeds with the revision ECS went back to, and without this check the callers went on onto a
+    release their callee does not run (the orchestrator's check comes only after compute's whole update). Services
+    that call nothing roll as before."""
     if not callees:
         return task_arn
 
@@ -337,9 +340,13 @@ def ecs_service(name: str, args: FargateServiceArgs, task: aws.ecs.TaskDefinitio
         enable_execute_command=False,
         # `up` fails when the service does not reach a steady state in time (a task that cannot pull
         # its image, crashes, or fails health checks), instead of reporting a deployment ECS is still
-        # trying. The provider waits like `aws ecs wait services-stable` (pulumi_aws ecs.Service
-        # docstring); a circuit-breaker rollback ends steady too (terraform-provider-aws #20858), which
-        # the orchestrator catches by reading what ECS runs after compute's update.
+        # trying. The provider waits for the service's new deployment (terraform-provider-aws ecs/service.go,
+        # statusServiceWaitForStable: its ECS deployment status), and a circuit-breaker rollback fails the update
+        # (ROLLBACK_SUCCESSFUL is an error there) with the state recording the task definition it asked for:
+        # compute's `up` refreshes first (shared.orchestrate.automation.REFRESHED_BEFORE_UP), so the next one
+        # deploys it again. Where the wait counts tasks instead (no new ECS deployment recorded), a rollback ends
+        # steady and the update succeeds: the orchestrator catches that by reading what ECS runs after compute's
+        # update, and a callee's callers do not roll (after_callees_rolled_out).
         wait_for_steady_state=True,
         tags=args.tags,
         # Autoscaling owns the running count after the first deployment. The wait is bounded by the

@@ -585,10 +585,17 @@ def _target_options(operation: Operation) -> dict[str, Any]:
 #: :data:`MIN_CLI_VERSION`).
 #: The preview before the up refreshes the same way, so a replacement that drift would cause is gated too.
 REFRESHED_LAYERS = frozenset({"messaging"})
+#: Layers whose ``up`` (and the preview before it) refreshes first: messaging (above), and compute, whose state can
+#: record a task definition its ECS service does not run. ECS's circuit breaker rolls a failed deployment back; the
+#: provider's wait then fails the update (it reads the deployment's status, and ROLLBACK_SUCCESSFUL is a failure:
+#: terraform-provider-aws ecs/service.go, findDeploymentStatus) and the failed update records what it asked for, not
+#: what ECS went back to, so the next `up` found nothing to change: the service stayed on the old revision while its
+#: callers rolled onto the new release. The refresh reads what ECS runs, and that `up` deploys the release again.
+REFRESHED_BEFORE_UP = REFRESHED_LAYERS | {"compute"}
 
 
 def _refresh_options(layer: str) -> dict[str, Any]:
-    return {"refresh": True, "run_program": True} if layer in REFRESHED_LAYERS else {}
+    return {"refresh": True, "run_program": True} if layer in REFRESHED_BEFORE_UP else {}
 
 
 def holds_resources(deployment: Mapping[str, Any] | None) -> bool:

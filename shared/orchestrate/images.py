@@ -872,14 +872,15 @@ def refuse_unrunnable_images(env: EnvConfig, wrong: Sequence[WrongPlatform],
 def rolled_back_detail(env: EnvConfig, problems: Sequence[str]) -> str:
     """Why compute failed although its update finished, and the ways on.
 
-    The provider waits for a steady state, which a circuit-breaker rollback reaches too, so it reports the update a
-    success (pulumi/pulumi-awsx#1848, terraform-provider-aws #20858). It then reads the service again and records the
-    task definition ECS went back to (terraform-provider-aws ecs/service.go: resourceServiceUpdate ends with
-    resourceServiceRead), so the next ``up`` finds the service's task definition changed and deploys the applied one
-    again: a retry, which ECS rolls back again while its cause lasts."""
+    The provider's wait fails an update whose new ECS deployment was rolled back, but where it counts tasks instead (no
+    new ECS deployment recorded) a circuit-breaker rollback ends steady too, and the update is reported a success
+    (pulumi/pulumi-awsx#1848, terraform-provider-aws #20858); a change that kept the task definition, too, is caught
+    only here. compute's ``up`` refreshes first (shared.orchestrate.automation.REFRESHED_BEFORE_UP), so the next one
+    reads what ECS runs and deploys the applied one again: a retry, which ECS rolls back again while its cause
+    lasts."""
     return (f"the update finished but ECS does not run what compute's up applied (rolled back?): "
-            f"{'; '.join(problems)}. compute's state recorded what ECS went back to, so the next up deploys it "
-            f"again, which ECS rolls back again until its cause is fixed (why the tasks stopped: the task-stops log, "
-            f"see On call). To go back instead, undo the change: a release with "
+            f"{'; '.join(problems)}. compute's next up refreshes first, finds what ECS went back to and deploys the "
+            f"release again, which ECS rolls back again until its cause is fixed (why the tasks stopped: the "
+            f"task-stops log, see On call). To go back instead, undo the change: a release with "
             f"`nox -s promote -- {env.name}@<revision> {env.name}`, an env file or catalog change with a revert; then "
             f"`nox -s up -- {env.name}`")
