@@ -607,6 +607,23 @@ def test_broker_is_refused_where_the_account_may_run_no_build_of_the_runner_s_co
     assert checker(Clients(FakeQuotas({("codebuild", code): 1}))).check(dev, ["broker"]).refusals == []
     # without the broker layer in the run, no build quota is asked
     assert all(need.service_code != "codebuild" for need in quota_needs(dev, ["network", "compute"]))
+    # where only AWS's default answers, CodeBuild may still hold the new account lower: a note with the request
+    report = checker(Clients(FakeQuotas({}, defaults={("codebuild", code): 15}))).check(dev, ["broker"])
+    assert report.refusals == []
+    assert any(note.startswith("quota Concurrently running builds") and "AWS's default 15" in note
+               and "Project-level concurrent build limit" in note for note in report.notes), report.notes
+
+
+def test_a_runner_with_a_github_source_sets_no_build_limit_and_needs_no_build_quota(
+        moto_aws: None, edit_env: Any) -> None:
+    # each GitHub Actions job is a build of its own: the project has no limit for CreateProject to refuse
+    edit_env("dev", lambda data: data["messaging"].setdefault("deploy_runner", {}).update(
+        github_repository="https://github.com/acme/ml-platform"))
+    dev = load_env("dev")
+    assert all(need.service_code != "codebuild" for need in quota_needs(dev, ["broker"]))
+    project = next(r for r in synth_env("dev", ["broker"])["broker"]["resources"]
+                   if r["type"] == "aws:codebuild/project:Project")
+    assert "concurrentBuildLimit" not in project["inputs"]
 
 
 def test_compute_is_refused_where_the_account_holds_ten_other_log_resource_policies(

@@ -159,6 +159,15 @@ class DeployRunnerArgs(InRegion):
         return role_arn(self.partition, self.account_id, self.deploy_role_name)
 
     @property
+    def concurrent_build_limit(self) -> int | None:
+        """One build at a time where only start-build (nox -s runner) starts them: a second StartBuild is refused
+        while one runs ("builds return an error if the number of running builds reaches the concurrent build limit
+        for the project": CodeBuild user guide, "Builds in AWS CodeBuild"), so two deploys of the env never run in
+        the VPC at once, their layers interleaved. None with a webhook: each GitHub Actions job is a build of its
+        own, and the workflows' concurrency groups already order the deploys."""
+        return None if self.github_repository else 1
+
+    @property
     def project_arn(self) -> str:
         project = deploy_project_name(self.env_name)
         return f"arn:{self.partition}:codebuild:{self.region}:{self.account_id}:project/{project}"
@@ -325,12 +334,7 @@ class DeployRunner(pulumi.ComponentResource):
             description=f"Runs `nox -s up -- {env}` from inside the {env} VPC (and GitHub Actions jobs)",
             service_role=project_role.arn,
             build_timeout=args.timeout_minutes,
-            # One build at a time where only start-build (nox -s runner) starts them: a second StartBuild is refused
-            # while one runs ("builds return an error if the number of running builds reaches the concurrent build
-            # limit for the project": CodeBuild user guide, "Builds in AWS CodeBuild"), so two deploys of the env
-            # never run in the VPC at once, their layers interleaved. Not with a webhook: each GitHub Actions job is
-            # a build of its own, and the workflows' concurrency groups already order the deploys.
-            concurrent_build_limit=None if github else 1,
+            concurrent_build_limit=args.concurrent_build_limit,
             artifacts=aws.codebuild.ProjectArtifactsArgs(type="NO_ARTIFACTS"),
             environment=aws.codebuild.ProjectEnvironmentArgs(
                 compute_type=args.compute_type, image=BUILD_IMAGE, type="LINUX_CONTAINER",

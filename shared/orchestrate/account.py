@@ -230,6 +230,9 @@ class QuotaNeed:
     counted: str | None = None
     """A key of :data:`USAGE`: the account's resources of this quota are counted too (the env's own, found by
     their ``Name`` tag, are not needed again)."""
+    unapplied: str | None = None
+    """Said in a note where no value is applied to the account and AWS's default stands in for it (a quota the
+    service may hold lower for a new account than Service Quotas shows)."""
 
 
 #: What the account already holds of a quota, read with EC2 (key -> (describe call, list key, the env's own
@@ -271,8 +274,8 @@ def quota_needs(env: EnvConfig, layers: Iterable[str]) -> list[QuotaNeed]:
                                    len(interface), len(interface), f"network.endpoints {', '.join(interface)}"))
     if chosen & {"network", "compute"}:
         needs.append(_service_group_rules_need(env, "network" if "network" in chosen else "compute"))
-    if "broker" in chosen:
-        needs.append(_deploy_runner_builds_need(env))
+    if "broker" in chosen and (runner_need := _deploy_runner_builds_need(env)) is not None:
+        needs.append(runner_need)
     if "discovery" in chosen:
         # AWS Cloud Map developer guide, "AWS Cloud Map service quotas" (Service Quotas service "AWSCloudMap").
         needs.append(QuotaNeed("AWSCloudMap", "L-0FE3F50E", "Namespaces per Region", "discovery", 2, 2,
@@ -291,17 +294,27 @@ CODEBUILD_CONCURRENT_BUILDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _deploy_runner_builds_need(env: EnvConfig) -> QuotaNeed:
-    """The broker layer's deploy runner: a CodeBuild project allowed one build at a time. CreateProject refuses a
-    project limit above the account's ("Project-level concurrent build limit cannot exceed the account-level
-    concurrent build limit", terraform-provider-aws #37748; CodeBuild user guide, "Enable concurrent build limit"),
-    and CodeBuild sets a new account's quota from "internal metrics", seen at 0: broker's `up` would fail there after
-    network and discovery, with the broker's half-hour create under way."""
+def _deploy_runner_builds_need(env: EnvConfig) -> QuotaNeed | None:
+    """The broker layer's deploy runner where its CodeBuild project allows one build at a time (no GitHub source:
+    :attr:`DeployRunnerArgs.concurrent_build_limit`). CreateProject refuses a project limit above the account's
+    ("Project-level concurrent build limit cannot exceed the account-level concurrent build limit",
+    terraform-provider-aws #37748; CodeBuild user guide, "Enable concurrent build limit"), and CodeBuild sets a new
+    account's quota from "internal metrics", seen at 0: broker's `up` would fail there after network and discovery,
+    with the broker's half-hour create under way. A project without the limit is created whatever the quota (its
+    builds wait for it)."""
+    from shared.components.deploy_runner import DeployRunnerArgs
+
+    if DeployRunnerArgs.from_env(env).concurrent_build_limit is None:
+        return None
     compute_type = env.messaging.deploy_runner.compute_type
     code, name = CODEBUILD_CONCURRENT_BUILDS[compute_type]
     return QuotaNeed("codebuild", code, name, "broker", 1, 1,
                      f"the deploy runner's project, one build at a time on {compute_type} "
-                     "(messaging.deploy_runner.compute_type)")
+                     "(messaging.deploy_runner.compute_type)",
+                     unapplied=("CodeBuild may still hold a new account below AWS's default (\"internal metrics\", "
+                                "CodeBuild quotas): where broker's up fails with \"Project-level concurrent build "
+                                "limit cannot exceed the account-level concurrent build limit\", ask for the quota "
+                                "with the command below, or AWS Support"))
 
 
 def service_group_rules(env: EnvConfig) -> tuple[int, int]:
@@ -1418,6 +1431,9 @@ class AwsAccountCheck:
         request = (f"aws service-quotas request-service-quota-increase --region {env.region} --service-code "
                    f"{need.service_code} --quota-code {need.quota_code} --desired-value "
                    f"{math.ceil(max(need.peak, total))}")
+        if need.unapplied and source == "AWS default" and total <= value:
+            report.notes.append(f"quota {label} is AWS's default {_fmt(value)}, none applied to the account: "
+                                f"{need.unapplied}: `{request}`")
         if total > value:
             report.refusals.append(
                 f"{need.layer} cannot succeed in account {env.account_id} ({env.region}): {label} is {_fmt(value)}, "
