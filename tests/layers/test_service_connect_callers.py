@@ -87,8 +87,9 @@ def test_app_mesh_callers_carry_no_endpoint_label(edit_env: Any) -> None:
 
 
 def rolled_back_synth(monkeypatch: pytest.MonkeyPatch, rolled: str) -> dict[str, Any]:
-    """dev's compute as the provider reports it where ECS rolled ``rolled``'s ECS service back: its wait ends steady
-    (a rollback reaches a steady state too) and it reads the service back, which runs the previous revision."""
+    """dev's compute as the provider reports it where ECS rolled ``rolled``'s ECS service back and its wait counted
+    tasks (no new ECS deployment recorded): the rollback ends steady and the provider reads the service back, which
+    runs the previous revision. (Where the wait reads the deployment's status, the callee's update itself fails.)"""
     from shared.synth.engine import layer_dir, synth_program
     from shared.synth.mocks import PlatformMocks
 
@@ -109,9 +110,9 @@ def rolled_back_synth(monkeypatch: pytest.MonkeyPatch, rolled: str) -> dict[str,
 
 
 def test_a_callee_ecs_rolled_back_stops_the_up_before_its_callers_roll(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The provider reports a circuit-breaker rollback as a successful update, so the engine would go on to roll
-    # preprocess and gateway onto a release inference does not run: a mix no env ran before. Their ECS services take
-    # their task definition only once every callee runs what this up applied to it.
+    # Reported as a successful update, the rollback would let the engine go on to roll preprocess and gateway onto a
+    # release inference does not run: a mix no env ran before. Their ECS services take their task definition only
+    # once every callee runs what this up applied to it.
     from shared.components.compute_service import CalleeRolledBack
     from shared.synth.engine import SynthError
 
