@@ -314,7 +314,7 @@ def _deploy_runner_builds_need(env: EnvConfig) -> QuotaNeed | None:
                      unapplied=("CodeBuild may still hold a new account below AWS's default (\"internal metrics\", "
                                 "CodeBuild quotas): where broker's up fails with \"Project-level concurrent build "
                                 "limit cannot exceed the account-level concurrent build limit\", ask for the quota "
-                                "with the command below, or AWS Support"))
+                                "with this command, or AWS Support"))
 
 
 def service_group_rules(env: EnvConfig) -> tuple[int, int]:
