@@ -323,7 +323,7 @@ def test_where_ecs_rolled_a_service_back_compute_keeps_the_version_its_last_up_r
         env_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The provider reads an ECS service back after its wait: after a circuit-breaker rollback its task_definition is
     the previous revision, not the one this up registered, and the tasks hold the previous secret."""
-    from shared.synth.mocks import PlatformMocks
+    from tests.layers.compute_helpers import ecs_rolls_back
 
     documents = synth_env("dev", ["compute"])
     upstream = {f"organization/{layer}/dev": documents[layer]["outputs"]
@@ -331,15 +331,7 @@ def test_where_ecs_rolled_a_service_back_compute_keeps_the_version_its_last_up_r
     last = documents["compute"]["outputs"]
     rolled = next(service for service, version in held_secret_versions(last).items())
     own = {**last, "services": {**last["services"], rolled: {**last["services"][rolled], "amqp_secret_version": V_OLD}}}
-    original = PlatformMocks.new_resource
-
-    def rolled_back(mocks: PlatformMocks, args: Any) -> Any:
-        resource_id, state = original(mocks, args)
-        if args.typ == "aws:ecs/service:Service" and args.name == rolled:
-            state = {**state, "taskDefinition": f"{state['taskDefinition']}-previous"}
-        return resource_id, state
-
-    monkeypatch.setattr(PlatformMocks, "new_resource", rolled_back)
+    ecs_rolls_back(monkeypatch, rolled)
     document = synth_program(layer_dir("compute"), stack="dev", layer="compute", env="dev",
                              account_id="111111111111", region="eu-west-1",
                              stack_outputs={**upstream, "organization/compute/dev": own})

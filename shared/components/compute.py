@@ -28,7 +28,7 @@ from shared.components.building_blocks import customer_key
 from shared.components.compute_containers import ENVOY_IMAGE, partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.components.compute_plan import ComputeSettings, ServicePlan
-from shared.components.compute_service import CalleeRollout, FargateService, FargateServiceArgs
+from shared.components.compute_service import FargateService, FargateServiceArgs
 from shared.components.compute_wiring import ComputeUpstreams, check_mesh_provider, contract_entry
 from shared.components.ecr import ServiceRepository, ServiceRepositoryArgs
 from shared.components.gateway import PublicGateway, PublicGatewayArgs, access_log_bucket_name
@@ -348,8 +348,8 @@ class ComputePlatform(pulumi.ComponentResource):
             running_callees = tuple((callee, self.plans[callee].spec.request_timeout_seconds)
                                     for callee in plan.spec.calls if callee in self.services)
             # ... and it rolls only onto a release its callees run: one ECS rolled back stops the `up` before it
-            callee_rollouts = tuple(CalleeRollout(unit.unit, unit.service.task_definition, unit.task_definition.arn)
-                                    for callee in plan.spec.calls for unit in self.services.get(callee, []))
+            callee_rollouts = tuple(unit.rollout for callee in plan.spec.calls
+                                    for unit in self.services.get(callee, []))
             self.services[service] = [
                 FargateService(
                     unit_name(service, version),
@@ -401,7 +401,7 @@ class ComputePlatform(pulumi.ComponentResource):
         circuit-breaker rollback whose wait ended steady (the provider then reads the service back and records the
         revision ECS went back to; a wait on the ECS deployment's status fails the update instead, and compute's
         outputs stay those of its last complete `up`: compute_service.after_callees_rolled_out)."""
-        units = {service: pulumi.Output.all(*[pulumi.Output.all(unit.service.task_definition, unit.task_definition.arn)
+        units = {service: pulumi.Output.all(*[pulumi.Output.all(unit.rollout.running, unit.rollout.applied)
                                               for unit in service_units])
                  for service, service_units in self.services.items()}
         if not units:

@@ -692,3 +692,9 @@ class FargateService(pulumi.ComponentResource):
         self.scaling = autoscaling(name, args, self.service)
         self.scaling_target = self.scaling.target
         self.register_outputs({"service_arn": self.service.arn, "image": self.image})
+
+    @property
+    def rollout(self) -> CalleeRollout:
+        """The task definition its ECS service runs (as the provider read it back) beside the one this `up`
+        registered."""
+        return CalleeRollout(self.unit, self.service.task_definition, self.task_definition.arn)

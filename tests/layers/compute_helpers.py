@@ -7,6 +7,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+import pytest
+
 from shared.catalog import Catalog
 from shared.synth.engine import synth_env
 from tests.iam_eval import as_list
@@ -26,6 +28,22 @@ SCALING_POLICY = "aws:appautoscaling/policy:Policy"
 ENVS = ["dev", "staging", "prod"]
 #: the ``edit_catalog`` fixture (tests/layers/conftest.py): a change to the shipped catalog's data -> it, active
 CatalogEditor = Callable[[Callable[[dict[str, Any]], None]], Catalog]
+
+
+def ecs_rolls_back(monkeypatch: pytest.MonkeyPatch, service: str) -> None:
+    """The mock provider answers as after an ECS circuit-breaker rollback whose wait ended steady: ``service``'s ECS
+    service reads back the previous task definition revision, not the one the program registered."""
+    from shared.synth.mocks import PlatformMocks
+
+    original = PlatformMocks.new_resource
+
+    def rolled_back(mocks: PlatformMocks, args: Any) -> Any:
+        resource_id, state = original(mocks, args)
+        if args.typ == SERVICE and args.name == service:
+            state = {**state, "taskDefinition": f"{state['taskDefinition']}-previous"}
+        return resource_id, state
+
+    monkeypatch.setattr(PlatformMocks, "new_resource", rolled_back)
 
 
 @cache

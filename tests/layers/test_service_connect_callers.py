@@ -91,20 +91,12 @@ def rolled_back_synth(monkeypatch: pytest.MonkeyPatch, rolled: str) -> dict[str,
     tasks (no new ECS deployment recorded): the rollback ends steady and the provider reads the service back, which
     runs the previous revision. (Where the wait reads the deployment's status, the callee's update itself fails.)"""
     from shared.synth.engine import layer_dir, synth_program
-    from shared.synth.mocks import PlatformMocks
+    from tests.layers.compute_helpers import ecs_rolls_back
 
     documents = platform("dev")
     upstream = {f"organization/{layer}/dev": documents[layer]["outputs"]
                 for layer in ("network", "discovery", "mesh", "broker", "messaging")}
-    original = PlatformMocks.new_resource
-
-    def rolled_back(mocks: PlatformMocks, args: Any) -> Any:
-        resource_id, state = original(mocks, args)
-        if args.typ == SERVICE and args.name == rolled:
-            state = {**state, "taskDefinition": f"{state['taskDefinition']}-previous"}
-        return resource_id, state
-
-    monkeypatch.setattr(PlatformMocks, "new_resource", rolled_back)
+    ecs_rolls_back(monkeypatch, rolled)
     return synth_program(layer_dir("compute"), stack="dev", layer="compute", env="dev", account_id="111111111111",
                          region="eu-west-1", stack_outputs=upstream)
 
