@@ -13,6 +13,7 @@ import json
 import os
 import socket
 from collections.abc import Callable
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from shared.orchestrate.run_lease import (
     STALE_AFTER_SECONDS,
     EnvBusy,
     FileLeaseStore,
+    Found,
     Holder,
     RunLease,
     S3LeaseStore,
@@ -171,11 +173,69 @@ def test_s3_conditional_writes_hold_one_lease(moto_aws: None) -> None:
     assert token is not None and store.create(b"second") is None
     assert store.replace(b"stale", '"0123456789abcdef0123456789abcdef"') is None
     renewed = store.replace(b"renewed", token)
-    assert renewed is not None and store.read() == (b"renewed", renewed)
+    assert renewed is not None and read_back(store) == (b"renewed", renewed)
     store.delete(token)  # a version no longer there: left alone
-    assert store.read() == (b"renewed", renewed)
+    assert read_back(store) == (b"renewed", renewed)
     store.delete(renewed)
     assert store.read() is None
+
+
+def read_back(store: Any) -> tuple[bytes, str] | None:
+    found = store.read()
+    return None if found is None else (found.body, found.token)
+
+
+def s3_answering_at(offset: Callable[[], float]) -> Any:
+    """A moto S3 client whose GetObject answers carry an HTTP ``Date`` (as S3's do; moto's lack it): the object's
+    ``LastModified`` plus ``offset()`` seconds, i.e. S3's clock that long after the object's last write."""
+    from email.utils import format_datetime
+
+    client = boto3.client("s3", region_name="eu-west-1")
+    client.create_bucket(Bucket="acme-state", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    real_get = client.get_object
+
+    def get_object(**kwargs: Any) -> Any:
+        answer = real_get(**kwargs)
+        answered = answer["LastModified"].astimezone(UTC) + timedelta(seconds=offset())
+        answer["ResponseMetadata"]["HTTPHeaders"]["date"] = format_datetime(answered, usegmt=True)
+        return answer
+
+    client.get_object = get_object
+    return client
+
+
+def test_on_s3_a_lease_is_as_old_as_s3_says_whatever_the_holder_s_clock(moto_aws: None) -> None:
+    """A holder's clock minutes slow (or the reader's fast) makes a live lease look stale by its ``renewed``, and a
+    holder's clock fast makes a dead one look live: on S3 the age is the object's Last-Modified against the answer's
+    Date, both S3's clock."""
+    since_write = [30.0]
+    client = s3_answering_at(lambda: since_write[0])
+    store = S3LeaseStore(client, "acme-state", f"{LEASE_DIR}/dev.json")
+    # written 30 s ago by S3's clock; its holder's clock says 20 minutes ago
+    assert store.create(other_holder(renewed=NOW - 1200)) is not None
+    found = store.read()
+    assert found is not None and found.age == 30.0
+    with pytest.raises(EnvBusy, match="another run of dev is under way"):
+        lease(store).acquire()
+    assert "another run of dev is under way" in str(lease_note(store, "dev", Clock()))
+    # written 10 minutes ago by S3's clock; its holder's clock ran fast and says just now
+    since_write[0] = 600.0
+    store.replace(other_holder(renewed=NOW + 60), found.token)
+    assert lease_note(store, "dev", Clock()) is None
+    taker = lease(store)
+    (note,) = taker.acquire()
+    assert "took over the env's run lease" in note and "not renewed for 10 minutes" in note
+
+
+def test_an_s3_answer_without_a_date_leaves_the_age_to_the_holder_s_clock(moto_aws: None) -> None:
+    client = boto3.client("s3", region_name="eu-west-1")
+    client.create_bucket(Bucket="acme-state", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    store = S3LeaseStore(client, "acme-state", f"{LEASE_DIR}/dev.json")
+    store.create(other_holder(renewed=NOW - STALE_AFTER_SECONDS - 60))
+    found = store.read()
+    assert found is not None and found.age is None  # moto sends no Date header
+    (note,) = lease(store).acquire()
+    assert "not renewed for 6 minutes" in note
 
 
 def test_s3_lease_through_a_run(moto_aws: None) -> None:
@@ -354,7 +414,7 @@ def test_a_create_whose_answer_was_lost_is_this_runs_own_lease(tmp_path: Path) -
                 return None  # written, but the answer never came
             return token
 
-        def read(self) -> tuple[bytes, str] | None:
+        def read(self) -> Found | None:
             return store.read()
 
         def replace(self, body: bytes, token: str) -> str | None:

@@ -18,9 +18,14 @@ created only where none exists, renewed while the run lives, deleted at its end.
 
 A run is the process, or in GitHub Actions the workflow run (its id and attempt): the jobs of one run of dev's deploy
 workflow, one per layer and two at once, share the lease: it lists the run's live jobs, each renews its own entry
-(compare and swap), and the last to end deletes it (one whose lease was deleted under it creates it again). Staleness
-is judged on the holder's clock (``renewed``) against the reader's: machines are assumed to keep time (NTP). A run
-killed without its
+(compare and swap), and the last to end deletes it (one whose lease was deleted under it creates it again).
+
+A lease's age is the store's own measure where it has one: on S3, the object's ``Last-Modified`` against the ``Date``
+of the answer that read it, both S3's clock, so a reader or holder whose clock is off (a laptop minutes fast would
+otherwise take over a live CI run's lease) judges it alike; on a ``file://`` backend (one machine's folder), the
+holder's ``renewed`` against the reader's clock. The sibling jobs' entries inside a lease are judged on the reader's
+clock against theirs (a skewed sibling at worst has the lease deleted under it, and writes it again at its next
+renewal). A run killed without its
 ``finally`` (a cancelled CI job: the runner kills the step's tree) leaves its lease behind: its holder stops renewing
 it, and once it is :data:`STALE_AFTER_SECONDS` old the next run takes it over (conditionally: of two runs doing so
 at once one wins) and says whose it was. A CI run waits that long for a lease rather than fail; elsewhere a run is
@@ -41,8 +46,9 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import unquote, urlsplit
 
 from shared.errors import PlatformError
@@ -64,6 +70,15 @@ class EnvBusy(PlatformError):
     exit_code = 2
 
 
+class Found(NamedTuple):
+    """The lease as read: its content, the token of that version, and how many seconds ago it was written as the store
+    measures it (None where the store has no clock of its own: then the holder's ``renewed`` is judged)."""
+
+    body: bytes
+    token: str
+    age: float | None = None
+
+
 class LeaseStore(Protocol):
     """Where one env's lease lives; every write is conditional. A token names the version written or read."""
 
@@ -72,8 +87,8 @@ class LeaseStore(Protocol):
     def create(self, body: bytes) -> str | None:
         """Write the lease where none exists; its token, or None where one exists."""
 
-    def read(self) -> tuple[bytes, str] | None:
-        """The lease and its token; None where there is none."""
+    def read(self) -> Found | None:
+        """The lease, its token and its age; None where there is none."""
 
     def replace(self, body: bytes, token: str) -> str | None:
         """Overwrite the lease if it is still the version ``token``; the new token, or None where it is not."""
@@ -125,21 +140,21 @@ class FileLeaseStore:
                 temporary.unlink()
         return body.decode()
 
-    def _read(self) -> tuple[bytes, str] | None:
+    def _read(self) -> Found | None:
         try:
             body = self.path.read_bytes()
         except FileNotFoundError:
             return None
-        return body, body.decode(errors="replace")
+        return Found(body, body.decode(errors="replace"))
 
-    def read(self) -> tuple[bytes, str] | None:
+    def read(self) -> Found | None:
         with self._locked():
             return self._read()
 
     def replace(self, body: bytes, token: str) -> str | None:
         with self._locked():
             found = self._read()
-            if found is None or found[1] != token:
+            if found is None or found.token != token:
                 return None
             os.replace(self._write_whole(body), self.path)
         return body.decode()
@@ -147,7 +162,7 @@ class FileLeaseStore:
     def delete(self, token: str) -> None:
         with self._locked():
             found = self._read()
-            if found is not None and found[1] == token:
+            if found is not None and found.token == token:
                 self.path.unlink()
 
 
@@ -176,7 +191,7 @@ class S3LeaseStore:
             raise
         return str(answer["ETag"])
 
-    def read(self) -> tuple[bytes, str] | None:
+    def read(self) -> Found | None:
         from botocore.exceptions import ClientError
 
         try:
@@ -185,7 +200,7 @@ class S3LeaseStore:
             if aws_error_code(error) in ("NoSuchKey", "404"):
                 return None
             raise
-        return answer["Body"].read(), str(answer["ETag"])
+        return Found(answer["Body"].read(), str(answer["ETag"]), _s3_age(answer))
 
     def replace(self, body: bytes, token: str) -> str | None:
         from botocore.exceptions import ClientError
@@ -212,9 +227,25 @@ class S3LeaseStore:
             # a store without conditional deletes (S3 has them since September 2025; an S3-compatible one may not):
             # delete it where it is still the version this run wrote
             found = self.read()
-            if found is None or found[1] != token:
+            if found is None or found.token != token:
                 return
             self.client.delete_object(Bucket=self.bucket, Key=self.key)
+
+
+def _s3_age(answer: Mapping[str, Any]) -> float | None:
+    """Seconds between the object's last write and the answer that read it, both on S3's clock (GetObject's
+    ``LastModified`` and the HTTP ``Date`` header, one-second resolution); None where the answer lacks either."""
+    date = (answer.get("ResponseMetadata") or {}).get("HTTPHeaders", {}).get("date")
+    written = answer.get("LastModified")
+    if not date or not isinstance(written, datetime):
+        return None
+    try:
+        answered = parsedate_to_datetime(str(date))
+    except (TypeError, ValueError):
+        return None
+    if answered.tzinfo is None or written.tzinfo is None:
+        return None
+    return max(0.0, (answered - written).total_seconds())
 
 
 def lease_store(backend_url: str, env_name: str, s3_client: Callable[[str], Any]) -> LeaseStore | None:
@@ -356,12 +387,13 @@ class RunLease:
         self._others = dict(holder.jobs)
         self._token = token
 
-    def _stale_why(self, found: Holder, now: float) -> str | None:
-        """Why the lease found belongs to no live run, or None where it may."""
-        if found.host == socket.gethostname() and not process_runs(found.pid):
-            return f"its process (pid {found.pid}) no longer runs on this machine"
-        if now - found.renewed > STALE_AFTER_SECONDS:
-            return f"not renewed for {int((now - found.renewed) // 60)} minutes"
+    def _stale_why(self, holder: Holder, age: float | None) -> str | None:
+        """Why the lease found (its holder, its age as the store measures it) belongs to no live run, or None."""
+        if holder.host == socket.gethostname() and not process_runs(holder.pid):
+            return f"its process (pid {holder.pid}) no longer runs on this machine"
+        idle = idle_seconds(holder, age, self.clock())
+        if idle > STALE_AFTER_SECONDS:
+            return f"not renewed for {int(idle // 60)} minutes"
         return None
 
     def _take(self) -> list[str]:
@@ -375,7 +407,7 @@ class RunLease:
             found = self.store.read()
             if found is None:
                 continue
-            body, token = found
+            body, token, age = found
             holder = Holder.parse(body)
             if holder is None:
                 raise _Busy(None, body)
@@ -386,7 +418,7 @@ class RunLease:
                     return []
                 self.lost = ""  # taken over by another run meanwhile: judge it again
                 continue
-            why = self._stale_why(holder, self.clock())
+            why = self._stale_why(holder, age)
             if why is None:
                 raise _Busy(holder, body)
             self._others = {}
@@ -462,9 +494,9 @@ class RunLease:
                     self._token = token
                     return
                 continue
-            holder = Holder.parse(found[0])
+            holder = Holder.parse(found.body)
             if holder is not None and holder.run == self.run_id:
-                self._adopt(holder, found[1])  # renewed by a sibling job, or our own write whose answer was lost
+                self._adopt(holder, found.token)  # renewed by a sibling job, or our own write whose answer was lost
                 continue
             self.lost = holder.describe() if holder is not None else "a lease this version cannot read"
             self._token = None
@@ -488,18 +520,24 @@ class RunLease:
             found = self.store.read()
             if found is None:
                 return
-            holder = Holder.parse(found[0])
+            holder = Holder.parse(found.body)
             if holder is None or holder.run != self.run_id:
                 return  # another run's now
             self._others = dict(holder.jobs)
             now = self.clock()
             if any(job != self.job and now - renewed <= STALE_AFTER_SECONDS for job, renewed in holder.jobs):
-                if self.store.replace(self._body(now, mine=False), found[1]) is not None:
+                if self.store.replace(self._body(now, mine=False), found.token) is not None:
                     return
                 continue
-            self.store.delete(found[1])
+            self.store.delete(found.token)
             if self.store.read() is None:
                 return
+
+
+def idle_seconds(holder: Holder, age: float | None, now: float) -> float:
+    """How long the lease has gone unrenewed: the store's own age of it where it has one, else the holder's
+    ``renewed`` against the reader's clock ``now``."""
+    return age if age is not None else now - holder.renewed
 
 
 def busy_refusal(env_name: str, action: str, holder: Holder, where: str) -> str:
@@ -528,8 +566,8 @@ def lease_note(store: LeaseStore | None, env_name: str, clock: Callable[[], floa
         return None
     if found is None:
         return None
-    holder = Holder.parse(found[0])
-    if holder is None or clock() - holder.renewed > STALE_AFTER_SECONDS:
+    holder = Holder.parse(found.body)
+    if holder is None or idle_seconds(holder, found.age, clock()) > STALE_AFTER_SECONDS:
         return None
     return (f"another run of {env_name} is under way ({holder.describe()}): this preview may show its changes half "
             "made")
