@@ -370,8 +370,22 @@ def render_deploy_dev(env: str = "dev") -> str:
             f"      - name: up {env} {layer}",
             f"        run: python3 -m nox -s up -- {env} --layers {layer} --exact --yes",
             *_deploy_env_block("        "),
+            *_settled_step("      ", env, f"--layers {layer} --exact"),
         ]
     return "\n".join(lines) + "\n"
+
+
+def _settled_step(indent: str, env: str, layers: str = "") -> list[str]:
+    """The step after a deploy's ``up``: the same layers previewed with ``--expect-no-changes``
+    (shared.orchestrate.settled), which fails where a change remains right after the up: one every later up would
+    repeat (what AWS reads back differs from what the program sends). A few minutes, within the job's timeout (each
+    budget leaves room: :data:`LAYER_MINUTES`, :data:`COMPUTE_OTHER_MINUTES`)."""
+    chosen = f" {layers}" if layers else ""
+    return [
+        f"{indent}- name: {env} settles (a preview right after the up proposes no change)",
+        f"{indent}  run: python3 -m nox -s preview -- {env}{chosen} --expect-no-changes",
+        *_deploy_env_block(f"{indent}  "),
+    ]
 
 
 def render_deploy_promoted() -> str:
@@ -480,6 +494,7 @@ def render_deploy_promoted() -> str:
             f"      - name: up {env}",
             f"        run: python3 -m nox -s up -- {env} --yes",
             *_deploy_env_block("        "),
+            *_settled_step("      ", env),
         ]
     return "\n".join(lines) + "\n"
 

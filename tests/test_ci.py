@@ -170,6 +170,21 @@ def test_credentials_only_through_oidc_and_id_token_only_where_a_role_is_assumed
             assert "write-all" not in str(permissions)
 
 
+def test_every_deploy_ends_with_a_preview_of_what_it_deployed_that_must_propose_no_change() -> None:
+    """A change proposed right after an up is one every later up repeats (what AWS reads back differs from what the
+    program sends), which no offline check can see: the deploy's job previews the same layers with
+    --expect-no-changes as its last step, with the up's own credentials, backend and secrets."""
+    dev = load(workflows.WORKFLOW_DIR / workflows.DEPLOY_DEV)["jobs"]
+    promoted = load(workflows.WORKFLOW_DIR / workflows.DEPLOY_PROMOTED)["jobs"]
+    deploys = [(f"up-{layer}", dev[f"up-{layer}"], f"dev --layers {layer} --exact") for layer in dag.LAYERS]
+    deploys += [(f"deploy-{env}", promoted[f"deploy-{env}"], env) for env in ("staging", "prod")]
+    for job_id, job, chosen in deploys:
+        up, settle = steps_of(job)[-2:]
+        assert up["run"] == f"python3 -m nox -s up -- {chosen} --yes", job_id
+        assert settle["run"] == f"python3 -m nox -s preview -- {chosen} --expect-no-changes", job_id
+        assert settle["env"] == up["env"], job_id
+
+
 def test_deploys_run_one_at_a_time_per_env_and_are_never_cancelled() -> None:
     dev = load(workflows.WORKFLOW_DIR / workflows.DEPLOY_DEV)
     assert dev["concurrency"] == {"group": "deploy-dev", "cancel-in-progress": False}

@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -1031,7 +1031,8 @@ BROKER_URN = f"urn:pulumi:dev::broker::mlplatform:broker:AmazonMqBroker${BROKER}
 REPLACE_STEPS = ("delete-replaced", "replace", "create-replacement")  # delete_before_replace's order
 
 
-def preview_steps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, steps: dict[str, list[dict[str, str]]]) -> None:
+def preview_steps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                  steps: Mapping[str, Sequence[Mapping[str, str | list[str]]]]) -> None:
     path = tmp_path / "preview-steps.json"
     path.write_text(json.dumps(steps))
     monkeypatch.setenv("FAKE_PULUMI_PREVIEW_STEPS", str(path))
@@ -1068,6 +1069,65 @@ def test_a_preview_says_the_up_would_refuse_a_stateful_replacement(
     cell = summary_cells(output, "broker")
     assert "up refuses: it destroys stateful aws:mq/broker:Broker (--allow-replace, above)" in cell, cell
     assert "up refuses" not in summary_cells(output, "network")
+
+
+# -- preview --expect-no-changes: does each layer settle after its up? -----------------------------------------
+
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+TASK_DEFINITION_URN = ("urn:pulumi:dev::compute::mlplatform:compute:FargateService$aws:ecs/taskDefinition:"
+                       "TaskDefinition::gateway")
+ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
+ROTATION_URN = f"urn:pulumi:dev::broker::mlplatform:broker:AmazonMqBroker${ROTATION}::broker-admin-rotation"
+
+
+def test_a_layer_whose_preview_proposes_a_change_right_after_its_up_does_not_settle(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the provider reads back differs from what the program sends (an empty list AWS drops, a default it fills
+    in): no synth can tell, and every up repeats the change, for a task definition a replacement that rolls the
+    service. Previewed right after an up with --expect-no-changes, such a layer fails naming the resource and the
+    property; the other layers are still previewed (their previews hold as much), and the run exits 1."""
+    preview_steps(monkeypatch, tmp_path, {
+        "compute": [{"op": op, "urn": TASK_DEFINITION_URN, "type": TASK_DEFINITION, "diffs": ["containerDefinitions"],
+                     "keys": ["containerDefinitions"]} for op in ("create-replacement", "replace", "delete-replaced")],
+        "broker": [{"op": "update", "urn": ROTATION_URN, "type": ROTATION, "diffs": ["rotationRules"]},
+                   {"op": "same", "urn": BROKER_URN, "type": BROKER},
+                   {"op": "read", "urn": BROKER_URN, "type": BROKER}],
+    })
+    code, output = run(["preview", "dev", "--expect-no-changes"], tmp_path)
+    assert code == 1, output
+    compute = summary_cells(output, "compute")
+    assert "does not settle: its preview proposes 1 change(s) where none was expected" in compute, compute
+    assert f"create-replacement/replace/delete-replaced {TASK_DEFINITION} gateway (containerDefinitions)" in compute
+    assert "not settled: create-replacement/replace/delete-replaced" in output  # live, in the layer's output
+    broker = summary_cells(output, "broker")
+    assert f"update {ROTATION} broker-admin-rotation (rotationRules)" in broker, broker
+    assert BROKER not in broker  # a resource kept (same) or read changes nothing
+    # every layer was previewed, the unsettled ones and those reading them alike
+    assert sorted(c["layer"] for c in fake_cli.operations("preview")) == sorted(LAYERS)
+    assert "does not settle" not in summary_cells(output, "network")
+    assert output.count("not settled: ") == 2  # the task definition's steps, the rotation's update
+    # without the flag the same previews succeed (a pull request's preview shows changes: that is what it is for)
+    code, output = run(["preview", "dev"], tmp_path)
+    assert code == 0 and "does not settle" not in output, output
+
+
+def test_a_layer_that_settles_passes_expect_no_changes(fake_cli: FakeCli, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    preview_steps(monkeypatch, tmp_path, {"compute": [{"op": "same", "urn": TASK_DEFINITION_URN,
+                                                       "type": TASK_DEFINITION},
+                                                      {"op": "refresh", "urn": TASK_DEFINITION_URN,
+                                                       "type": TASK_DEFINITION}]})
+    code, output = run(["preview", "dev", "--expect-no-changes"], tmp_path)
+    assert code == 0, output
+    assert "does not settle" not in output
+
+
+@pytest.mark.parametrize("action", ["up", "refresh", "destroy"])
+def test_expect_no_changes_is_for_preview_only(action: str, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = run([action, "dev", "--expect-no-changes"], tmp_path)
+    assert code == 2
+    assert "--expect-no-changes applies to preview only" in capsys.readouterr().err
 
 
 ALB = "aws:lb/loadBalancer:LoadBalancer"

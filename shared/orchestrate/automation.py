@@ -101,6 +101,7 @@ from shared.orchestrate.reach import endpoint_layer
 from shared.orchestrate.replacements import Destruction, ReplacementGuard, judge
 from shared.orchestrate.report import failure_detail, locked_detail
 from shared.orchestrate.run_lease import RunLease, lease_note, lease_store
+from shared.orchestrate.settled import ChangeRecorder, describe_change, unsettled_detail
 from shared.policy_catalog import PACKS
 from shared.workflows import pulumi_version
 
@@ -1218,14 +1219,24 @@ class AutomationRunner:
                         f"{who} cannot create; its first up creates it"))
             # What the up's own preview would refuse (shared.orchestrate.replacements), said here: the plan shows a
             # replace among its changes, but the up is refused (exit 1; CI deploys have no --allow-replace).
-            guard = ReplacementGuard()
+            guard, recorder = ReplacementGuard(), ChangeRecorder()
+
+            def on_event(event: auto.EngineEvent) -> None:
+                guard.on_event(event)
+                recorder.on_event(event)
+
             changes = stack.preview(**streams, **policies, **_refresh_options(layer),
-                                    on_event=guard.on_event).change_summary
+                                    on_event=on_event).change_summary
             destroyed = guard.destructions()
             for item in destroyed:
                 on_output(f"note: up refuses without --allow-replace: {item.describe()}")
             said = (f"up refuses: it destroys stateful {', '.join(sorted({item.type for item in destroyed}))} "
                     "(--allow-replace, above)") if destroyed else ""
+            if operation.expect_no_changes and (proposed := recorder.collected()):
+                for change in proposed:
+                    on_output(f"not settled: {describe_change(change)}")
+                return LayerResult(layer, Status.FAILED, _ops(changes), unsettled=True,
+                                   detail="; ".join(filter(None, (unsettled_detail(layer, env.name, proposed), said))))
             return LayerResult(layer, Status.SUCCEEDED, _ops(changes), detail=said)
         if action is Action.UP:
             stack = auto.create_or_select_stack(stack_name=name, work_dir=self._work_dir(layer),

@@ -84,6 +84,9 @@ def build_parser() -> UsageParser:
     parser.add_argument("--allow-replace", action="append", default=[], metavar="URN",
                         help="up: accept that this stateful resource (its URN, as the refusal names it) is replaced "
                              "or deleted; repeatable. Without it, such an up is refused (exit 1), also with --yes")
+    parser.add_argument("--expect-no-changes", action="store_true",
+                        help="preview: a layer whose preview proposes any change fails (exit 1), naming each resource "
+                             "and property; right after an up such a change is one every up repeats, or drift")
     parser.add_argument("--image-ready", action="append", default=[], metavar="SERVICE",
                         help="up/preview: confirm that the image this env runs of SERVICE is ready for its catalog "
                              "change (a removed publishes key or callee, narrowed artifacts, protects_jobs turned "
@@ -106,11 +109,14 @@ def _operation(args: argparse.Namespace) -> Operation:
                          "on the local file backend without it)")
     if args.allow_replace and action is not Action.UP:
         raise UsageError("--allow-replace applies to up only (the only action that replaces resources)")
+    if args.expect_no_changes and action is not Action.PREVIEW:
+        raise UsageError("--expect-no-changes applies to preview only (run it right after an up: a layer whose "
+                         "preview proposes a change then fails)")
     if args.image_ready and action not in (Action.UP, Action.PREVIEW):
         raise UsageError("--image-ready applies to up and preview only (the runs checked for catalog changes the "
                          "running image must be ready for)")
     return Operation(action, preview_only=args.preview_only, local_state=args.local_state,
-                     allow_replace=tuple(dict.fromkeys(args.allow_replace)))
+                     allow_replace=tuple(dict.fromkeys(args.allow_replace)), expect_no_changes=args.expect_no_changes)
 
 
 def _describe_plan(plan: Plan, operation: Operation, env_name: str, out: TextIO) -> None:

@@ -64,6 +64,8 @@ class Operation:
     allow_replace: tuple[str, ...] = ()
     """``up`` only: stateful resources (URNs) the user accepts to see replaced or deleted
     (:mod:`shared.orchestrate.replacements`)."""
+    expect_no_changes: bool = False
+    """``preview`` only: a layer whose preview proposes any change fails (:mod:`shared.orchestrate.settled`)."""
 
     @property
     def changes_infrastructure(self) -> bool:
@@ -92,6 +94,9 @@ class LayerResult:
     """Pulumi's change summary: operation (create, update, delete, same, ...) -> resource count."""
     duration_s: float = 0.0
     detail: str = ""
+    unsettled: bool = False
+    """FAILED by ``preview --expect-no-changes`` alone: the preview ran and proposes changes. The run goes on with the
+    other layers (their previews are as valid), where any other failure stops it."""
 
 
 OutputSink = Callable[[str], None]

@@ -14,7 +14,7 @@ CI get the same refusal as a terminal.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from pulumi import automation as auto
@@ -58,14 +58,27 @@ class Destruction:
         return f"{self.verb} {self.type} {self.urn} (steps: {', '.join(self.ops)})"
 
 
-class ReplacementGuard:
-    """Collects the destructive steps of a preview's event stream (``on_event``; thread-safe, as the
-    Automation API calls it from its event-log reader)."""
+@dataclass(frozen=True)
+class CollectedStep:
+    """The steps a preview would take on one resource: its URN and type, the ops in the order they came, and the
+    properties that differ (the events' ``diffs``, else their replace ``keys``)."""
 
-    def __init__(self) -> None:
+    urn: str
+    type: str
+    ops: tuple[str, ...]
+    keys: tuple[str, ...]
+
+
+class StepCollector:
+    """Collects the steps of a preview's event stream whose op ``keep`` accepts, by resource (``on_event``;
+    thread-safe, as the Automation API calls it from its event-log reader)."""
+
+    def __init__(self, keep: Callable[[str], bool]) -> None:
+        self._keep = keep
         self._lock = threading.Lock()
         self._ops: dict[str, list[str]] = {}
         self._types: dict[str, str] = {}
+        self._keys: dict[str, list[str]] = {}
 
     def on_event(self, event: auto.EngineEvent) -> None:
         pre = event.resource_pre_event
@@ -73,13 +86,27 @@ class ReplacementGuard:
             return
         metadata = pre.metadata
         op = getattr(metadata.op, "value", str(metadata.op))
-        if op not in DESTRUCTIVE_OPS:
+        if not self._keep(op):
             return
         with self._lock:
             ops = self._ops.setdefault(metadata.urn, [])
             if op not in ops:
                 ops.append(op)
             self._types[metadata.urn] = metadata.type
+            keys = self._keys.setdefault(metadata.urn, [])
+            keys.extend(key for key in (metadata.diffs or metadata.keys or ()) if key not in keys)
+
+    def collected(self) -> list[CollectedStep]:
+        with self._lock:
+            return [CollectedStep(urn, self._types[urn], tuple(ops), tuple(sorted(self._keys[urn])))
+                    for urn, ops in sorted(self._ops.items())]
+
+
+class ReplacementGuard(StepCollector):
+    """Collects the destructive steps of a preview's event stream."""
+
+    def __init__(self) -> None:
+        super().__init__(DESTRUCTIVE_OPS.__contains__)
 
     def destructions(self) -> list[Destruction]:
         """The stateful resources the preview would replace or delete (:func:`shared.protect.is_stateful`)."""
@@ -87,8 +114,7 @@ class ReplacementGuard:
 
     def destroyed(self) -> list[Destruction]:
         """Every resource the preview would replace or delete, stateful or not."""
-        with self._lock:
-            return [Destruction(urn, self._types[urn], tuple(ops)) for urn, ops in sorted(self._ops.items())]
+        return [Destruction(step.urn, step.type, step.ops) for step in self.collected()]
 
 
 @dataclass(frozen=True)

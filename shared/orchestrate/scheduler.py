@@ -167,7 +167,7 @@ def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunne
                                          detail=f"interrupted ({result.status.value}"
                                                 + (f": {result.detail})" if result.detail else ")"))
                     results[layer] = result
-                    if result.status is Status.FAILED:
+                    if result.status is Status.FAILED and not result.unsettled:
                         stopped, stopped_by = True, stopped_by or f"{layer} failed"
                         why = (f"{layer} failed to destroy and still reads it" if operation.reverse
                                else f"needs {layer}, which failed")
