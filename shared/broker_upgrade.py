@@ -309,6 +309,7 @@ def pending_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None,
     maintenance window; until then UpdateBroker judges a new engine version against the instance type and version
     the broker runs ("In-place upgrade from RabbitMQ 3 to 4": apply step 1 before step 2). None: nothing waits, or
     the env asks for no engine move."""
+    pending = {key: value for key, value in pending.items() if key in ("engine_version", "instance_type")}
     if env.messaging.broker != "amazon-mq" or not outputs or not pending:
         return None
     deployed = outputs.get(ENGINE_OUTPUT)

@@ -170,19 +170,31 @@ def test_credentials_only_through_oidc_and_id_token_only_where_a_role_is_assumed
             assert "write-all" not in str(permissions)
 
 
-def test_every_deploy_ends_with_a_preview_of_what_it_deployed_that_must_propose_no_change() -> None:
+def test_every_deploy_ends_with_a_preview_of_the_env_that_must_propose_no_change_and_gates_nothing() -> None:
     """A change proposed right after an up is one every later up repeats (what AWS reads back differs from what the
-    program sends), which no offline check can see: the deploy's job previews the same layers with
-    --expect-no-changes as its last step, with the up's own credentials, backend and secrets."""
+    program sends), which no offline check can see. dev: a last job previews the env with --expect-no-changes once
+    every layer's job is up, on the in-VPC runner (messaging), with the deploy role; nothing needs it, so a layer
+    that does not settle skips no up and is no failed deploy for the promotion's tried gate. staging and prod: the
+    last step of the env's one job, which may not fail it (the tried gate reads that job): an annotation says it."""
     dev = load(workflows.WORKFLOW_DIR / workflows.DEPLOY_DEV)["jobs"]
+    settled = dev[workflows.SETTLED_JOB]
+    assert sorted(settled["needs"]) == sorted(f"up-{layer}" for layer in dag.LAYERS)
+    assert not any(workflows.SETTLED_JOB in job.get("needs", []) for job in dev.values())
+    assert settled["runs-on"] == dev["up-messaging"]["runs-on"] and settled["environment"] == "dev"
+    assert workflows.SETTLED_JOB not in {job_id for job_id, job in dev.items()
+                                         if job["name"] in workflows.deploy_job_names("dev")}
+    settle = steps_of(settled)[-1]
+    assert settle["run"] == "python3 -m nox -s preview -- dev --expect-no-changes"
+    assert settle["env"] == steps_of(dev["up-messaging"])[-1]["env"] and "continue-on-error" not in settle
+    assert not any("--expect-no-changes" in step.get("run", "") for layer in dag.LAYERS
+                   for step in steps_of(dev[f"up-{layer}"]))
     promoted = load(workflows.WORKFLOW_DIR / workflows.DEPLOY_PROMOTED)["jobs"]
-    deploys = [(f"up-{layer}", dev[f"up-{layer}"], f"dev --layers {layer} --exact") for layer in dag.LAYERS]
-    deploys += [(f"deploy-{env}", promoted[f"deploy-{env}"], env) for env in ("staging", "prod")]
-    for job_id, job, chosen in deploys:
-        up, settle = steps_of(job)[-2:]
-        assert up["run"] == f"python3 -m nox -s up -- {chosen} --yes", job_id
-        assert settle["run"] == f"python3 -m nox -s preview -- {chosen} --expect-no-changes", job_id
-        assert settle["env"] == up["env"], job_id
+    for env in ("staging", "prod"):
+        up, settle = steps_of(promoted[f"deploy-{env}"])[-2:]
+        assert up["run"] == f"python3 -m nox -s up -- {env} --yes"
+        assert settle["run"] == f"python3 -m nox -s preview -- {env} --expect-no-changes"
+        assert settle["env"] == up["env"] and settle["continue-on-error"] is True
+        assert settle["timeout-minutes"] == workflows.SETTLE_STEP_MINUTES  # a hung preview fails the step alone
 
 
 def test_deploys_run_one_at_a_time_per_env_and_are_never_cancelled() -> None:
@@ -228,7 +240,7 @@ def test_every_job_that_runs_pulumi_logs_in_by_oidc_first_for_as_long_as_the_job
     session is (a token that expired mid-`up` would leave the stack locked with an operation half done)."""
     jobs = [(path.name, job) for path in WORKFLOW_FILES for job in load(path)["jobs"].values()
             if any(PULUMI_SESSION.search(step.get("run", "")) for step in steps_of(job))]
-    assert len(jobs) == len(dag.LAYERS) + 3  # deploy-dev's layer jobs, staging's and prod's deploys, the previews
+    assert len(jobs) == len(dag.LAYERS) + 4  # deploy-dev's layer jobs and settle job, staging's and prod's, previews
     for name, job in jobs:
         runs = [step.get("run", "") for step in steps_of(job)]
         logins = [index for index, run in enumerate(runs) if "workflows -- pulumi-login" in run]
@@ -270,7 +282,7 @@ def test_only_jobs_in_a_github_environment_get_the_passphrase() -> None:
     none (its stacks' secrets use a KMS key the read role may only decrypt with)."""
     given = [(path.name, job_id, job) for path in WORKFLOW_FILES for job_id, job in load(path)["jobs"].items()
              if "secrets.PULUMI_CONFIG_PASSPHRASE" in json.dumps(job)]
-    assert len(given) == len(dag.LAYERS) + 2  # deploy-dev's layer jobs, staging's and prod's deploys
+    assert len(given) == len(dag.LAYERS) + 3  # deploy-dev's layer jobs and settle job, staging's and prod's deploys
     for name, job_id, job in given:
         assert job.get("environment") in ("dev", "staging", "prod"), f"{name}:{job_id} is in no GitHub environment"
     assert "secrets.PULUMI_CONFIG_PASSPHRASE" not in (workflows.WORKFLOW_DIR / "pull-request.yml").read_text()
@@ -283,7 +295,7 @@ def test_only_jobs_in_a_github_environment_get_the_deploy_token_and_previews_get
     secret any branch can read, so README asks for a team token with read on the previewed stacks only."""
     given = [(path.name, job_id, job) for path in WORKFLOW_FILES for job_id, job in load(path)["jobs"].items()
              if "secrets.PULUMI_ACCESS_TOKEN" in json.dumps(job)]
-    assert len(given) == len(dag.LAYERS) + 2  # deploy-dev's layer jobs, staging's and prod's deploys
+    assert len(given) == len(dag.LAYERS) + 3  # deploy-dev's layer jobs and settle job, staging's and prod's deploys
     for name, job_id, job in given:
         assert job.get("environment") in ("dev", "staging", "prod"), f"{name}:{job_id} is in no GitHub environment"
     previews = [(path.name, job_id) for path in WORKFLOW_FILES for job_id, job in load(path)["jobs"].items()

@@ -1106,9 +1106,15 @@ def test_a_layer_whose_preview_proposes_a_change_right_after_its_up_does_not_set
     assert sorted(c["layer"] for c in fake_cli.operations("preview")) == sorted(LAYERS)
     assert "does not settle" not in summary_cells(output, "network")
     assert output.count("not settled: ") == 2  # the task definition's steps, the rotation's update
+    assert "::error" not in output
     # without the flag the same previews succeed (a pull request's preview shows changes: that is what it is for)
     code, output = run(["preview", "dev"], tmp_path)
     assert code == 0 and "does not settle" not in output, output
+    # in a GitHub Actions job each such layer is an annotation of the run too (deploy-promoted's step may not fail)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    code, output = run(["preview", "dev", "--expect-no-changes"], tmp_path)
+    assert code == 1 and "::error title=dev compute does not settle::does not settle" in output, output
+    assert "::error title=dev broker does not settle::" in output and "::error title=dev network" not in output
 
 
 def test_a_layer_that_settles_passes_expect_no_changes(fake_cli: FakeCli, tmp_path: Path,
@@ -1120,6 +1126,35 @@ def test_a_layer_that_settles_passes_expect_no_changes(fake_cli: FakeCli, tmp_pa
     code, output = run(["preview", "dev", "--expect-no-changes"], tmp_path)
     assert code == 0, output
     assert "does not settle" not in output
+
+
+RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+RULE_URN = f"urn:pulumi:dev::network::mlplatform:network:VpcNetwork$aws:ec2/securityGroup:SecurityGroup${RULE}::"
+
+
+def test_a_port_retiring_by_design_is_in_flight_and_anything_else_still_fails(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """network keeps a port the tasks were moved off for one more up (shared.port_retirement): right after that up
+    its outputs name the port retiring and its preview proposes the drop. That is noted as in flight; an update of
+    another resource of the layer in the same preview still fails it."""
+    fake_cli.create_stacks("dev", ("network",))
+    (fake_cli.state / "network.dev.outputs.json").write_text(json.dumps({
+        "called_service_ports": {"inference": 8090}, "retiring_service_ports": {"inference": 8082}}))
+    drop = [{"op": "delete", "urn": f"{RULE_URN}network-services-in-8082", "type": RULE}]
+    preview_steps(monkeypatch, tmp_path, {"network": drop})
+    code, output = run(["preview", "dev", "--layers", "network", "--exact", "--expect-no-changes"], tmp_path)
+    assert code == 0, output
+    assert f"in flight: delete {RULE} network-services-in-8082: the ports the tasks were moved off (inference " \
+           "8082)" in output
+    assert "changes in flight" in summary_cells(output, "network")
+    tagged: dict[str, str | list[str]] = {"op": "update", "urn": f"{RULE_URN}network-endpoints-in-https",
+                                          "type": RULE, "diffs": ["tags"]}
+    preview_steps(monkeypatch, tmp_path, {"network": [*drop, tagged]})
+    code, output = run(["preview", "dev", "--layers", "network", "--exact", "--expect-no-changes"], tmp_path)
+    assert code == 1, output
+    cell = summary_cells(output, "network")
+    assert "proposes 1 change(s)" in cell and "network-endpoints-in-https (tags)" in cell, cell
+    assert "network-services-in-8082" not in cell.split("changes in flight")[0]
 
 
 @pytest.mark.parametrize("action", ["up", "refresh", "destroy"])

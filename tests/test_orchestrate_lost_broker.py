@@ -575,3 +575,40 @@ def test_the_way_back_is_handed_only_with_the_code() -> None:
     assert handed[ACTIONS_VARIABLE] == f"{NOT_UPGRADEABLE_TO_V4},RABBITMQ_MEMORY_ALARM"
     assert ACTIONS_VARIABLE not in program_environment(prod, RunningBroker("b-1", "RUNNING", "mq.m7g.large", mode,
                                                                            "3.13.7"))
+
+
+class ConvergingRecorder(BrokerStackRunner):
+    """The broker stack runner that records what the run hands on as changes in flight (expect_converging)."""
+
+    def __init__(self, broker_id: str | None) -> None:
+        super().__init__(broker_id)
+        self.converging: dict[str, list[Any]] = {}
+
+    def expect_converging(self, env_name: str, changes: Mapping[str, Any]) -> None:
+        self.converging = {layer: list(items) for layer, items in changes.items()}
+
+
+def test_a_settle_check_is_told_what_the_broker_has_pending(moto_aws: None) -> None:
+    """A new configuration revision, instance type or engine version waits for a reboot or the maintenance window
+    (DescribeBroker Configurations.Pending, PendingHostInstanceType, PendingEngineVersion), and the provider reads back
+    what the broker runs until then: `preview --expect-no-changes` right after the up that asked gets them as changes
+    in flight (shared.orchestrate.settled), not as a broker that does not settle."""
+    prod = load_env("prod")
+    broker_id = _broker(prod)
+    pending = {"Configurations": {"Current": {"Id": "c-1", "Revision": 2}, "Pending": {"Id": "c-1", "Revision": 3}},
+               "PendingHostInstanceType": "mq.m7g.large"}
+    runner = ConvergingRecorder(broker_id)
+    code, out, _ = up(["preview", "prod", "--layers", "broker", "--exact", "--expect-no-changes"],
+                      checker(PendingClients(pending)), runner)
+    assert code == 0, out
+    (broker,) = runner.converging["broker"]
+    assert broker.keys == {"configuration", "hostInstanceType"}
+    assert "configuration c-1 revision 3" in broker.why and "hostInstanceType mq.m7g.large" in broker.why
+    # the revision the broker runs is no change pending; and a plain preview is told nothing
+    for answer, argv in (({"Configurations": {"Current": {"Id": "c-1", "Revision": 2},
+                                              "Pending": {"Id": "c-1", "Revision": 2}}}, ["--expect-no-changes"]),
+                         (pending, [])):
+        runner = ConvergingRecorder(broker_id)
+        code, out, _ = up(["preview", "prod", "--layers", "broker", "--exact", *argv], checker(PendingClients(answer)),
+                          runner)
+        assert code == 0 and runner.converging == {}, (answer, out)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pulumi import automation as auto
 
-from shared.orchestrate.settled import ChangeRecorder, unsettled_detail
+from shared.orchestrate.model import LayerResult, Status
+from shared.orchestrate.replacements import CollectedStep
+from shared.orchestrate.settled import ChangeRecorder, converging, unsettled_annotations, unsettled_detail
 
 ROLE = "aws:iam/role:Role"
 
@@ -49,3 +51,54 @@ def test_a_layer_with_many_changes_names_eight_and_counts_the_rest() -> None:
     assert "update aws:iam/role:Role role-07 (tags)" in detail and "role-08" not in detail
     assert "; and 3 more." in detail
     assert "pulumi preview --diff --stack <org>/compute/dev" in detail
+
+
+# -- changes in flight: noted, not failed ---------------------------------------------------------------------------
+
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+GROUP = "aws:ec2/securityGroup:SecurityGroup"
+BROKER = "aws:mq/broker:Broker"
+
+
+def step(type_: str, name: str, ops: tuple[str, ...] = ("update",), keys: tuple[str, ...] = ()) -> CollectedStep:
+    return CollectedStep(f"urn:pulumi:dev::layer::{type_}::{name}", type_, ops, keys)
+
+
+def test_a_port_the_tasks_were_moved_off_is_dropped_by_the_next_up_not_a_failure() -> None:
+    """network admits a moved port for one more up (shared.port_retirement): right after that up its outputs name
+    the port retiring, and the preview proposes the drop; its range rules' changes are in flight, nothing else."""
+    (network,) = converging(["network"], {"retiring_service_ports": {"inference": 8082}}, {})["network"]
+    assert "inference 8082" in network.why
+    assert network.covers(step(INGRESS, "network-services-in-8082", ("delete",)))
+    assert network.covers(step(INGRESS, "network-services-in-8081", ("replace",), ("toPort",)))
+    assert not network.covers(step(GROUP, "network-services", keys=("ingress",)))
+    assert not network.covers(step(INGRESS, "network-endpoints-in-https", ("delete",)))
+    # nothing retiring (or network not in the run): nothing in flight
+    assert converging(["network"], {"retiring_service_ports": {}}, {}) == {}
+    assert converging(["compute"], {"retiring_service_ports": {"inference": 8082}}, {}) == {}
+
+
+def test_what_amazon_mq_has_pending_is_an_update_of_those_inputs_alone() -> None:
+    """Until a reboot or the maintenance window the provider reads back what the broker runs, so the preview right
+    after the up that asked proposes the same update; an update of anything else, or a replacement, still fails."""
+    (broker,) = converging(["broker"], None, {"configuration": "c-1 revision 3",
+                                              "instance_type": "mq.m7g.large"})["broker"]
+    assert "configuration c-1 revision 3" in broker.why and "hostInstanceType mq.m7g.large" in broker.why
+    assert broker.covers(step(BROKER, "broker", keys=("configuration",)))
+    assert broker.covers(step(BROKER, "broker", keys=("configuration", "hostInstanceType")))
+    assert not broker.covers(step(BROKER, "broker", keys=("engineVersion",)))  # not pending: a perpetual diff
+    assert not broker.covers(step(BROKER, "broker", keys=("configuration", "tags")))
+    assert not broker.covers(step(BROKER, "broker"))  # no properties named: nothing to judge by
+    assert not broker.covers(step(BROKER, "broker", ("create-replacement", "replace", "delete-replaced"),
+                                  ("hostInstanceType",)))
+    assert converging(["broker"], None, {}) == {}
+
+
+def test_in_github_actions_each_layer_that_does_not_settle_is_an_error_annotation_of_the_run() -> None:
+    """deploy-promoted's settle step may not fail its job (the promotion's tried gate reads it): the run's page says
+    it, one ::error per layer, its message escaped as the runner reads workflow commands (%, CR, LF)."""
+    results = [LayerResult("network", Status.SUCCEEDED),
+               LayerResult("compute", Status.FAILED, detail="does not settle: 100% of it\nagain", unsettled=True),
+               LayerResult("broker", Status.FAILED, detail="pulumi exited with code 255")]
+    assert unsettled_annotations(results, "prod") == [
+        "::error title=prod compute does not settle::does not settle: 100%25 of it%0Aagain"]

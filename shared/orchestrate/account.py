@@ -449,7 +449,8 @@ class AccountReport:
     does not call ``up`` refused for them."""
     broker_pending: dict[str, str] = field(default_factory=dict)
     """What the env's broker has asked for and not applied yet (botocore mq DescribeBroker ``PendingEngineVersion``
-    -> ``engine_version``, ``PendingHostInstanceType`` -> ``instance_type``): Amazon MQ applies them at a reboot or in
+    -> ``engine_version``, ``PendingHostInstanceType`` -> ``instance_type``, ``Configurations.Pending`` ->
+    ``configuration``): Amazon MQ applies them at a reboot or in
     the maintenance window (:func:`shared.broker_upgrade.pending_move_refusal`)."""
     broker_running: RunningBroker | None = None
     """What the env's broker is and runs now (DescribeBroker); None: not read
@@ -928,8 +929,15 @@ class AwsAccountCheck:
             except aws_errors() as error:
                 report.notes.append(f"what {name} has pending is unknown (DescribeBroker: {error})")
                 return
+            configurations = described.get("Configurations") or {}
+            waiting = configurations.get("Pending") or {}
+            # a revision set and not applied (Configurations.Pending, botocore mq Configurations: Current, History,
+            # Pending): Amazon MQ answers the current one as the broker's until a reboot or the maintenance window
+            pending_configuration = (f"{waiting.get('Id')} revision {waiting.get('Revision')}"
+                                     if waiting and waiting != configurations.get("Current") else None)
             pending = {"engine_version": described.get("PendingEngineVersion"),
-                       "instance_type": described.get("PendingHostInstanceType")}
+                       "instance_type": described.get("PendingHostInstanceType"),
+                       "configuration": pending_configuration}
             report.broker_pending = {key: str(value) for key, value in pending.items() if value}
             running = {key: str(described[key]) if described.get(key) else None
                        for key in ("BrokerState", "HostInstanceType", "DeploymentMode", "EngineVersion")}

@@ -101,7 +101,7 @@ from shared.orchestrate.reach import endpoint_layer
 from shared.orchestrate.replacements import Destruction, ReplacementGuard, judge
 from shared.orchestrate.report import failure_detail, locked_detail
 from shared.orchestrate.run_lease import RunLease, lease_note, lease_store
-from shared.orchestrate.settled import ChangeRecorder, describe_change, unsettled_detail
+from shared.orchestrate.settled import ChangeRecorder, Converging, describe_change, unsettled_detail
 from shared.policy_catalog import PACKS
 from shared.workflows import pulumi_version
 
@@ -804,6 +804,8 @@ class AutomationRunner:
         #: (env, layer) -> the load balancers its program keeps whose AWS deletion protection is on (name -> ARN), as
         #: the caller found them (:meth:`hold_deletion_protected`): its up may not replace them
         self._deletion_protected: dict[tuple[str, str], dict[str, str]] = {}
+        #: (env, layer) -> its changes in flight, which a settle check notes (:meth:`expect_converging`)
+        self._converging: dict[tuple[str, str], list[Converging]] = {}
         #: (env, layer) -> the operations its state records as pending (:mod:`shared.orchestrate.pending`), same export
         self._pending: dict[tuple[str, str], list[PendingOperation]] = {}
         #: (env, layer) -> the ids of the Amazon MQ brokers its state holds (:func:`broker_ids`), same export
@@ -1156,6 +1158,12 @@ class AutomationRunner:
         :data:`shared.broker_capacity.RUNNING_BROKER_VARIABLE`)."""
         self._program_environment = dict(values)
 
+    def expect_converging(self, env_name: str, changes: Mapping[str, Sequence[Converging]]) -> None:
+        """The changes in flight of each layer (:func:`shared.orchestrate.settled.converging`) that a ``preview
+        --expect-no-changes`` notes instead of failing the layer for."""
+        for layer, converging in changes.items():
+            self._converging[(env_name, layer)] = list(converging)
+
     def hold_deletion_protected(self, layer: str, env: EnvConfig, held: Mapping[str, str]) -> None:
         """The load balancers of ``layer`` (resource name -> ARN) whose AWS deletion protection the caller found on
         (:class:`shared.orchestrate.images.ImageGatedRunner` asks ELB): an ``up`` whose preview replaces one is
@@ -1233,10 +1241,22 @@ class AutomationRunner:
             said = (f"up refuses: it destroys stateful {', '.join(sorted({item.type for item in destroyed}))} "
                     "(--allow-replace, above)") if destroyed else ""
             if operation.expect_no_changes and (proposed := recorder.collected()):
+                expected = self._converging.get((env.name, layer), [])
+                in_flight: dict[str, None] = {}
+                unexpected = []
                 for change in proposed:
-                    on_output(f"not settled: {describe_change(change)}")
-                return LayerResult(layer, Status.FAILED, _ops(changes), unsettled=True,
-                                   detail="; ".join(filter(None, (unsettled_detail(layer, env.name, proposed), said))))
+                    covering = next((item for item in expected if item.covers(change)), None)
+                    if covering is None:
+                        unexpected.append(change)
+                        on_output(f"not settled: {describe_change(change)}")
+                    else:
+                        in_flight[covering.why] = None
+                        on_output(f"in flight: {describe_change(change)}: {covering.why}")
+                flight = f"changes in flight: {'; '.join(in_flight)}" if in_flight else ""
+                if unexpected:
+                    return LayerResult(layer, Status.FAILED, _ops(changes), unsettled=True, detail="; ".join(
+                        filter(None, (unsettled_detail(layer, env.name, unexpected), flight, said))))
+                said = "; ".join(filter(None, (flight, said)))
             return LayerResult(layer, Status.SUCCEEDED, _ops(changes), detail=said)
         if action is Action.UP:
             stack = auto.create_or_select_stack(stack_name=name, work_dir=self._work_dir(layer),

@@ -82,6 +82,7 @@ from shared.orchestrate.report import failure_detail
 if TYPE_CHECKING:
     # shared.release_tags imports pulumi and pulumi_aws (through shared.components.ecr): imported when a
     # release is tagged, not by every importer of this module (promote reads ECS and ECR through it).
+    from shared.orchestrate.settled import Converging
     from shared.release_tags import TagResult
 
 LAYER = "compute"
@@ -377,6 +378,12 @@ class ImageGatedRunner:
         hand_over = getattr(self.inner, "program_environment", None)
         if hand_over is not None:
             hand_over(values)
+
+    def expect_converging(self, env_name: str, changes: Mapping[str, Sequence[Converging]]) -> None:
+        """Handed to the inner runner (:meth:`AutomationRunner.expect_converging`), where it takes them."""
+        hand_over = getattr(self.inner, "expect_converging", None)
+        if hand_over is not None:
+            hand_over(env_name, changes)
 
     def app_mesh_urns(self, layer: str, env: EnvConfig) -> list[str] | None:
         """:meth:`AutomationRunner.app_mesh_urns` (None: cannot tell)."""

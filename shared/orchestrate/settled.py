@@ -4,8 +4,10 @@ What a provider reads back from AWS is not always what the program sent: a defau
 adds, a JSON document it rewrites, a version it patches. Where the provider does not normalise such a difference,
 every later ``up`` proposes the change again, and for a replace-on-change input a replacement: an ECS task
 definition replaced on each ``up`` rolls every service each time. No offline synth can tell, since it never reads
-anything back. Previewed right after an ``up`` (the deploy workflows do, in the same job), each proposed change is
-such a difference or drift made outside Pulumi in between; both want a look.
+anything back. Previewed right after an ``up`` (the deploy workflows do: dev's in a last job, the promoted envs' as the
+last step of their job), a proposed change is such a difference, or drift made outside Pulumi in between (both want a
+look), or a change in flight by design (:func:`converging`: a port network drops one ``up`` later, what Amazon MQ
+applies in its maintenance window), which is noted instead.
 
 A :class:`ChangeRecorder` collects the preview's steps from the engine's events (``ResourcePreEvent``: its step's
 ``op``, ``urn``, ``type``, the changed keys ``diffs`` and the replace-causing ``keys``; pulumi.automation.events
@@ -15,11 +17,16 @@ reading what runs) change nothing; every other step does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from pulumi import automation as auto
 
+from shared.orchestrate.model import LayerResult
 from shared.orchestrate.replacements import CollectedStep, StepCollector
+from shared.port_retirement import RETIRING_PORTS_OUTPUT
 
 #: Steps an ``up`` would not take: the resource unchanged, a data source read, the state read anew (``--refresh``).
 UNCHANGED_OPS: frozenset[str] = frozenset({
@@ -42,12 +49,82 @@ class ChangeRecorder(StepCollector):
         super().__init__(lambda op: op not in UNCHANGED_OPS)
 
 
+#: The range rules of the tasks' security group (shared.components.network, ``<name>-services-<in|out>-<port>``)
+RANGE_RULE_TYPES = frozenset({"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                              "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"})
+RANGE_RULE_NAME = r"-services-(in|out)-\d+$"
+BROKER_TYPE = "aws:mq/broker:Broker"
+#: What Amazon MQ has pending (:attr:`shared.orchestrate.account.AccountReport.broker_pending`) -> the broker's input
+#: the provider reads back as what the broker runs until then (DescribeBroker ``EngineVersion``, ``HostInstanceType``,
+#: ``Configurations.Current``)
+PENDING_INPUTS = {"engine_version": "engineVersion", "instance_type": "hostInstanceType",
+                  "configuration": "configuration"}
+
+
+@dataclass(frozen=True)
+class Converging:
+    """A change in flight that a preview right after an ``up`` still shows, by design: the layer makes it over two
+    ``up``s, or AWS applies it later. Its steps are noted, not failed; any other change of the layer still fails."""
+
+    types: frozenset[str]
+    #: a pattern the resource's name must match ("" any)
+    name: str
+    #: the properties a step may change (empty: any); a step that names none is not covered
+    keys: frozenset[str]
+    #: the ops a step may take (empty: any)
+    ops: frozenset[str]
+    why: str
+
+    def covers(self, step: CollectedStep) -> bool:
+        if step.type not in self.types or (self.name and not re.search(self.name, step.urn.rsplit("::", 1)[-1])):
+            return False
+        if self.ops and not set(step.ops) <= self.ops:
+            return False
+        return not self.keys or (bool(step.keys) and set(step.keys) <= self.keys)
+
+
+def converging(layers: Sequence[str], network_outputs: Mapping[str, Any] | None,
+               broker_pending: Mapping[str, str]) -> dict[str, list[Converging]]:
+    """The changes in flight of the run's layers, from the network stack's outputs and what the broker has pending:
+
+    - network: the ports a catalog change moved the tasks off stay admitted for one more ``up``, which drops them
+      (shared.port_retirement; its outputs' ``retiring_service_ports``): the preview right after proposes that drop;
+    - broker: Amazon MQ applies a new engine version, instance type or configuration revision at a reboot or in the
+      maintenance window, and the provider reads back what the broker runs until then: the preview proposes the
+      same update again (an update of those inputs only; a replacement is never excused)."""
+    result: dict[str, list[Converging]] = {}
+    retiring = (network_outputs or {}).get(RETIRING_PORTS_OUTPUT) or {}
+    if "network" in layers and retiring:
+        ports = ", ".join(f"{service} {port}" for service, port in sorted(dict(retiring).items()))
+        result["network"] = [Converging(RANGE_RULE_TYPES, RANGE_RULE_NAME, frozenset(), frozenset(), (
+            f"the ports the tasks were moved off ({ports}) stay admitted for one more up, which drops them once "
+            "compute moved its tasks (README 'A called service's port')"))]
+    pending = {PENDING_INPUTS[key]: value for key, value in broker_pending.items() if key in PENDING_INPUTS}
+    if "broker" in layers and pending:
+        what = ", ".join(f"{key} {value}" for key, value in sorted(pending.items()))
+        result["broker"] = [Converging(frozenset({BROKER_TYPE}), "", frozenset(pending), frozenset({"update"}), (
+            f"Amazon MQ has {what} pending, applied at a reboot or in the maintenance window; until then the provider "
+            "reads back what the broker runs (README 'Maintenance window')"))]
+    return result
+
+
+def unsettled_annotations(results: Sequence[LayerResult], env_name: str) -> list[str]:
+    """A GitHub Actions ``::error`` workflow command for each layer that does not settle (its message escaped as the
+    runner reads it: ``%``, CR and LF; its title's ``:`` and ``,`` too), shown on the run's page."""
+    def escaped(text: str, title: bool = False) -> str:
+        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return text.replace(":", "%3A").replace(",", "%2C") if title else text
+
+    return [f"::error title={escaped(f'{env_name} {result.layer} does not settle', title=True)}::"
+            f"{escaped(result.detail)}" for result in results if result.unsettled]
+
+
 def unsettled_detail(layer: str, env_name: str, changes: Sequence[CollectedStep]) -> str:
     """Why ``layer``'s preview fails under ``--expect-no-changes``: what it would change, and what that means."""
     shown = "; ".join(describe_change(change) for change in changes[:LISTED])
     more = f"; and {len(changes) - LISTED} more" if len(changes) > LISTED else ""
     return (f"does not settle: its preview proposes {len(changes)} change(s) where none was expected: {shown}{more}. "
-            f"Right after an up of {env_name}, such a change is one every up repeats (what the provider reads back "
-            f"from AWS differs from what the program sends: send what AWS returns, or ignore the property) or drift "
-            f"made outside Pulumi since; `pulumi preview --diff --stack <org>/{layer}/{env_name}` in stacks/{layer} "
-            "shows each property")
+            f"Right after an up of {env_name}, such a change (not one in flight: a port network keeps one more up, "
+            "what Amazon MQ has pending) is one every up repeats (what the provider reads back from AWS differs from "
+            "what the program sends: send what AWS returns, or ignore the property) or drift made outside Pulumi "
+            f"since; `pulumi preview --diff --stack <org>/{layer}/{env_name}` in stacks/{layer} shows each property")
