@@ -67,22 +67,22 @@ def step(type_: str, name: str, ops: tuple[str, ...] = ("update",), keys: tuple[
 def test_a_port_the_tasks_were_moved_off_is_dropped_by_the_next_up_not_a_failure() -> None:
     """network admits a moved port for one more up (shared.port_retirement): right after that up its outputs name
     the port retiring, and the preview proposes the drop; its range rules' changes are in flight, nothing else."""
-    (network,) = converging(["network"], {"retiring_service_ports": {"inference": 8082}}, {})["network"]
+    _provider, network = converging(["network"], {"retiring_service_ports": {"inference": 8082}}, {})["network"]
     assert "inference 8082" in network.why
     assert network.covers(step(INGRESS, "network-services-in-8082", ("delete",)))
     assert network.covers(step(INGRESS, "network-services-in-8081", ("replace",), ("toPort",)))
     assert not network.covers(step(GROUP, "network-services", keys=("ingress",)))
     assert not network.covers(step(INGRESS, "network-endpoints-in-https", ("delete",)))
-    # nothing retiring (or network not in the run): nothing in flight
-    assert converging(["network"], {"retiring_service_ports": {}}, {}) == {}
-    assert converging(["compute"], {"retiring_service_ports": {"inference": 8082}}, {}) == {}
+    # nothing retiring (or network not in the run): nothing in flight but a provider's own configuration
+    assert [len(items) for items in converging(["network"], {"retiring_service_ports": {}}, {}).values()] == [1]
+    assert list(converging(["compute"], {"retiring_service_ports": {"inference": 8082}}, {})) == ["compute"]
 
 
 def test_what_amazon_mq_has_pending_is_an_update_of_those_inputs_alone() -> None:
     """Until a reboot or the maintenance window the provider reads back what the broker runs, so the preview right
     after the up that asked proposes the same update; an update of anything else, or a replacement, still fails."""
-    (broker,) = converging(["broker"], None, {"configuration": "c-1 revision 3",
-                                              "instance_type": "mq.m7g.large"})["broker"]
+    _provider, broker = converging(["broker"], None, {"configuration": "c-1 revision 3",
+                                                       "instance_type": "mq.m7g.large"})["broker"]
     assert "configuration c-1 revision 3" in broker.why and "hostInstanceType mq.m7g.large" in broker.why
     assert broker.covers(step(BROKER, "broker", keys=("configuration",)))
     assert broker.covers(step(BROKER, "broker", keys=("configuration", "hostInstanceType")))
@@ -91,7 +91,17 @@ def test_what_amazon_mq_has_pending_is_an_update_of_those_inputs_alone() -> None
     assert not broker.covers(step(BROKER, "broker"))  # no properties named: nothing to judge by
     assert not broker.covers(step(BROKER, "broker", ("create-replacement", "replace", "delete-replaced"),
                                   ("hostInstanceType",)))
-    assert converging(["broker"], None, {}) == {}
+    assert len(converging(["broker"], None, {})["broker"]) == 1
+
+
+def test_a_provider_s_own_configuration_changes_no_resource() -> None:
+    """messaging's RabbitMQ provider takes the broker admin's current password: a rotation between messaging's up and
+    the check is an update of the provider resource, which changes nothing on the broker or in AWS."""
+    (provider,) = converging(["messaging"], None, {})["messaging"]
+    assert provider.covers(step("pulumi:providers:rabbitmq", "messaging-rabbitmq", keys=("password",)))
+    assert provider.covers(step("pulumi:providers:aws", "default_7_51_1", keys=("region",)))
+    assert not provider.covers(step("pulumi:providers:rabbitmq", "messaging-rabbitmq", ("replace",), ("endpoint",)))
+    assert not provider.covers(step("rabbitmq:index/user:User", "gateway", keys=("password",)))
 
 
 def test_in_github_actions_each_layer_that_does_not_settle_is_an_error_annotation_of_the_run() -> None:

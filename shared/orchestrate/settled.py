@@ -7,7 +7,8 @@ definition replaced on each ``up`` rolls every service each time. No offline syn
 anything back. Previewed right after an ``up`` (the deploy workflows do: dev's in a last job, the promoted envs' as the
 last step of their job), a proposed change is such a difference, or drift made outside Pulumi in between (both want a
 look), or a change in flight by design (:func:`converging`: a port network drops one ``up`` later, what Amazon MQ
-applies in its maintenance window), which is noted instead.
+applies in its maintenance window, a provider's own configuration such as a rotated password), which is noted
+instead.
 
 A :class:`ChangeRecorder` collects the preview's steps from the engine's events (``ResourcePreEvent``: its step's
 ``op``, ``urn``, ``type``, the changed keys ``diffs`` and the replace-causing ``keys``; pulumi.automation.events
@@ -49,6 +50,11 @@ class ChangeRecorder(StepCollector):
         super().__init__(lambda op: op not in UNCHANGED_OPS)
 
 
+#: An update of a provider's own configuration changes no resource: messaging's RabbitMQ provider takes the broker
+#: admin's current password, which a rotation may change between messaging's ``up`` and the check
+#: (shared.components.messaging); a resource it would change shows as a step of its own
+PROVIDER_UPDATE = "a provider's configuration (as the broker admin's password after a rotation) changes no resource"
+
 #: The range rules of the tasks' security group (shared.components.network, ``<name>-services-<in|out>-<port>``)
 RANGE_RULE_TYPES = frozenset({"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
                               "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"})
@@ -66,6 +72,7 @@ class Converging:
     """A change in flight that a preview right after an ``up`` still shows, by design: the layer makes it over two
     ``up``s, or AWS applies it later. Its steps are noted, not failed; any other change of the layer still fails."""
 
+    #: the resource types it covers (one ending in ``:``, e.g. ``pulumi:providers:``, covers every type it begins)
     types: frozenset[str]
     #: a pattern the resource's name must match ("" any)
     name: str
@@ -76,7 +83,9 @@ class Converging:
     why: str
 
     def covers(self, step: CollectedStep) -> bool:
-        if step.type not in self.types or (self.name and not re.search(self.name, step.urn.rsplit("::", 1)[-1])):
+        if not any(step.type == kind or (kind.endswith(":") and step.type.startswith(kind)) for kind in self.types):
+            return False
+        if self.name and not re.search(self.name, step.urn.rsplit("::", 1)[-1]):
             return False
         if self.ops and not set(step.ops) <= self.ops:
             return False
@@ -90,21 +99,25 @@ def converging(layers: Sequence[str], network_outputs: Mapping[str, Any] | None,
     - network: the ports a catalog change moved the tasks off stay admitted for one more ``up``, which drops them
       (shared.port_retirement; its outputs' ``retiring_service_ports``): the preview right after proposes that drop;
     - broker: Amazon MQ applies a new engine version, instance type or configuration revision at a reboot or in the
-      maintenance window, and the provider reads back what the broker runs until then: the preview proposes the
-      same update again (an update of those inputs only; a replacement is never excused)."""
-    result: dict[str, list[Converging]] = {}
+      maintenance window; the provider's update keeps what it sent, but a refresh of the broker (``nox -s refresh``)
+      reads back what the broker runs until then, and the preview after it proposes the same update again (an update
+      of those inputs only; a replacement is never excused);
+    - every layer: an update of a provider resource (``pulumi:providers:*``), which changes no resource itself."""
+    result: dict[str, list[Converging]] = {
+        layer: [Converging(frozenset({"pulumi:providers:"}), "", frozenset(), frozenset({"update"}), PROVIDER_UPDATE)]
+        for layer in layers}
     retiring = (network_outputs or {}).get(RETIRING_PORTS_OUTPUT) or {}
     if "network" in layers and retiring:
         ports = ", ".join(f"{service} {port}" for service, port in sorted(dict(retiring).items()))
-        result["network"] = [Converging(RANGE_RULE_TYPES, RANGE_RULE_NAME, frozenset(), frozenset(), (
+        result["network"].append(Converging(RANGE_RULE_TYPES, RANGE_RULE_NAME, frozenset(), frozenset(), (
             f"the ports the tasks were moved off ({ports}) stay admitted for one more up, which drops them once "
-            "compute moved its tasks (README 'A called service's port')"))]
+            "compute moved its tasks (README 'A called service's port')")))
     pending = {PENDING_INPUTS[key]: value for key, value in broker_pending.items() if key in PENDING_INPUTS}
     if "broker" in layers and pending:
         what = ", ".join(f"{key} {value}" for key, value in sorted(pending.items()))
-        result["broker"] = [Converging(frozenset({BROKER_TYPE}), "", frozenset(pending), frozenset({"update"}), (
-            f"Amazon MQ has {what} pending, applied at a reboot or in the maintenance window; until then the provider "
-            "reads back what the broker runs (README 'Maintenance window')"))]
+        result["broker"].append(Converging(frozenset({BROKER_TYPE}), "", frozenset(pending), frozenset({"update"}), (
+            f"Amazon MQ has {what} pending, applied at a reboot or in the maintenance window; until then a refresh "
+            "reads back what the broker runs (README 'Maintenance window')")))
     return result
 
 
