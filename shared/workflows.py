@@ -355,18 +355,10 @@ def render_deploy_dev(env: str = "dev") -> str:
             lines.append(f"    runs-on: {vpc_runner_expression(env)}")
         else:
             lines.append("    runs-on: ubuntu-latest")
-        minutes = layer_job_minutes(config, catalog, layer, github_hosted=True)
         lines += [
-            f"    environment: {env}",
             # the in-VPC runner's expression falls back to a GitHub-hosted runner
-            f"    timeout-minutes: {minutes}",
-            "    permissions:",
-            "      contents: read  # checkout",
-            "      id-token: write  # OIDC: the env's deploy role",
-            "    steps:",
-            *_setup_steps("      ", cli_version),
-            *_credential_steps("      ", env, f"up-{env}-{layer}", role_session_seconds(config, minutes)),
-            *login_step("      ", env, minutes),
+            *_dev_job_steps(config, f"up-{env}-{layer}", layer_job_minutes(config, catalog, layer, github_hosted=True),
+                            cli_version),
             f"      - name: up {env} {layer}",
             f"        run: python3 -m nox -s up -- {env} --layers {layer} --exact --yes",
             *_deploy_env_block("        "),
@@ -374,25 +366,33 @@ def render_deploy_dev(env: str = "dev") -> str:
     # Last, once every layer is up: the whole env previewed with --expect-no-changes (shared.orchestrate.settled). Its
     # own job, which nothing needs: a layer that does not settle turns the run red without skipping a later layer's up
     # or counting as a failed deploy of dev (deploy_job_names: the promotion's "tried" gate reads those jobs alone).
-    minutes = LAYER_MINUTES
+    # The deploy role, as the up jobs: the read role may not read broker's and messaging's states.
     lines += [
         f"  {SETTLED_JOB}:",
         f"    name: {env} settles",
         f"    needs: [{', '.join(layer_job_id(layer) for layer in order())}]",
         "    # messaging's preview talks to an endpoint that answers only inside the VPC: the in-VPC runner",
         f"    runs-on: {vpc_runner_expression(env)}",
+        *_dev_job_steps(config, f"settled-{env}", LAYER_MINUTES, cli_version),
+        *_settled_step("      ", env),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _dev_job_steps(config: EnvConfig, session_name: str, minutes: int, cli_version: str) -> list[str]:
+    """A deploy-dev.yml job from its ``environment`` to its Pulumi login: the env's deploy role for ``minutes``."""
+    env = config.name
+    return [
         f"    environment: {env}",
         f"    timeout-minutes: {minutes}",
         "    permissions:",
         "      contents: read  # checkout",
-        "      id-token: write  # OIDC: the env's deploy role (the read role may not read broker's and messaging's)",
+        "      id-token: write  # OIDC: the env's deploy role",
         "    steps:",
         *_setup_steps("      ", cli_version),
-        *_credential_steps("      ", env, f"settled-{env}", role_session_seconds(config, minutes)),
+        *_credential_steps("      ", env, session_name, role_session_seconds(config, minutes)),
         *login_step("      ", env, minutes),
-        *_settled_step("      ", env),
     ]
-    return "\n".join(lines) + "\n"
 
 
 #: deploy-dev.yml's last job: the env previewed with --expect-no-changes once every layer is up

@@ -101,7 +101,7 @@ from shared.orchestrate.reach import endpoint_layer
 from shared.orchestrate.replacements import Destruction, ReplacementGuard, judge
 from shared.orchestrate.report import failure_detail, locked_detail
 from shared.orchestrate.run_lease import RunLease, lease_note, lease_store
-from shared.orchestrate.settled import ChangeRecorder, Converging, describe_change, unsettled_detail
+from shared.orchestrate.settled import ChangeRecorder, Converging, describe_change, sort_changes, unsettled_detail
 from shared.policy_catalog import PACKS
 from shared.workflows import pulumi_version
 
@@ -1227,32 +1227,22 @@ class AutomationRunner:
                         f"{who} cannot create; its first up creates it"))
             # What the up's own preview would refuse (shared.orchestrate.replacements), said here: the plan shows a
             # replace among its changes, but the up is refused (exit 1; CI deploys have no --allow-replace).
-            guard, recorder = ReplacementGuard(), ChangeRecorder()
-
-            def on_event(event: auto.EngineEvent) -> None:
-                guard.on_event(event)
-                recorder.on_event(event)
-
+            recorder = ChangeRecorder()  # the replacement guard, and every change for a settle check
             changes = stack.preview(**streams, **policies, **_refresh_options(layer),
-                                    on_event=on_event).change_summary
-            destroyed = guard.destructions()
+                                    on_event=recorder.on_event).change_summary
+            destroyed = recorder.destructions()
             for item in destroyed:
                 on_output(f"note: up refuses without --allow-replace: {item.describe()}")
             said = (f"up refuses: it destroys stateful {', '.join(sorted({item.type for item in destroyed}))} "
                     "(--allow-replace, above)") if destroyed else ""
             if operation.expect_no_changes and (proposed := recorder.collected()):
-                expected = self._converging.get((env.name, layer), [])
-                in_flight: dict[str, None] = {}
-                unexpected = []
-                for change in proposed:
-                    covering = next((item for item in expected if item.covers(change)), None)
-                    if covering is None:
-                        unexpected.append(change)
-                        on_output(f"not settled: {describe_change(change)}")
-                    else:
-                        in_flight[covering.why] = None
-                        on_output(f"in flight: {describe_change(change)}: {covering.why}")
-                flight = f"changes in flight: {'; '.join(in_flight)}" if in_flight else ""
+                unexpected, in_flight = sort_changes(proposed, self._converging.get((env.name, layer), []))
+                for change in unexpected:
+                    on_output(f"not settled: {describe_change(change)}")
+                for change, covering in in_flight:
+                    on_output(f"in flight: {describe_change(change)}: {covering.why}")
+                reasons = dict.fromkeys(covering.why for _, covering in in_flight)
+                flight = f"changes in flight: {'; '.join(reasons)}" if reasons else ""
                 if unexpected:
                     return LayerResult(layer, Status.FAILED, _ops(changes), unsettled=True, detail="; ".join(
                         filter(None, (unsettled_detail(layer, env.name, unexpected), flight, said))))

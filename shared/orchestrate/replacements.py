@@ -103,10 +103,11 @@ class StepCollector:
 
 
 class ReplacementGuard(StepCollector):
-    """Collects the destructive steps of a preview's event stream."""
+    """Collects the destructive steps of a preview's event stream (``keep``: the steps it collects besides, as a
+    settle check's recorder does, shared.orchestrate.settled)."""
 
-    def __init__(self) -> None:
-        super().__init__(DESTRUCTIVE_OPS.__contains__)
+    def __init__(self, keep: Callable[[str], bool] = DESTRUCTIVE_OPS.__contains__) -> None:
+        super().__init__(keep)
 
     def destructions(self) -> list[Destruction]:
         """The stateful resources the preview would replace or delete (:func:`shared.protect.is_stateful`)."""
@@ -114,7 +115,8 @@ class ReplacementGuard(StepCollector):
 
     def destroyed(self) -> list[Destruction]:
         """Every resource the preview would replace or delete, stateful or not."""
-        return [Destruction(step.urn, step.type, step.ops) for step in self.collected()]
+        return [Destruction(step.urn, step.type, ops) for step in self.collected()
+                if (ops := tuple(op for op in step.ops if op in DESTRUCTIVE_OPS))]
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing import Any
 from pulumi import automation as auto
 
 from shared.orchestrate.model import LayerResult
-from shared.orchestrate.replacements import CollectedStep, StepCollector
+from shared.orchestrate.replacements import CollectedStep, ReplacementGuard
 from shared.port_retirement import RETIRING_PORTS_OUTPUT
 
 #: Steps an ``up`` would not take: the resource unchanged, a data source read, the state read anew (``--refresh``).
@@ -43,11 +43,26 @@ def describe_change(step: CollectedStep) -> str:
     return f"{'/'.join(step.ops)} {step.type} {step.urn.rsplit('::', 1)[-1]}{what}"
 
 
-class ChangeRecorder(StepCollector):
-    """Collects the changing steps of a preview's event stream: :meth:`collected` lists them by resource."""
+class ChangeRecorder(ReplacementGuard):
+    """Collects every changing step of a preview's event stream (:meth:`collected`, by resource), and is the preview's
+    replacement guard too (:meth:`destructions`): one pass over the events."""
 
     def __init__(self) -> None:
         super().__init__(lambda op: op not in UNCHANGED_OPS)
+
+
+def sort_changes(changes: Sequence[CollectedStep], expected: Sequence[Converging]
+                 ) -> tuple[list[CollectedStep], list[tuple[CollectedStep, Converging]]]:
+    """The changes no entry of ``expected`` covers, and those in flight with the entry that covers each."""
+    unexpected: list[CollectedStep] = []
+    in_flight: list[tuple[CollectedStep, Converging]] = []
+    for change in changes:
+        covering = next((item for item in expected if item.covers(change)), None)
+        if covering is None:
+            unexpected.append(change)
+        else:
+            in_flight.append((change, covering))
+    return unexpected, in_flight
 
 
 #: An update of a provider's own configuration changes no resource: messaging's RabbitMQ provider takes the broker
