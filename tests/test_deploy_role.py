@@ -191,6 +191,18 @@ def test_every_resource_and_data_source_the_code_declares_is_mapped() -> None:
 
 # -- IAM: the stacks' roles, and only them ---------------------------------------------------------------------------
 
+def test_the_preflight_knows_every_role_a_layer_names_after_the_env(shipped: Any, everything: Any) -> None:
+    # IAM names are account-wide: a role a layer names that the preflight does not look for lets an `up` of a layer
+    # whose stack does not exist here (an env of this name deployed to another region of the account) stop at
+    # CreateRole (EntityAlreadyExists) midway through the layer, instead of being refused before anything ran.
+    for label, env, documents, _policies in _all_cases(shipped, everything):
+        for layer, document in documents.items():
+            named = sorted(str(resource["inputs"]["name"]) for resource in document["resources"]
+                           if resource["type"] == "aws:iam/role:Role" and resource["inputs"].get("name"))
+            known = sorted(role.role_name for role in account_wide_roles(env, [layer]))
+            assert named == known, f"{label}, {layer}: shared.orchestrate.account.account_wide_roles"
+
+
 def test_every_role_the_synth_creates_is_manageable_and_nothing_else(shipped: Any, everything: Any) -> None:
     for label, env, documents, policies in _all_cases(shipped, everything):
         resources = _resources(documents)

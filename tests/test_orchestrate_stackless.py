@@ -167,9 +167,10 @@ def test_the_layers_roles_named_after_the_env_are_read_where_the_layers_run() ->
 
     dev = load_env("dev")
     assert [(role.layer, role.role_name) for role in account_wide_roles(dev, ["network", "broker", "messaging"])] == [
-        ("broker", "ml-platform-dev-deploy-runner"), ("broker", "ml-platform-dev-broker-admin-rotation"),
+        ("network", "ml-platform-dev-flow-logs"), ("broker", "ml-platform-dev-deploy-runner"),
+        ("broker", "ml-platform-dev-broker-admin-rotation"),
         ("messaging", "ml-platform-dev-queue-metrics")]
-    assert account_wide_roles(dev, ["network", "discovery", "mesh", "compute"]) == []
+    assert account_wide_roles(dev, ["discovery", "mesh", "compute"]) == []
 
 
 def test_an_up_whose_iam_role_an_env_of_its_name_holds_elsewhere_in_the_account_is_refused(

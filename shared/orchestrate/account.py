@@ -197,13 +197,20 @@ def account_wide_roles(env: EnvConfig, layers: Iterable[str]) -> list[NamedRole]
     whole account, in no region (botocore iam CreateRole: EntityAlreadyExists), so one that exists where the layer's
     stack does not is an env of this name deployed from elsewhere -- another region, env folder, org or backend --
     and the layer's create would fail on it halfway through an `up`."""
-    from shared.broker_names import deploy_runner_role_name, rotation_function_name, runner_jobs_role_name
+    from shared.broker_names import (
+        deploy_runner_role_name,
+        flow_log_role_name,
+        rotation_function_name,
+        runner_jobs_role_name,
+    )
     from shared.components.broker_rotation import rotation_days
     from shared.components.queue_metrics import publisher_name
     from shared.envs import publishes_queue_metrics
 
     chosen = set(layers)
     roles: list[NamedRole] = []
+    if "network" in chosen:
+        roles.append(NamedRole("network", flow_log_role_name(env.name), "the VPC flow logs' role"))
     if "broker" in chosen:
         roles.append(NamedRole("broker", deploy_runner_role_name(env.name), "the deploy runner's service role"))
         if env.messaging.deploy_runner.github_repository:
