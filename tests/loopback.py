@@ -103,3 +103,50 @@ def http_server(handler: type[http.server.BaseHTTPRequestHandler], *,
     finally:
         server.shutdown()
         server.server_close()
+
+
+class RedirectRecorder:
+    """Two HTTP servers on loopback: ``first`` answers every GET with a 302 to ``second``, which answers ``body``
+    with 200; each records the ``Authorization`` header of every request it got (None where there was none)."""
+
+    def __init__(self, body: bytes) -> None:
+        self.seen: dict[str, list[str | None]] = {"first": [], "second": []}
+        self.body = body
+        self._stack = contextlib.ExitStack()
+
+    def _handler(self, which: str, answer: Any) -> type[http.server.BaseHTTPRequestHandler]:
+        seen = self.seen[which]
+
+        class Recording(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append(self.headers.get("Authorization"))
+                answer(self)
+                self.close_connection = True
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Recording
+
+    def __enter__(self) -> RedirectRecorder:
+        def found(handler: http.server.BaseHTTPRequestHandler) -> None:
+            handler.send_response(200)
+            handler.send_header("Content-Length", str(len(self.body)))
+            handler.end_headers()
+            handler.wfile.write(self.body)
+
+        second = self._stack.enter_context(http_server(self._handler("second", found)))
+
+        def moved(handler: http.server.BaseHTTPRequestHandler) -> None:
+            handler.send_response(302)
+            handler.send_header("Location", f"http://127.0.0.1:{second.server_port}{handler.path}")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+
+        first = self._stack.enter_context(http_server(self._handler("first", moved)))
+        self.url = f"http://127.0.0.1:{first.server_port}"
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self._stack.close()

@@ -106,7 +106,10 @@ class ManagementApi:
         token = base64.b64encode(f"{credentials['username']}:{credentials['password']}".encode()).decode()
         request = urllib.request.Request(
             self.endpoint + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"})
+            headers={"Content-Type": "application/json"})
+        # Unredirected: urllib's redirect handler copies every other header to wherever a 3xx points (any host, or
+        # plain http), and this one carries the administrator's password.
+        request.add_unredirected_header("Authorization", f"Basic {token}")
         try:
             with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS, context=self.context) as response:
                 payload = response.read()

@@ -142,7 +142,10 @@ def read_queues(settings: Settings, credentials: dict[str, str]) -> dict[str, di
     columns = ",".join(["name", *METRICS.values()])
     path = f"/api/queues/{urllib.parse.quote(settings.vhost, safe='')}?columns={columns}"
     token = base64.b64encode(f"{credentials['username']}:{credentials['password']}".encode()).decode()
-    request = urllib.request.Request(settings.endpoint + path, headers={"Authorization": f"Basic {token}"})
+    request = urllib.request.Request(settings.endpoint + path)
+    # Unredirected: urllib's redirect handler copies every other header to wherever a 3xx points (any host, or plain
+    # http), and this one carries the monitor's password.
+    request.add_unredirected_header("Authorization", f"Basic {token}")
     try:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS, context=settings.context) as response:
             listed = json.loads(response.read())

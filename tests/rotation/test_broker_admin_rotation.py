@@ -28,7 +28,7 @@ from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
 from shared.components.broker import INITIAL_STAGE
 from shared.components.broker_rotation import HANDLER_MODULE, TIMEOUT_SECONDS, rotation_source
 from shared.rehearse.broker import LocalBroker
-from tests.loopback import Listener
+from tests.loopback import Listener, RedirectRecorder
 from tests.rotation.imports import outside_the_runtime
 
 REGION = "eu-west-1"
@@ -106,6 +106,20 @@ def test_https_verifies_the_certificate_with_the_default_trust_store(rotation: t
     api = rotation.ManagementApi.from_environment({"MANAGEMENT_ENDPOINT": "https://b-1.mq.eu-west-1.on.aws/"})
     assert api.endpoint == "https://b-1.mq.eu-west-1.on.aws"
     assert api.context.verify_mode == ssl.CERT_REQUIRED and api.context.check_hostname
+
+
+def test_the_administrator_s_password_never_follows_a_redirect(rotation: types.ModuleType) -> None:
+    # urllib copies a request's headers to wherever a 3xx points (another host, plain http): the Authorization header
+    # (the broker administrator's password, Basic) must stay with the broker's own management endpoint
+    import base64
+
+    with RedirectRecorder(b'{"name": "platform-admin"}') as servers:
+        api = rotation.ManagementApi.from_environment(
+            {"MANAGEMENT_ENDPOINT": servers.url, "ROTATION_TEST_ONLY_ALLOW_HTTP": "1"})
+        assert api.whoami({"username": "platform-admin", "password": "initial-password-0"}) == {
+            "name": "platform-admin"}
+    token = base64.b64encode(b"platform-admin:initial-password-0").decode()
+    assert servers.seen == {"first": [f"Basic {token}"], "second": [None]}
 
 
 def test_create_secret_stores_one_pending_password_meeting_amazon_mqs_rule(

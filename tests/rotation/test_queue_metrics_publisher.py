@@ -181,6 +181,20 @@ def test_https_verifies_the_certificate(publisher: types.ModuleType, tmp_path: P
     assert settings.context.verify_mode == ssl.CERT_REQUIRED and settings.context.check_hostname
 
 
+def test_the_monitor_s_password_never_follows_a_redirect(publisher: types.ModuleType, tmp_path: Path) -> None:
+    # urllib copies a request's headers to wherever a 3xx points (another host, plain http): the Authorization header
+    # (the monitor's password, Basic) must stay with the endpoint the function was configured with
+    from tests.loopback import RedirectRecorder
+
+    _, queues = package(tmp_path, "a.work")
+    with RedirectRecorder(b"[]") as servers:
+        settings = publisher.Settings.from_environment(
+            {**COMPLETE, "MANAGEMENT_ENDPOINT": servers.url, publisher.ALLOW_HTTP_VAR: "1"}, queues)
+        assert publisher.read_queues(settings, {"username": "monitor", "password": PASSWORD}) == {}
+    token = base64.b64encode(f"monitor:{PASSWORD}".encode()).decode()
+    assert servers.seen == {"first": [f"Basic {token}"], "second": [None]}
+
+
 # -- on a real RabbitMQ ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def broker() -> Iterator[LocalBroker]:
