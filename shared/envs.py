@@ -236,9 +236,9 @@ def url_credentials_problem(url: str | None, instead: str) -> str | None:
             f"messages); {instead}")
 
 
-EXTERNAL_CREDENTIALS = ("give the broker's admin credentials as the messaging stack's secret config "
-                        "(`pulumi config set --secret messaging:adminUsername` and `messaging:adminPassword`; the "
-                        "services get their own generated users); README, \"Messaging (RabbitMQ) and its rehearsal\"")
+EXTERNAL_CREDENTIALS = ("keep the broker's admin credentials in the Secrets Manager secret "
+                        "platform/<env>/broker/external-admin (JSON username and password; the services get their own "
+                        "generated users); README, \"Messaging (RabbitMQ) and its rehearsal\"")
 PROXY_CREDENTIALS = ("use a proxy that needs none in its URL, e.g. a SOCKS tunnel on localhost (README, \"Ways into "
                      "the VPC: the deploy runner and tunnels\")")
 
@@ -273,7 +273,7 @@ class ManagementAccess(_Strict):
     @classmethod
     def _no_endpoint_credentials(cls, url: str | None) -> str | None:
         problem = url_credentials_problem(url, "the RabbitMQ provider signs in with the broker's admin credentials "
-                                               "(Secrets Manager, or the messaging stack's secret config)")
+                                               "(from Secrets Manager)")
         if problem:
             raise ValueError(problem)
         return url

@@ -34,7 +34,6 @@ from shared.synth.engine import synth_env
 from tests.conftest import SHIPPED_ENVS
 from tests.spec_envs import SPEC_ENV_DIR, USER_ENV_DIR
 from tests.synth_helpers import synth_layers
-from tests.test_env_key_changes import _messaging_stack_config
 from tests.test_provider_schema import VARIANTS
 
 #: AWS resource types the layers create that :data:`shared.api_model.CALLS` does not map, and why. A type a layer
@@ -79,9 +78,8 @@ def variant_documents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
                 data.setdefault(section, {}).update(values)
             path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
             patch.setenv(ENV_DIR_VAR, str(target))
-            with _messaging_stack_config(env, wanted=change.get("messaging", {}).get("broker") == "external"):
-                for layer, document in synth_env(env).items():
-                    found[f"{variant}/{layer}"] = document
+            for layer, document in synth_env(env).items():
+                found[f"{variant}/{layer}"] = document
     yield found
 
 

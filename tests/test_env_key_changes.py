@@ -65,8 +65,6 @@ MATRIX_FILE = REPO_ROOT / "tests" / "fixtures" / "env_key_changes.yaml"
 TABLE_START = "<!-- env-key-changes: start (tests/test_env_key_changes.py) -->"
 TABLE_END = "<!-- env-key-changes: end -->"
 
-ADMIN_CONFIG = {"messaging:adminUsername": {"secure": "v1:AAAA"}, "messaging:adminPassword": {"secure": "v1:BBBB"}}
-
 Edits = dict[str, Any]  # dotted path -> new value
 
 
@@ -85,11 +83,6 @@ class KeyChange:
     @property
     def label(self) -> str:
         return f"{self.key} ({self.detail})" if self.detail else self.key
-
-    @property
-    def stack_config(self) -> bool:
-        """An external broker's messaging program reads its admin from stack config (README, Messaging)."""
-        return "external" in (self.given_edits.get("messaging.broker"), self.set.get("messaging.broker"))
 
 
 def _load_matrix() -> tuple[KeyChange, ...]:
@@ -134,30 +127,11 @@ def _env_files(*edits: Edits, env: str) -> Iterator[None]:
             yield
 
 
-@contextmanager
-def _messaging_stack_config(env: str, wanted: bool) -> Iterator[None]:
-    """An external broker's messaging program reads its admin from stack config (README, Messaging): a scratch
-    copy of the program with that config stands in for stacks/messaging."""
-    if not wanted:
-        yield
-        return
-    with tempfile.TemporaryDirectory() as scratch:
-        program = Path(scratch) / "messaging"
-        shutil.copytree(REPO_ROOT / "stacks" / "messaging", program, ignore=shutil.ignore_patterns("Pulumi.*.yaml"))
-        (program / f"Pulumi.{env}.yaml").write_text(yaml.safe_dump({"config": ADMIN_CONFIG}), encoding="utf-8")
-        original = engine.layer_dir
-        engine.layer_dir = lambda layer: program if layer == "messaging" else original(layer)  # type: ignore[assignment]
-        try:
-            yield
-        finally:
-            engine.layer_dir = original  # type: ignore[assignment]
-
-
 #: What the deploy role's policies allow: (action, resource) -> the conditions of each Allow naming them, as
 #: (operator, key) -> values.
 Grants = dict[tuple[str, str], list[dict[tuple[str, str], frozenset[str]]]]
 
-_BASELINES: dict[tuple[str, str, bool], tuple[dict[str, dict[str, Any]], Grants]] = {}
+_BASELINES: dict[tuple[str, str], tuple[dict[str, dict[str, Any]], Grants]] = {}
 
 
 def _listed(value: str | list[str]) -> list[str]:
@@ -193,10 +167,9 @@ def _not_granted(before: Grants, after: Grants) -> list[str]:
 
 def _baseline(case: KeyChange) -> tuple[dict[str, dict[str, Any]], Grants]:
     """The env before the change (its ``given`` shape), synthesized once per shape, and its deploy role's grants."""
-    key = (case.env, case.given or "", case.stack_config)
+    key = (case.env, case.given or "")
     if key not in _BASELINES:
-        with _env_files(case.given_edits, env=case.env), \
-                _messaging_stack_config(case.env, case.stack_config):
+        with _env_files(case.given_edits, env=case.env):
             documents = engine.synth_env(case.env)
             _BASELINES[key] = documents, _grants(case.env, documents)
     return _BASELINES[key]
@@ -222,7 +195,7 @@ class Result:
 
 def _apply(case: KeyChange) -> Result:
     before, granted = _baseline(case)
-    with _env_files(case.given_edits, case.set, env=case.env), _messaging_stack_config(case.env, case.stack_config):
+    with _env_files(case.given_edits, case.set, env=case.env):
         try:
             protects = load_env(case.env).protect
         except ConfigError as error:

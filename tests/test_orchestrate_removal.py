@@ -342,3 +342,48 @@ def test_an_external_broker_s_env_asks_for_neither_the_admin_nor_the_queue_metri
     assert calls == []
     check._find_secrets_pending_deletion(external, ["messaging"], AccountReport())
     assert calls and all(name.startswith("platform/prod/messaging/") for name in calls), calls
+
+
+def test_an_external_broker_s_admin_secret_must_exist_before_messaging_runs(
+        moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """messaging reads an external broker's admin credentials from the secret its operator keeps: absent, or
+    scheduled for deletion, its program would fail after the layers before it ran. Refused before any layer, with
+    the command that creates (or restores) it; once it is there, up runs."""
+    from shared.envs import load_env
+    from tests.aws_helpers import MotoAccounts
+    from tests.test_orchestrate_account import Clients, checker, roomy, up
+
+    edit_env("prod", lambda data: data["messaging"].update(
+        broker="external", external={"amqps_endpoint": "amqps://mq.example.com:5671",
+                                     "management_endpoint": "https://mq.example.com"}))
+    prod, name = load_env("prod"), "platform/prod/broker/external-admin"
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "messaging", "--exact"], checker(Clients(roomy())),
+                           DeployedRunner())
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert (f"messaging.broker external: messaging signs in to the broker with the admin credentials in the Secrets "
+            f"Manager secret {name} of account {prod.account_id} (eu-west-1), which does not exist") in error, error
+    assert f"aws secretsmanager create-secret --region eu-west-1 --name {name} --secret-string file://admin.json" \
+        in error and "Nothing was run" in error
+
+    secrets = MotoAccounts.client(prod.account_id, prod.region, "secretsmanager")
+    secrets.create_secret(Name=name, SecretString='{"username": "admin", "password": "p"}')
+    secrets.delete_secret(SecretId=name, RecoveryWindowInDays=7)
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "messaging", "--exact"], checker(Clients(roomy())),
+                           DeployedRunner())
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert f"the Secrets Manager secret {name} with the broker admin's credentials is scheduled for deletion" in error
+    assert f"aws secretsmanager restore-secret --region eu-west-1 --secret-id {name}" in error
+
+    secrets.restore_secret(SecretId=name)
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "messaging", "--exact"], checker(Clients(roomy())),
+                           DeployedRunner())
+    assert f"account prod: {name}: present (the external broker's admin)" in out
+    error = capsys.readouterr().err  # what stops it now is that mq.example.com is no broker (the reach probe)
+    assert name not in error and "messaging cannot run from here" in error
+    # broker and compute read no admin credentials: the secret is not asked for where messaging is not in the run
+    secrets.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "broker", "--exact"], checker(Clients(roomy())),
+                           DeployedRunner())
+    assert code == 0 and runner.started() == ["broker"], out

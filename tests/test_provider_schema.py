@@ -25,7 +25,6 @@ from shared import REPO_ROOT
 from shared.patch_guard import pinned_versions
 from shared.provider_schema import ACKNOWLEDGED, PACKAGES, is_deprecated, resource_problems, schema_problems
 from shared.synth.engine import synth_env
-from tests.test_env_key_changes import _messaging_stack_config
 
 SNAPSHOTS = REPO_ROOT / "tests" / "snapshots"
 
@@ -57,8 +56,7 @@ def test_every_property_of_the_other_shapes_exists_and_is_not_deprecated(variant
             data.setdefault(section, {}).update(values)
 
     edit_env(env, apply)
-    with _messaging_stack_config(env, wanted=change.get("messaging", {}).get("broker") == "external"):
-        documents = synth_env(env)
+    documents = synth_env(env)
     assert [problem for document in documents.values() for problem in schema_problems(document)] == []
 
 

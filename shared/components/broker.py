@@ -7,8 +7,8 @@ Two modes, chosen by ``messaging.broker`` in the env file:
   from the deploy runner's only, general logs to CloudWatch, a generated admin credential kept in
   Secrets Manager.
 - ``external``: a broker that already exists; the broker layer exports its endpoints from the env file
-  and the messaging layer takes its admin credentials from the messaging stack's secret config
-  (``messaging:adminUsername`` / ``messaging:adminPassword``, set with ``pulumi config set --secret``).
+  and the messaging layer takes its admin credentials from the Secrets Manager secret its operator keeps,
+  ``platform/<env>/broker/external-admin`` (:func:`external_admin_secret_name`), read at each run.
 
 The messaging layer turns the broker layer's contract into a :class:`BrokerAccess` (:func:`broker_access`):
 what the topology's explicit ``pulumi_rabbitmq`` provider and the services' connection secrets are built from.
@@ -57,6 +57,8 @@ from shared.synth.mocks import MockRequest, ResourceMock, register_mock
 AMQPS_PORT = 5671
 MANAGEMENT_PORT = 443
 CONFIG_NAMESPACE = "messaging"
+#: Where an external broker's admin credentials were kept before they moved to Secrets Manager: read only to warn
+#: that they are left in the stack's settings (:func:`_warn_of_retired_config`).
 ADMIN_USERNAME_KEY = "adminUsername"
 ADMIN_PASSWORD_KEY = "adminPassword"
 DEFAULT_ADMIN_USERNAME = "platform-admin"
@@ -146,6 +148,15 @@ def broker_subnets(deployment_mode: str, private_subnet_ids: list[str]) -> list[
 
 def admin_secret_name(env_name: str) -> str:
     return f"platform/{env_name}/broker/admin"
+
+
+def external_admin_secret_name(env_name: str) -> str:
+    """The secret an ``external`` broker's operator keeps its admin credentials in (JSON ``username`` and
+    ``password``), in the env's account and region. Not the Amazon MQ admin's name: a move between the modes would
+    find the other's secret in the way (or, deleted with a recovery window, still scheduled for deletion). Under the
+    env's ``platform/<env>/`` prefix, which the deploy role reads (shared.deploy_role, secret_statements) and the
+    read-only role of the pull-request jobs does not: the credentials are in no file of the repository."""
+    return f"platform/{env_name}/broker/external-admin"
 
 
 #: Amazon MQ for RabbitMQ user names: letters, digits, '-', '.', '_' (no '~'), 2-100 characters, never
@@ -517,22 +528,43 @@ def admin_password_from_secret(secret_string: str) -> str:
                          "\"Rotate the broker admin\")") from None
 
 
+def external_admin_from_secret(secret_string: str, secret_name: str) -> tuple[str, str]:
+    """(username, password) of an external broker's admin secret; a ValueError naming the secret and what is
+    wrong with it (never its value)."""
+    try:
+        value = json.loads(secret_string)
+    except ValueError:
+        value = None
+    fields = [value.get(key) if isinstance(value, dict) else None for key in ("username", "password")]
+    missing = [key for key, given in zip(("username", "password"), fields, strict=True)
+               if not isinstance(given, str) or not given]
+    if missing:
+        raise ValueError(f"the secret {secret_name} is not JSON with a non-empty {' and '.join(missing)} (the "
+                         "external broker's admin: {\"username\": ..., \"password\": ...}; README, \"Messaging "
+                         "(RabbitMQ) and its rehearsal\")")
+    return str(fields[0]), str(fields[1])
+
+
 def broker_access(env: EnvConfig, broker: BrokerOutputs, *, aws_provider: pulumi.ProviderResource,
                   config: pulumi.Config | None = None) -> BrokerAccess:
     """How the messaging layer administers the broker the broker layer describes.
 
-    ``amazon-mq``: the admin credential is read from its Secrets Manager secret at deploy time (so a
-    rotated password is picked up); ``external``: from the messaging stack's secret config
-    (``messaging:adminUsername`` / ``messaging:adminPassword``); ``require_secret`` fails the program when
-    either key is missing, so a missing credential is never replaced by a default.
+    Both modes read the admin credential from a Secrets Manager secret at deploy time, its current version (so a
+    rotated password is picked up): ``amazon-mq`` from the one the broker layer keeps, ``external`` from the one
+    its operator keeps (:func:`external_admin_secret_name`; a missing secret, or one without both keys, fails the
+    program, so a missing credential is never replaced by a default).
     ``messaging.management.endpoint`` (a tunnel) replaces the broker's own management endpoint.
     """
     management = env.messaging.management
     endpoint = provider_endpoint(env, broker.management_endpoint)
     if env.messaging.broker == "external":
-        config = config or pulumi.Config(CONFIG_NAMESPACE)
-        username: pulumi.Output[str] = config.require_secret(ADMIN_USERNAME_KEY)
-        password: pulumi.Output[str] = config.require_secret(ADMIN_PASSWORD_KEY)
+        _warn_of_retired_config(config or pulumi.Config(CONFIG_NAMESPACE))
+        name = external_admin_secret_name(env.name)
+        external = aws.secretsmanager.get_secret_version_output(
+            secret_id=name, opts=pulumi.InvokeOutputOptions(provider=aws_provider))
+        credentials = external.secret_string.apply(lambda text: external_admin_from_secret(text, name))
+        username: pulumi.Output[str] = pulumi.Output.secret(credentials.apply(lambda pair: pair[0]))
+        password: pulumi.Output[str] = pulumi.Output.secret(credentials.apply(lambda pair: pair[1]))
     else:
         username = broker.admin_username.apply(
             lambda name: required(name, "broker.admin_username", "an amazon-mq broker has an admin"))
@@ -542,6 +574,19 @@ def broker_access(env: EnvConfig, broker: BrokerOutputs, *, aws_provider: pulumi
     return BrokerAccess(mode=env.messaging.broker, amqps_endpoint=broker.amqps_endpoint,
                         management_endpoint=endpoint, admin_username=username, admin_password=password,
                         ca_file=provider_ca_file(management.ca_file), proxy=management.proxy)
+
+
+def _warn_of_retired_config(config: pulumi.Config) -> None:
+    """An external broker's admin credentials came from the messaging stack's secret config until they moved to
+    Secrets Manager: where the stack's settings file still holds them, say that they are read no more and are to be
+    removed and changed (the file is committed, and its secrets provider's key may be one more reader's)."""
+    left = [key for key in (ADMIN_USERNAME_KEY, ADMIN_PASSWORD_KEY) if config.get_secret(key) is not None]
+    if left:
+        pulumi.log.warn(
+            f"the messaging stack's config still holds {', '.join(f'{CONFIG_NAMESPACE}:{key}' for key in left)}, "
+            "which no run reads any more (the external broker's admin credentials are read from Secrets Manager): "
+            f"remove {'them' if len(left) > 1 else 'it'} (`pulumi config rm`) and change the broker admin's password "
+            "(README, Upgrading an existing deployment)")
 
 
 #: The RabbitMQ provider's working directory: Pulumi starts a provider plugin in the project's folder.

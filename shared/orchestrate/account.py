@@ -586,6 +586,8 @@ class AwsAccountCheck:
             self._check_github_credential(env, report)
         if {"broker", "messaging"} & set(layers):
             self._find_secrets_pending_deletion(env, layers, report)
+        if "messaging" in layers and env.messaging.broker == "external":
+            self._check_external_admin_secret(env, report)
         if "compute" in layers:
             self._find_other_envs_registry(env, report)
             self._check_registry_settings(env, report)
@@ -839,6 +841,39 @@ class AwsAccountCheck:
             report.notes.append(
                 f"a rotation of {secret} stopped partway (AWSPENDING on version {', '.join(stalled)}): Secrets Manager "
                 "starts no other rotation while it stays (README, \"Broker admin rotation\", Break-glass)")
+
+    def _check_external_admin_secret(self, env: EnvConfig, report: AccountReport) -> None:
+        """Refuse where the secret holding an ``external`` broker's admin credentials is absent or scheduled for
+        deletion (Secrets Manager DescribeSecret: ResourceNotFoundException, ``DeletedDate``): messaging's program
+        reads it (GetSecretValue) and would fail after the layers before it ran. Its operator creates it; no layer
+        does."""
+        from shared.components.broker import external_admin_secret_name
+
+        secret = external_admin_secret_name(env.name)
+        where = f"{env_path(env.name)}: messaging.broker external"
+        create = (f"aws secretsmanager create-secret --region {env.region} --name {secret} --secret-string "
+                  "file://admin.json (admin.json: {\"username\": \"...\", \"password\": \"...\"}, the broker "
+                  "administrator's; delete the file after)")
+        try:
+            described = self.clients(env, "secretsmanager").describe_secret(SecretId=secret)
+        except aws_errors() as error:
+            if aws_error_code(error) == "ResourceNotFoundException":
+                report.refusals.append(
+                    f"{where}: messaging signs in to the broker with the admin credentials in the Secrets Manager "
+                    f"secret {secret} of account {env.account_id} ({env.region}), which does not exist: create it "
+                    f"(`{create}`). Nothing was run.")
+            else:
+                report.notes.append(f"whether the external broker's admin secret {secret} exists is unknown "
+                                    f"(DescribeSecret: {error})")
+            return
+        deleted = described.get("DeletedDate")
+        if deleted is not None:
+            report.refusals.append(
+                f"{where}: the Secrets Manager secret {secret} with the broker admin's credentials is scheduled for "
+                f"deletion since {deleted}, and messaging cannot read it: take it back (`aws secretsmanager "
+                f"restore-secret --region {env.region} --secret-id {secret}`). Nothing was run.")
+            return
+        report.lines.append(f"{secret}: present (the external broker's admin)")
 
     def _find_secrets_pending_deletion(self, env: EnvConfig, layers: Sequence[str], report: AccountReport) -> None:
         """Refuse where a secret a layer of the run creates by name is scheduled for deletion. Where the env protects

@@ -655,8 +655,7 @@ def test_without_a_public_gateway_there_is_no_5xx_alarm() -> None:
 def test_an_external_broker_has_no_amazon_mq_alarms_but_the_topic_stays(tmp_path: Path, edit_env: Any) -> None:
     from tests.layers.test_messaging import external_program
 
-    document = external_program(tmp_path, edit_env, {"messaging:adminUsername": {"secure": "v1:AAAA"},
-                                                     "messaging:adminPassword": {"secure": "v1:BBBB"}})
+    document = external_program(tmp_path, edit_env, None)
     assert alarms(document) == {}, "no queue alarms without Amazon MQ metrics"
     broker = synth_env("dev", ["broker"])["broker"]  # the env file is the external one now
     # no Amazon MQ alarm; the topic's own delivery alarm stays with the topic

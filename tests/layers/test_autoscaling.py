@@ -261,8 +261,7 @@ def test_without_published_queue_metrics_no_service_scales_on_its_backlog(tmp_pa
     from shared.synth.engine import synth_program
     from tests.layers.test_messaging import external_program
 
-    messaging = external_program(tmp_path, edit_env, {"messaging:adminUsername": {"secure": "v1:AAAA"},
-                                                      "messaging:adminPassword": {"secure": "v1:BBBB"}})
+    messaging = external_program(tmp_path, edit_env, None)
     env, catalog = load_env("dev"), load_catalog()
     plans = [plan_service(env, catalog, spec.name) for spec in catalog]
     assert not any(plan.backlog_scaling or plan.wakes_on_backlog for plan in plans)

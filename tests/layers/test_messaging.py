@@ -21,7 +21,7 @@ from shared.contracts import MessagingContract
 from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.management_api import management_url
-from shared.synth.engine import SynthError, dumps, synth_env, synth_program
+from shared.synth.engine import dumps, synth_env, synth_program
 from tests.layers.resource_types import BROKER, ENVS, PASSWORD, SECRET, SECRET_VERSION, SG
 from tests.spec_envs import SPEC_CATALOG
 from tests.synth_helpers import by_urn, of_type, synth_layers
@@ -684,13 +684,18 @@ def external_program(tmp_path: Path, edit_env: Any, config: dict[str, Any] | Non
                                                             "organization/network/dev": upstream["network"]["outputs"]})
 
 
-def test_an_external_broker_is_administered_with_secret_stack_config(tmp_path: Path, edit_env: Any) -> None:
-    # What `pulumi config set --secret messaging:adminPassword ...` writes; synth sees a secret placeholder.
-    document = external_program(tmp_path, edit_env, {"messaging:adminUsername": {"secure": "v1:AAAA"},
-                                                     "messaging:adminPassword": {"secure": "v1:BBBB"}})
+def test_an_external_broker_is_administered_with_its_operators_secret(tmp_path: Path, edit_env: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # The credentials are read from Secrets Manager at each run (its current version), never from a file of the
+    # repository: a committed stack config's secrets open with the secrets provider's key, which the pull-request
+    # jobs' read-only role may use.
+    asked = recorded_secret_reads(monkeypatch)
+    document = external_program(tmp_path, edit_env, None)
+    assert asked == [{"secretId": "platform/dev/broker/external-admin"}]
     assert of_type(document, BROKER) == [] and of_type(document, SG) == []
     provider = one(document, PROVIDER)
     assert provider["inputs"]["endpoint"] == "https://rabbit.example.internal:15671"
+    assert provider["inputs"]["username"] == "synth-stand-in"  # the mock's secret: {"username", "password"}
     assert sorted(provider["secret_inputs"]) == ["password", "username"]
     outputs = document["outputs"]
     assert outputs["broker_mode"] == "external" and outputs["amqps_endpoint"] == "amqps://rabbit.example.internal:5671"
@@ -700,20 +705,40 @@ def test_an_external_broker_is_administered_with_secret_stack_config(tmp_path: P
 
 def test_an_external_brokers_management_port_survives_a_tls_server_name(tmp_path: Path, edit_env: Any) -> None:
     # The provider is pointed at the external broker's own management port (15671), not at 443.
-    document = external_program(tmp_path, edit_env, {"messaging:adminUsername": {"secure": "v1:AAAA"},
-                                                     "messaging:adminPassword": {"secure": "v1:BBBB"}},
+    document = external_program(tmp_path, edit_env, None,
                                 {"tls_server_name": "rabbit-admin.example.internal", "proxy": "socks5h://localhost:1080"})
     assert one(document, PROVIDER)["inputs"]["endpoint"] == "https://rabbit-admin.example.internal:15671"
 
 
-def test_an_external_broker_without_admin_credentials_in_config_fails(tmp_path: Path, edit_env: Any) -> None:
-    with pytest.raises(SynthError, match="messaging:adminUsername"):
-        external_program(tmp_path, edit_env, None)
+@pytest.mark.parametrize(("secret_string", "missing"), [
+    ('{"username": "admin"}', "password"), ('{"password": "p"}', "username"), ('{"username": "", "password": ""}',
+                                                                              "username and password"),
+    ("not json", "username and password"), ('["admin", "p"]', "username and password")])
+def test_an_external_admin_secret_without_both_keys_is_named_never_shown(secret_string: str, missing: str) -> None:
+    from shared.components.broker import external_admin_from_secret
+
+    with pytest.raises(ValueError, match=f"platform/dev/broker/external-admin is not JSON with a non-empty "
+                                         f"{missing} ") as raised:
+        external_admin_from_secret(secret_string, "platform/dev/broker/external-admin")
+    assert "admin\"" not in str(raised.value) and '"p"' not in str(raised.value)
+    assert external_admin_from_secret('{"username": "admin", "password": "p", "engine": "rabbitmq"}', "x") == (
+        "admin", "p")
 
 
-def test_messaging_reads_the_admin_secrets_current_version_at_every_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The broker admin's secret rotates (its rotation function moves AWSCURRENT): messaging must ask for
-    the current version, never a pinned one, so each `up` after a rotation authenticates with the new password."""
+def test_credentials_left_in_the_stack_config_are_named_for_removal(tmp_path: Path, edit_env: Any,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    # an external env set up before the move to Secrets Manager: its committed settings still hold them
+    external_program(tmp_path, edit_env, {"messaging:adminUsername": {"secure": "v1:AAAA"},
+                                          "messaging:adminPassword": {"secure": "v1:BBBB"}})
+    assert ("the messaging stack's config still holds messaging:adminUsername, messaging:adminPassword, which no run "
+            "reads any more") in caplog.text
+    caplog.clear()
+    external_program(tmp_path / "without", edit_env, None)
+    assert "still holds" not in caplog.text
+
+
+def recorded_secret_reads(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The arguments of every getSecretVersion the synth's program invokes, as they are asked."""
     from shared.synth import engine
 
     asked: list[dict[str, Any]] = []
@@ -725,6 +750,13 @@ def test_messaging_reads_the_admin_secrets_current_version_at_every_run(monkeypa
         return original(self, request)
 
     monkeypatch.setattr(engine.RecordingMonitor, "Invoke", recording)
+    return asked
+
+
+def test_messaging_reads_the_admin_secrets_current_version_at_every_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The broker admin's secret rotates (its rotation function moves AWSCURRENT): messaging must ask for
+    the current version, never a pinned one, so each `up` after a rotation authenticates with the new password."""
+    asked = recorded_secret_reads(monkeypatch)
     outputs = synth_env("dev", ["messaging"])
     assert asked == [{"secretId": outputs["broker"]["outputs"]["admin_secret_arn"]}], \
         "no versionId/versionStage: the provider reads AWSCURRENT"

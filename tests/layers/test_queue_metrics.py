@@ -256,7 +256,6 @@ def test_the_alarms_and_backlog_scaling_name_the_series_the_publisher_writes_fro
 
 
 def test_an_external_broker_gets_no_publisher(tmp_path: Path, edit_env: Any) -> None:
-    document = external_program(tmp_path, edit_env, {"messaging:adminUsername": {"secure": "v1:AAAA"},
-                                                     "messaging:adminPassword": {"secure": "v1:BBBB"}})
+    document = external_program(tmp_path, edit_env, None)
     assert of_type(document, FUNCTION) == [] and of_type(document, EVENT_RULE) == []
     assert [u for u in of_type(document, USER) if "queue-metrics" in u["inputs"]["name"]] == []
