@@ -185,6 +185,16 @@ def test_a_service_that_stops_using_the_broker_keeps_its_user_until_compute_ran(
                            "organization/compute/dev", read) == ([], [])
 
 
+def up_prod(layers: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str], str, str]:
+    """``up prod --layers LAYERS --exact`` with the account preflight asking moto (quotas roomy): the exit code, the
+    layers it started, what it printed and its error stream."""
+    from tests.test_orchestrate_account import Clients, checker, roomy, up
+
+    code, out, runner = up(["up", "prod", "--yes", "--layers", layers, "--exact"], checker(Clients(roomy())),
+                           DeployedRunner())
+    return code, runner.started(), out, capsys.readouterr().err
+
+
 # -- a service of a removed one's name, within prod's recovery window ----------------------------------------------
 
 
@@ -195,25 +205,21 @@ def test_a_secret_scheduled_for_deletion_refuses_up_before_messaging(moto_aws: N
     RabbitMQ user."""
     from shared.envs import load_env
     from tests.aws_helpers import MotoAccounts
-    from tests.test_orchestrate_account import Clients, checker, roomy, up
 
     prod = load_env("prod")
     secrets = MotoAccounts.client(prod.account_id, prod.region, "secretsmanager")
     secrets.create_secret(Name="platform/prod/messaging/training", SecretString="{}")
     secrets.create_secret(Name="platform/prod/messaging/inference", SecretString="{}")  # a live one: fine
     secrets.delete_secret(SecretId="platform/prod/messaging/training", RecoveryWindowInDays=30)
-    code, out, runner = up(["up", "prod", "--yes", "--layers", "messaging", "--exact"], checker(Clients(roomy())),
-                           DeployedRunner())
-    assert code == 2 and runner.started() == [], out
-    error = capsys.readouterr().err
+    code, started, out, error = up_prod("messaging", capsys)
+    assert code == 2 and started == [], out
     assert "services.training" in error and "platform/prod/messaging/training" in error
     assert "scheduled for deletion since" in error and "inference" not in error
     assert ("aws secretsmanager delete-secret --region eu-west-1 --secret-id platform/prod/messaging/training "
             "--force-delete-without-recovery") in error
     secrets.delete_secret(SecretId="platform/prod/messaging/training", ForceDeleteWithoutRecovery=True)
-    code, out, runner = up(["up", "prod", "--yes", "--layers", "messaging", "--exact"], checker(Clients(roomy())),
-                           DeployedRunner())
-    assert code == 0 and runner.started() == ["messaging"], out
+    code, started, out, _ = up_prod("messaging", capsys)
+    assert code == 0 and started == ["messaging"], out
 
 
 @pytest.mark.parametrize("failure", ["access", "unreachable"])
@@ -287,7 +293,6 @@ def test_the_broker_admin_and_queue_metrics_secrets_scheduled_for_deletion_refus
     before any layer, where the layer that creates it is in the run."""
     from shared.envs import load_env
     from tests.aws_helpers import MotoAccounts
-    from tests.test_orchestrate_account import Clients, checker, roomy, up
 
     prod = load_env("prod")
     admin, monitor = "platform/prod/broker/admin", "platform/prod/messaging-monitor/queue-metrics"
@@ -296,10 +301,8 @@ def test_the_broker_admin_and_queue_metrics_secrets_scheduled_for_deletion_refus
         secrets.create_secret(Name=name, SecretString="{}")
         secrets.delete_secret(SecretId=name, RecoveryWindowInDays=30)
 
-    code, out, runner = up(["up", "prod", "--yes", "--layers", "broker", "--exact"], checker(Clients(roomy())),
-                           DeployedRunner())
-    assert code == 2 and runner.started() == [], out
-    error = capsys.readouterr().err
+    code, started, out, error = up_prod("broker", capsys)
+    assert code == 2 and started == [], out
     assert f"the secret {admin}, which Secrets Manager holds scheduled for deletion since" in error, error
     assert monitor not in error  # messaging, which creates it, is not in the run
     assert "midway through broker, alongside the new broker" in error
@@ -308,19 +311,16 @@ def test_the_broker_admin_and_queue_metrics_secrets_scheduled_for_deletion_refus
     assert f"aws secretsmanager restore-secret --region eu-west-1 --secret-id {admin}" in error
     assert "`pulumi import` it into broker" in error and "Nothing was run" in error
 
-    code, out, runner = up(["up", "prod", "--yes", "--layers", "messaging", "--exact"], checker(Clients(roomy())),
-                           DeployedRunner())
-    assert code == 2 and runner.started() == [], out
-    error = capsys.readouterr().err
+    code, started, out, error = up_prod("messaging", capsys)
+    assert code == 2 and started == [], out
     assert f"the secret {monitor}, which Secrets Manager holds scheduled for deletion since" in error, error
     assert f"the secret {admin}," not in error and "midway through messaging" in error
     assert f"aws secretsmanager restore-secret --region eu-west-1 --secret-id {monitor}" in error
 
     for name in (admin, monitor):
         secrets.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
-    code, out, runner = up(["up", "prod", "--yes", "--layers", "broker,messaging", "--exact"],
-                           checker(Clients(roomy())), DeployedRunner())
-    assert code == 0 and runner.started() == ["broker", "messaging"], out
+    code, started, out, _ = up_prod("broker,messaging", capsys)
+    assert code == 0 and started == ["broker", "messaging"], out
 
 
 def test_an_external_broker_s_env_asks_for_neither_the_admin_nor_the_queue_metrics_secret() -> None:
@@ -351,16 +351,13 @@ def test_an_external_broker_s_admin_secret_must_exist_before_messaging_runs(
     the command that creates (or restores) it; once it is there, up runs."""
     from shared.envs import load_env
     from tests.aws_helpers import MotoAccounts
-    from tests.test_orchestrate_account import Clients, checker, roomy, up
 
     edit_env("prod", lambda data: data["messaging"].update(
         broker="external", external={"amqps_endpoint": "amqps://mq.example.com:5671",
                                      "management_endpoint": "https://mq.example.com"}))
     prod, name = load_env("prod"), "platform/prod/broker/external-admin"
-    code, out, runner = up(["up", "prod", "--yes", "--layers", "messaging", "--exact"], checker(Clients(roomy())),
-                           DeployedRunner())
-    assert code == 2 and runner.started() == [], out
-    error = capsys.readouterr().err
+    code, started, out, error = up_prod("messaging", capsys)
+    assert code == 2 and started == [], out
     assert (f"messaging.broker external: messaging signs in to the broker with the admin credentials in the Secrets "
             f"Manager secret {name} of account {prod.account_id} (eu-west-1), which does not exist") in error, error
     assert f"aws secretsmanager create-secret --region eu-west-1 --name {name} --secret-string file://admin.json" \
@@ -369,21 +366,17 @@ def test_an_external_broker_s_admin_secret_must_exist_before_messaging_runs(
     secrets = MotoAccounts.client(prod.account_id, prod.region, "secretsmanager")
     secrets.create_secret(Name=name, SecretString='{"username": "admin", "password": "p"}')
     secrets.delete_secret(SecretId=name, RecoveryWindowInDays=7)
-    code, out, runner = up(["up", "prod", "--yes", "--layers", "messaging", "--exact"], checker(Clients(roomy())),
-                           DeployedRunner())
-    assert code == 2 and runner.started() == [], out
-    error = capsys.readouterr().err
+    code, started, out, error = up_prod("messaging", capsys)
+    assert code == 2 and started == [], out
     assert f"the Secrets Manager secret {name} with the broker admin's credentials is scheduled for deletion" in error
     assert f"aws secretsmanager restore-secret --region eu-west-1 --secret-id {name}" in error
 
     secrets.restore_secret(SecretId=name)
-    code, out, runner = up(["up", "prod", "--yes", "--layers", "messaging", "--exact"], checker(Clients(roomy())),
-                           DeployedRunner())
+    code, started, out, error = up_prod("messaging", capsys)
     assert f"account prod: {name}: present (the external broker's admin)" in out
-    error = capsys.readouterr().err  # what stops it now is that mq.example.com is no broker (the reach probe)
+    # what stops it now is that mq.example.com is no broker (the reach probe)
     assert name not in error and "messaging cannot run from here" in error
     # broker and compute read no admin credentials: the secret is not asked for where messaging is not in the run
     secrets.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
-    code, out, runner = up(["up", "prod", "--yes", "--layers", "broker", "--exact"], checker(Clients(roomy())),
-                           DeployedRunner())
-    assert code == 0 and runner.started() == ["broker"], out
+    code, started, out, _ = up_prod("broker", capsys)
+    assert code == 0 and started == ["broker"], out
