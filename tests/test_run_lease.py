@@ -369,6 +369,31 @@ def test_the_jobs_of_one_ci_run_share_the_lease_until_the_last_ends(tmp_path: Pa
     assert not store.path.exists()  # the last job of the run gave it back
 
 
+def test_a_sibling_job_that_died_holding_the_lease_neither_keeps_it_nor_is_written_again(tmp_path: Path) -> None:
+    """A cancelled matrix job is killed without its release: its entry goes stale. The last live job's release
+    deletes the lease (the env's next run would otherwise wait for a run nobody runs), and a renewal drops the dead
+    job from the entries it writes."""
+    store, clock = FileLeaseStore(tmp_path / "dev.json"), Clock()
+    discovery = lease(store, clock, environ=ci_environ(job="up-discovery"))
+    broker = lease(store, clock, environ=ci_environ(job="up-broker"))
+    assert discovery.acquire() == [] and broker.acquire() == []
+    clock.now += STALE_AFTER_SECONDS + 100  # discovery's job died; broker's goes on and renews
+    broker.renew()
+    holder = Holder.parse(store.path.read_bytes())
+    assert holder is not None and [job.split("@")[0] for job, _ in holder.jobs] == ["up-broker"]
+    clock.now += 10
+    broker.release()
+    assert not store.path.exists()
+
+    # the same without a renewal in between: the dead job's entry is still in the lease when the last one releases
+    discovery = lease(store, clock, environ=ci_environ(run="44", job="up-discovery"))
+    broker = lease(store, clock, environ=ci_environ(run="44", job="up-broker"))
+    assert discovery.acquire() == [] and broker.acquire() == []
+    clock.now += STALE_AFTER_SECONDS + 100
+    broker.release()  # deleted, not written again without this job for a dead one
+    assert not store.path.exists()
+
+
 def test_a_job_whose_sibling_deleted_the_lease_holds_it_again(tmp_path: Path) -> None:
     store = FileLeaseStore(tmp_path / "dev.json")
     broker = lease(store, environ=ci_environ(job="up-broker"))

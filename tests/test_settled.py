@@ -102,6 +102,27 @@ def test_a_provider_s_own_configuration_changes_no_resource() -> None:
     assert provider.covers(step("pulumi:providers:aws", "default_7_51_1", keys=("region",)))
     assert not provider.covers(step("pulumi:providers:rabbitmq", "messaging-rabbitmq", ("replace",), ("endpoint",)))
     assert not provider.covers(step("rabbitmq:index/user:User", "gateway", keys=("password",)))
+    # every op of the step must be one the entry allows: an update with a delete beside it is no update alone
+    assert not provider.covers(step("pulumi:providers:aws", "default_7_51_1", ("update", "delete"), ("region",)))
+
+
+def test_the_replacement_gate_names_every_stateful_resource_a_preview_destroys() -> None:
+    """Each stateful replacement or delete is refused on its own: allowing the broker's (--allow-replace) must not
+    let a queue's delete in the same preview through unnamed."""
+    from shared.orchestrate.replacements import ReplacementGuard, judge
+
+    broker = "urn:pulumi:dev::broker::aws:mq/broker:Broker::broker"
+    queue = "urn:pulumi:dev::messaging::rabbitmq:index/queue:Queue::queue-training.work"
+    guard = ReplacementGuard()
+    for urn, type_, ops in ((broker, BROKER, ("create-replacement", "replace", "delete-replaced")),
+                            (queue, "rabbitmq:index/queue:Queue", ("delete",)),
+                            ("urn:pulumi:dev::compute::aws:iam/role:Role::r", ROLE, ("replace",))):
+        for op in ops:
+            guard.on_event(auto.EngineEvent.from_json({"sequence": 1, "timestamp": 0, "resourcePreEvent": {
+                "metadata": {"op": op, "urn": urn, "type": type_, "provider": ""}, "planning": True}}))
+    assert [item.urn for item in guard.destructions()] == [broker, queue]  # the role holds no data
+    verdict = judge(guard.destructions(), [broker], "messaging")
+    assert [item.urn for item in verdict.refused] == [queue]
 
 
 def test_in_github_actions_each_layer_that_does_not_settle_is_an_error_annotation_of_the_run() -> None:
