@@ -575,11 +575,16 @@ PREFLIGHT_ACTIONS = (
     "ec2:DescribeNatGateways", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups",
     "ec2:DescribeVpcBlockPublicAccessExclusions", "ec2:DescribeVpcBlockPublicAccessOptions",
     "ec2:DescribeVpcEndpointServices", "ec2:DescribeVpcs", "ecr:DescribeRegistry", "ecr:DescribeRepositories",
-    "ecr:GetRegistryPolicy", "ecr:ListTagsForResource", "logs:DescribeResourcePolicies", "mq:DescribeBroker",
+    "ecr:GetRegistryPolicy", "ecr:ListTagsForResource", "iam:GetAccountSummary", "logs:DescribeResourcePolicies",
+    "mq:DescribeBroker",
     "mq:DescribeBrokerInstanceOptions", "mq:ListBrokers", "secretsmanager:DescribeSecret",
     "servicequotas:GetAWSDefaultServiceQuota", "servicequotas:GetServiceQuota", "sns:GetSMSAttributes",
     "sns:GetSMSSandboxAccountStatus", "sns:ListSMSSandboxPhoneNumbers", "sns:ListSubscriptionsByTopic",
     "sts:GetCallerIdentity")
+
+#: IAM reads of :data:`PREFLIGHT_ACTIONS` that name no resource (Service Authorization Reference, IAM: GetAccountSummary
+#: has no resource type, so only ``*`` grants it): the account's count and quota of roles, no entity's content.
+STAR_ONLY_IAM_READS = ("iam:GetAccountSummary",)
 
 #: Pulumi's auto-naming suffix: "-" and 7 random hex characters (shared.gateway_names.AUTONAME_SUFFIX)
 AUTONAME_PATTERN = "-???????"

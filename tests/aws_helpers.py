@@ -331,6 +331,9 @@ class AccountReady:
     def foreign_resources(self, env: EnvConfig, scope: VpcScope) -> ForeignResources:
         return ForeignResources()  # the env's VPC holds only what its layers made
 
+    def program_secrets(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
+        return AccountReport()  # every secret a program reads is there
+
 
 def archive_images(client: Any, statuses: Mapping[str, str]) -> Any:
     """Make a moto ECR ``client`` answer as ECR does for images in the archive storage class (moto knows none):

@@ -97,6 +97,9 @@ class ReadingIam:
     def get_policy_version(self, PolicyArn: str, VersionId: str) -> Any:
         return self.inner.get_policy_version(PolicyArn=PolicyArn, VersionId=VersionId)
 
+    def get_account_summary(self) -> Any:
+        return self.inner.get_account_summary()
+
 
 class DenyingIam(ReadingIam):
     """moto's IAM, except that CreateServiceLinkedRole answers ``code`` (AccessDenied, or "has been taken")."""

@@ -380,3 +380,40 @@ def test_an_external_broker_s_admin_secret_must_exist_before_messaging_runs(
     secrets.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
     code, started, out, _ = up_prod("broker", capsys)
     assert code == 0 and started == ["broker"], out
+
+
+@pytest.mark.parametrize("action", ["destroy", "refresh"])
+def test_a_destroy_or_refresh_of_messaging_needs_the_external_admin_secret_too(
+        moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str], action: str) -> None:
+    """Both run messaging's program (--run-program), which reads the secret: without it a destroy would stop at
+    messaging after compute was gone, its vhost, users and queues left."""
+    from tests.test_orchestrate_account import Clients, checker, roomy, up
+
+    edit_env("prod", lambda data: data["messaging"].update(
+        broker="external", external={"amqps_endpoint": "amqps://mq.example.com:5671",
+                                     "management_endpoint": "https://mq.example.com"}))
+    exact = ["--exact"] if action == "refresh" else []  # a destroy of messaging takes compute, which reads it, first
+    code, out, runner = up([action, "prod", "--yes", "--layers", "messaging", *exact], checker(Clients(roomy())),
+                           DeployedRunner())
+    assert code == 2 and runner.started() == [], out  # not even compute's destroy
+    assert "platform/prod/broker/external-admin of account" in capsys.readouterr().err
+    code, out, runner = up([action, "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())),
+                           DeployedRunner())
+    assert "external-admin" not in out + capsys.readouterr().err  # compute's program reads no admin credentials
+
+
+def test_an_external_admin_secret_without_a_value_is_refused_too(moto_aws: None, edit_env: Any,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # created without --secret-string: DescribeSecret finds it, GetSecretValue of its current version would not
+    from shared.envs import load_env
+    from tests.aws_helpers import MotoAccounts
+
+    edit_env("prod", lambda data: data["messaging"].update(
+        broker="external", external={"amqps_endpoint": "amqps://mq.example.com:5671",
+                                     "management_endpoint": "https://mq.example.com"}))
+    prod, name = load_env("prod"), "platform/prod/broker/external-admin"
+    MotoAccounts.client(prod.account_id, prod.region, "secretsmanager").create_secret(Name=name)
+    code, started, out, error = up_prod("messaging", capsys)
+    assert code == 2 and started == [], out
+    assert f"the Secrets Manager secret {name} holds no value yet (no AWSCURRENT version)" in error
+    assert f"aws secretsmanager put-secret-value --region eu-west-1 --secret-id {name}" in error

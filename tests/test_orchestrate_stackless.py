@@ -243,3 +243,33 @@ def test_a_broker_stack_that_cannot_be_read_where_its_role_exists_stops_the_up_w
     assert "Traceback" not in error
     code, output, _ = up(["preview", "dev"], checker(Clients(roomy())), Unreadable())
     assert code == 0 and "note: whether the stack organization/broker/dev exists" in output, output
+
+
+def test_the_iam_roles_the_layers_create_are_counted_against_the_account_s_room(moto_aws: None) -> None:
+    """IAM's quota of roles is the account's (1,000 by default), shared by every region and tool: where the room left
+    is less than the roles the run's layers create, a note says so before CreateRole fails a layer midway."""
+    from shared.orchestrate.account import AccountReport, AwsAccountCheck, roles_declared
+
+    dev = load_env("dev")
+    assert roles_declared(dev, ["network", "discovery", "mesh", "broker", "messaging", "compute"]) == {
+        "network": 1, "broker": 2, "messaging": 1, "compute": 8}
+    assert roles_declared(dev, ["discovery", "mesh"]) == {}
+    iam = MotoAccounts.client(dev.account_id, dev.region, "iam")
+    report = AccountReport()
+    AwsAccountCheck._check_iam_roles(dev, iam, ["network", "compute"], report)
+    assert report.notes == []
+    assert report.lines == ["IAM roles: the account holds 0 of 1000; dev's layers of the run create network 1, "
+                            "compute 8"]
+
+    class Crowded:
+        def get_account_summary(self) -> dict[str, Any]:
+            return {"SummaryMap": {"Roles": 995, "RolesQuota": 1000, "Users": 3}}
+
+    report = AccountReport()
+    AwsAccountCheck._check_iam_roles(dev, Crowded(), ["compute"], report)
+    assert report.refusals == [] and len(report.notes) == 1
+    assert ("IAM roles: account 111111111111 holds 995 of the 1000 it may (GetAccountSummary), room for 5 more, and "
+            "dev's layers of the run create 8 (compute 8) where they do not exist yet") in report.notes[0]
+    report = AccountReport()
+    AwsAccountCheck._check_iam_roles(dev, Crowded(), ["network", "messaging"], report)
+    assert report.notes == []  # 2 fit in 5

@@ -35,10 +35,11 @@ import math
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TextIO
 
 from shared.aws_limits import CLOUD_MAP_INSTANCES_PER_NAMESPACE_CODE
 from shared.catalog import catalog_path
@@ -56,6 +57,9 @@ from shared.images import (
     verify_account,
 )
 from shared.orchestrate.interfaces import ForeignResources, VpcScope, read_foreign_resources
+
+if TYPE_CHECKING:
+    from shared.components.compute_plan import ServicePlan  # imported where used, as plan_service is
 
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 10
@@ -354,13 +358,32 @@ def _service_group_rules_need(env: EnvConfig, layer: str) -> QuotaNeed:
                      "the broker)")
 
 
-def _compute_needs(env: EnvConfig) -> list[QuotaNeed]:
+def released_units(env: EnvConfig) -> list[tuple[ServicePlan, int]]:
+    """Each service of the env's release (a service without an image gets only its repository) with its number of
+    units: one, or one per canary version (App Mesh), each an ECS service with its own task definition and roles."""
     from shared.catalog import load_catalog
     from shared.components.compute import plan_service
 
     catalog = load_catalog()
     plans = [plan_service(env, catalog, name) for name in catalog.creation_order()]
-    running = [(plan, max(1, len(plan.versions))) for plan in plans if plan.release_ref is not None]
+    return [(plan, max(1, len(plan.versions))) for plan in plans if plan.release_ref is not None]
+
+
+#: The IAM roles of one compute unit: its execution role and its task role (shared.components.compute_service).
+ROLES_PER_UNIT = 2
+
+
+def roles_declared(env: EnvConfig, layers: Iterable[str]) -> dict[str, int]:
+    """How many IAM roles each of ``layers`` creates in ``env`` (layers creating none left out): the ones named after
+    the env (:func:`account_wide_roles`) and compute's auto-named two per released unit."""
+    declared = Counter(role.layer for role in account_wide_roles(env, layers))
+    if "compute" in set(layers):
+        declared["compute"] += ROLES_PER_UNIT * sum(units for _, units in released_units(env))
+    return {layer: count for layer, count in declared.items() if count}
+
+
+def _compute_needs(env: EnvConfig) -> list[QuotaNeed]:
+    running = released_units(env)
     desired = sum(_vcpus(plan.cpu, plan.desired_count * units) for plan, units in running)
     # A release rolls each service with its minimum healthy percent at 100: a new task starts before an old one stops,
     # so a quota of exactly the desired tasks lets the first `up` create them and then stalls every release of the
@@ -474,6 +497,10 @@ class AccountCheck(Protocol):
     def create(self, env: EnvConfig, roles: Sequence[LinkedRole]) -> list[str]:
         """Create ``roles`` (idempotent); what was done, one line each; AccountError when it cannot."""
 
+    def program_secrets(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
+        """Read-only, for a ``refresh`` or ``destroy``, which run the layers' programs too: the secrets a program of
+        ``layers`` reads that no layer creates (an ``external`` broker's admin), where absent (``refusals``)."""
+
     def foreign_resources(self, env: EnvConfig, scope: VpcScope) -> ForeignResources:
         """Read-only, before a destroy of network or an `up` that drops AZs: what in the VPC of ``scope`` no layer
         deletes (:mod:`shared.orchestrate.interfaces`; :class:`~shared.images.AwsAccessError` when EC2 cannot be
@@ -581,6 +608,8 @@ class AwsAccountCheck:
                 "on-call address or integration there")
         if rotation:
             self._check_admin_rotation(env, report)
+        if iam is not None:
+            self._check_iam_roles(env, iam, layers, report)
         runner = env.messaging.deploy_runner
         if "broker" in layers and runner.github_repository and not runner.github_connection_arn:
             self._check_github_credential(env, report)
@@ -596,6 +625,38 @@ class AwsAccountCheck:
             if gateways:
                 self._check_gateway_certificate(env, gateways, report)
         return report
+
+    @staticmethod
+    def _check_iam_roles(env: EnvConfig, iam: Any, layers: Sequence[str], report: AccountReport) -> None:
+        """A note where the account's IAM role quota has less room than the roles the layers of the run create
+        (IAM GetAccountSummary: ``Roles``, ``RolesQuota``; 1,000 by default, IAM user guide, "IAM and AWS STS
+        quotas"). IAM roles are account-wide, every region's and every tool's count, and CreateRole beyond the quota
+        fails (LimitExceeded) midway through a layer. A note, not a refusal: where the env's roles exist already
+        (any `up` after its first) they are counted in ``Roles`` and none is created again, and which of them exist
+        is not known without listing the account's roles."""
+        declared = roles_declared(env, layers)
+        if not declared:
+            return
+        try:
+            summary = iam.get_account_summary()["SummaryMap"]
+            held, quota = int(summary["Roles"]), int(summary["RolesQuota"])
+        except aws_errors() as error:
+            report.notes.append(f"IAM roles: how many the account holds is unknown (GetAccountSummary: {error})")
+            return
+        except (KeyError, TypeError, ValueError):
+            report.notes.append("IAM roles: GetAccountSummary answered without Roles and RolesQuota")
+            return
+        parts = ", ".join(f"{layer} {count}" for layer, count in declared.items())
+        report.lines.append(f"IAM roles: the account holds {held} of {quota}; {env.name}'s layers of the run create "
+                            f"{parts}")
+        room, total = max(0, quota - held), sum(declared.values())
+        if room < total:
+            report.notes.append(
+                f"IAM roles: account {env.account_id} holds {held} of the {quota} it may (GetAccountSummary), room for "
+                f"{room} more, and {env.name}'s layers of the run create {total} ({parts}) where they do not exist yet "
+                "(a first up, a new service or canary version): CreateRole beyond the quota fails that layer midway "
+                "(LimitExceeded). Delete roles nothing uses, or ask for more (Service Quotas, IAM's quota of roles "
+                "per account, in us-east-1)")
 
     def _check_gateway_certificate(self, env: EnvConfig, gateways: Sequence[str], report: AccountReport) -> None:
         """Refuse where ACM does not hold ``compute.certificate_arn`` or has not issued it: Elastic Load Balancing
@@ -842,6 +903,13 @@ class AwsAccountCheck:
                 f"a rotation of {secret} stopped partway (AWSPENDING on version {', '.join(stalled)}): Secrets Manager "
                 "starts no other rotation while it stays (README, \"Broker admin rotation\", Break-glass)")
 
+    def program_secrets(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
+        report = AccountReport()
+        if "messaging" in layers and env.messaging.broker == "external":
+            verify_account(env, self.clients)
+            self._check_external_admin_secret(env, report)
+        return report
+
     def _check_external_admin_secret(self, env: EnvConfig, report: AccountReport) -> None:
         """Refuse where the secret holding an ``external`` broker's admin credentials is absent or scheduled for
         deletion (Secrets Manager DescribeSecret: ResourceNotFoundException, ``DeletedDate``): messaging's program
@@ -872,6 +940,15 @@ class AwsAccountCheck:
                 f"{where}: the Secrets Manager secret {secret} with the broker admin's credentials is scheduled for "
                 f"deletion since {deleted}, and messaging cannot read it: take it back (`aws secretsmanager "
                 f"restore-secret --region {env.region} --secret-id {secret}`). Nothing was run.")
+            return
+        stages = described.get("VersionIdsToStages") or {}
+        if not any("AWSCURRENT" in labels for labels in stages.values()):
+            # created without --secret-string: GetSecretValue of its current version finds none
+            report.refusals.append(
+                f"{where}: the Secrets Manager secret {secret} holds no value yet (no AWSCURRENT version), and "
+                f"messaging reads its current one: put the broker admin's credentials in it (`aws secretsmanager "
+                f"put-secret-value --region {env.region} --secret-id {secret} --secret-string file://admin.json`, "
+                "admin.json: {\"username\": \"...\", \"password\": \"...\"}). Nothing was run.")
             return
         report.lines.append(f"{secret}: present (the external broker's admin)")
 

@@ -218,6 +218,26 @@ def _stack_found(env: EnvConfig, layer: str, operation: Operation, out: TextIO,
         return True
 
 
+def check_program_secrets(check: AccountCheck, env: EnvConfig, operation: Operation, layers: list[str],
+                          out: TextIO) -> None:
+    """``refresh`` and ``destroy`` run the layers' programs too (``--run-program``): a secret a program reads that no
+    layer creates (an ``external`` broker's admin) must be there, or that layer fails after the ones before it ran
+    (a destroy: compute gone, messaging's vhost, users and queues left). Refused before any layer (AccountError,
+    exit 2); with ``--preview-only`` a note. ``up`` and ``preview`` ask the same in their account preflight."""
+    if operation.action not in (Action.REFRESH, Action.DESTROY):
+        return
+    report = check.program_secrets(env, layers)
+    for note in report.notes:
+        out.write(f"note: {note}\n")
+    if not report.refusals:
+        return
+    if operation.preview_only:
+        for refusal in report.refusals:
+            out.write(f"note: {operation.action.value} would be refused: {refusal}\n")
+        return
+    raise AccountError("\n".join(report.refusals))
+
+
 #: A preview's note for a refusal of the EC2 DryRun probes (:attr:`AccountReport.caller_judged`): EC2 answers for the
 #: caller, and a pull request's preview runs with the read-only role, to which ReadOnlyAccess grants no create
 DRY_RUN_JUDGES_THE_CALLER = "EC2 DryRun judged these credentials, not the deploy role's"
@@ -1066,6 +1086,7 @@ def _main(argv: Sequence[str] | None, *, runner: LayerRunner | None, out: TextIO
         check_dropped_zone_interfaces(plan, operation, env, deployed, account_check.foreign_resources, out)
         found = _account_preflight(account_check, env, operation, plan.layers, out,
                                    lambda layer: runner.stack_exists(layer, env), deployed, runner.state_broker_ids)
+        check_program_secrets(account_check, env, operation, plan.layers, out)
         check_broker_way_back(plan, operation, env, deployed, found.broker_running)
         runner.program_environment(program_environment(env, found.broker_running))
         if operation.expect_no_changes:  # what a settle check notes instead of failing for (shared.orchestrate.settled)
