@@ -190,6 +190,9 @@ MALFORMED = [
     ("DLQ depth alarm above the DLQ's length limit", _both(_set("alarms.dead_letter_depth", 20),
                                                            _set("messaging.dead_letter_max_length", 10)),
      "alarms.dead_letter_depth", "20 is above messaging.dead_letter_max_length (10)"),
+    # PutMetricAlarm refuses it midway through an up (botocore cloudwatch: period x evaluation periods <= 1 day)
+    ("alarm window over a day", _both(_set("alarms.period_seconds", 1800), _set("alarms.evaluation_periods", 49)),
+     "alarms", "88200 s; CloudWatch allows at most 86400 s"),
 ]
 
 

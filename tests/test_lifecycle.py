@@ -32,6 +32,7 @@ from shared.lifecycle import (
     LAMBDA_RUNTIME,
     LIFECYCLES,
     MQ_ENGINE,
+    WARN_DAYS,
     lifecycle_findings,
     named_by,
 )
@@ -142,6 +143,18 @@ def test_up_notes_what_comes_within_warn_days_and_runs(env_dir: Any, monkeypatch
     out = io.StringIO()
     assert run("up", runner, out) == 0 and runner.started()
     assert "note: dev:" in out.getvalue() and "3.11" in out.getvalue() and "create blocked 2027-10-31" in out.getvalue()
+
+
+def test_the_note_starts_warn_days_before_the_first_date_to_the_day() -> None:
+    """The runner's Python (3.11) is blocked from 2027-10-31: the note comes on the first day of the WARN_DAYS
+    before it, and not the day before that."""
+    dev = load_env("dev")
+    first = date(2027, 10, 31) - timedelta(days=WARN_DAYS)
+
+    def noted(day: date) -> bool:
+        return any("3.11" in note for note in lifecycle_findings(dev, day)[1])
+
+    assert noted(first) and not noted(first - timedelta(days=1))
 
 
 def _appmesh(edit_env: Any) -> None:

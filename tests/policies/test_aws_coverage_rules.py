@@ -346,6 +346,7 @@ def test_unknown_at_preview_is_not_applicable(policy_result, rule, good, bad, me
     ("kms-key-deletion-window", res(KEY, "r", {"deletionWindowInDays": 7}), "dev", False),
     ("kms-key-deletion-window", res(KEY, "r", {"deletionWindowInDays": 7}), "staging", True),
     ("kms-key-deletion-window", res(KEY, "r", {}), "prod", False),  # AWS's default is 30
+    ("kms-key-deletion-window", res(KEY, "r", {"deletionWindowInDays": 29}), "prod", True),  # one day short of 30
     ("kms-key-deletion-window", res(KEY, "r", {"deletionWindowInDays": "seven"}), "dev", True),  # not a number
     ("logs-retention-floor", res("aws:cloudwatch/logGroup:LogGroup", "r", {"retentionInDays": 14}), "dev", False),
     ("logs-retention-floor", res("aws:cloudwatch/logGroup:LogGroup", "r", {"retentionInDays": 14}), "staging", True),

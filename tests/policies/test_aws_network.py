@@ -214,6 +214,14 @@ def test_security_group_rule_ingress(policy_findings, inputs, violates):
     assert bool(messages(policy_findings([rule]), "security-group-no-open-ingress", "rule")) is violates
 
 
+def test_a_security_group_rule_is_no_tagged_exception_even_where_the_provider_tags_exposure_public(policy_findings):
+    # aws.ec2.SecurityGroupRule takes no tags: the provider's default tags say nothing about the rule itself
+    rule = res(SG_RULE, "rule", {"securityGroupId": "sg-0123", "description": "a test rule", "type": "ingress",
+                                 "protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]},
+               provider=aws_provider(tags={"exposure": "public"}))
+    assert messages(policy_findings([rule]), "security-group-no-open-ingress", "rule")
+
+
 @pytest.mark.parametrize(("inputs", "violates"), [
     ({"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "cidrIpv4": "0.0.0.0/0", "tags": {"exposure": "public"}},
      False),

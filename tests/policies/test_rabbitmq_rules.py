@@ -38,8 +38,10 @@ def queue_policy(queue: str = "inference.work", *, vhost: str = "dev", pattern: 
 # -- rabbitmq-no-admin-users ----------------------------------------------------------------------
 
 
-def test_admin_tag_is_reported(policy_findings):
-    findings = policy_findings([res(USER, "app", {"name": "app", "password": "x", "tags": ["administrator"]},
+@pytest.mark.parametrize("tag", ["administrator", "Administrator", " administrator "])
+def test_admin_tag_is_reported(policy_findings, tag):
+    # any spelling: the rule errs on the side of the tag that makes a user the broker's administrator
+    findings = policy_findings([res(USER, "app", {"name": "app", "password": "x", "tags": ["monitoring", tag]},
                                     secret_inputs=["password"])])
     [finding] = of_rule(findings, "rabbitmq-no-admin-users")
     assert finding["enforcement"] == "mandatory"
