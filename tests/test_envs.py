@@ -83,6 +83,9 @@ MALFORMED = [
     # (what, change, key in the message, words of the reason)
     ("invalid CIDR", _set("network.cidr", "10.10.0.0/33"), "network.cidr", "not a valid IPv4 CIDR"),
     ("CIDR with host bits", _set("network.cidr", "10.10.1.0/16"), "network.cidr", "not a valid IPv4 CIDR"),
+    # the subnets are carved /20 to /26 below it: a /23 leaves no room for them, a /15 is more than AWS gives a VPC
+    *((f"CIDR {cidr}", _set("network.cidr", cidr), "network.cidr", "the VPC prefix must be between /16 and /22")
+      for cidr in ("10.10.0.0/23", "10.10.0.0/15")),
     ("overlapping CIDR", _set("network.cidr", "10.20.0.0/16"), "network.cidr", "overlaps 10.20.0.0/16"),
     # not only the same block: one inside another env's overlaps as much for peering and routes
     ("CIDR inside another env's", _set("network.cidr", "10.20.128.0/17"), "network.cidr", "overlaps 10.20.0.0/16"),
@@ -157,6 +160,11 @@ MALFORMED = [
      "at most 41 of its own"),
     # CPU target tracking does not scale on insufficient data, and a service with no task has no CPU metric; a
     # service called over HTTP fails its callers at 0 tasks, whatever its backlog (tests/layers/test_autoscaling.py)
+    # Application Auto Scaling's range is min..max (RegisterScalableTarget), and the first deployment's count within it
+    *((f"counts {counts}", _set("services.training", counts), "services.training",
+       "counts must satisfy min_count <= desired_count <= max_count")
+      for counts in ({"min_count": 1, "desired_count": 3, "max_count": 2},
+                     {"min_count": 2, "desired_count": 1, "max_count": 3})),
     ("min_count 0 for a service others call", _set("services.inference", {"desired_count": 0, "min_count": 0,
                                                                            "max_count": 2}),
      "services.inference.min_count", "HTTP requests from gateway, preprocess would fail while it has no task"),
@@ -1088,3 +1096,20 @@ def test_a_folder_in_an_env_files_place_and_a_missing_env_folder_are_named_as_su
     with pytest.raises(ConfigError) as refused:
         load_env("dev")
     assert refused.value.reason.startswith(f"the env folder {env_dir / 'moved'} does not exist")
+
+
+@pytest.mark.parametrize(("count", "refused"), [(10, False), (11, True)])
+def test_a_canary_has_at_most_the_weighted_targets_an_app_mesh_route_takes(edit_env: Any, count: int,
+                                                                          refused: bool) -> None:
+    # App Mesh service quotas: 10 weighted targets per route, not adjustable: an eleventh version fails the mesh's up
+    from shared.errors import ConfigError
+
+    weights = [100 - 10 * (count - 1)] + [10] * (count - 1) if count <= 10 else [100 - (count - 1)] + [1] * (count - 1)
+    edit_env("dev", lambda data: data["mesh"].update(
+        provider="appmesh", appmesh_end_of_support_acknowledged=True,
+        canaries={"inference": [{"version": f"v{n}", "weight": weight} for n, weight in enumerate(weights)]}))
+    if refused:
+        with pytest.raises(ConfigError, match="inference: 11 versions; App Mesh routes to at most 10 weighted targets"):
+            load_env("dev")
+    else:
+        assert len(load_env("dev").mesh.canaries["inference"]) == 10
