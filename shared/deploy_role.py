@@ -576,8 +576,7 @@ PREFLIGHT_ACTIONS = (
     "ec2:DescribeVpcBlockPublicAccessExclusions", "ec2:DescribeVpcBlockPublicAccessOptions",
     "ec2:DescribeVpcEndpointServices", "ec2:DescribeVpcs", "ecr:DescribeRegistry", "ecr:DescribeRepositories",
     "ecr:GetRegistryPolicy", "ecr:ListTagsForResource", "iam:GetAccountSummary", "logs:DescribeResourcePolicies",
-    "mq:DescribeBroker",
-    "mq:DescribeBrokerInstanceOptions", "mq:ListBrokers", "secretsmanager:DescribeSecret",
+    "mq:DescribeBroker", "mq:DescribeBrokerInstanceOptions", "mq:ListBrokers", "secretsmanager:DescribeSecret",
     "servicequotas:GetAWSDefaultServiceQuota", "servicequotas:GetServiceQuota", "sns:GetSMSAttributes",
     "sns:GetSMSSandboxAccountStatus", "sns:ListSMSSandboxPhoneNumbers", "sns:ListSubscriptionsByTopic",
     "sts:GetCallerIdentity")
