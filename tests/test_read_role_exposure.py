@@ -8,6 +8,9 @@ role may read neither state (shared.dag.SECRET_STATE_LAYERS, shared.deploy_role.
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
 from shared.dag import (
@@ -136,3 +139,26 @@ def test_a_state_read_no_policy_allows_keeps_the_cli_s_reason(layer: str) -> Non
                                        "because no identity-based policy allows the s3:GetObject action")
     said = failure_detail(auto_errors.create_command_error(CommandResult(stdout="", stderr=text, code=255)))
     assert "read-only role" not in said and "AccessDenied" in said, said
+
+
+
+def test_no_program_takes_a_secret_from_its_stack_s_config() -> None:
+    """A stack's settings file (`stacks/<layer>/Pulumi.<env>.yaml`) is committed, and its `secure:` values open with
+    the stack's data key, which the read-only role unwraps where the secrets provider is KMS: a secret a program read
+    from its config would be readable by any branch's job. The layers read every credential from Secrets Manager
+    (an external broker's admin: shared.components.broker.external_admin_secret_name); only the warning that the
+    retired keys are still set looks at them (shared.components.broker._warn_of_retired_config)."""
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for path in sorted([*root.glob("stacks/*/__main__.py"), *(root / "shared").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    node.func.attr in ("require_secret", "get_secret", "require_secret_object", "get_secret_object"):
+                found.append(f"{path.relative_to(root)} {_enclosing_function(path, node.lineno)}")
+    assert found == ["shared/components/broker.py _warn_of_retired_config"], found
+
+
+def _enclosing_function(path: Path, line: int) -> str:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return next((node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
+                 and node.lineno <= line <= (node.end_lineno or node.lineno)), "<module>")
