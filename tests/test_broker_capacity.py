@@ -339,3 +339,17 @@ def test_the_image_contract_states_the_largest_message_the_broker_takes() -> Non
     assert f"It publishes no message larger than {kib} KiB" in readme
     header = " ".join(catalog_path().read_text().replace("#", " ").split())
     assert f"no message larger than {kib} KiB" in header
+
+
+def test_each_broker_limit_is_refused_one_past_it_and_not_at_it() -> None:
+    from shared.amazonmq import BROKER_NODES, BrokerLimits
+    from shared.broker_capacity import CHANNELS_PER_CONNECTION, BrokerNeed, ServiceNeed, _problems
+
+    dev = load_env("dev")
+    nodes = BROKER_NODES[dev.messaging.deployment_mode]
+    limits = BrokerLimits(connections=10, channels=10 * CHANNELS_PER_CONNECTION, queues=4,
+                          consumers_per_channel=1, vhosts=2)
+    at = BrokerNeed(services=(ServiceNeed("a", 10 * nodes, 1),), queues=4, vhosts=2)
+    assert _problems(dev, limits, at) == []
+    past = BrokerNeed(services=(ServiceNeed("a", 10 * nodes + 1, 1),), queues=5, vhosts=3)
+    assert len(_problems(dev, limits, past)) == 4  # connections, channels, queues, vhosts

@@ -74,3 +74,12 @@ def test_preview_notes_it_and_runs(dev_external: None) -> None:
     answers nowhere in the tests."""
     _code, out = run(["preview", "dev"], RecordingRunner(deployed={"broker": DEPLOYED_BROKER}))
     assert "note: up would be refused:" in out and "messaging.broker: is external" in out
+
+
+def test_a_broker_only_up_to_external_is_refused_too(dev_external: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """The deploy workflows run broker as a job of its own (`--layers broker --exact`): the gate holds there as in a
+    whole `up`, or the broker's group would go while the messaging and compute rules still name it."""
+    code, out = run(["up", "dev", "--yes", "--layers", "broker", "--exact"],
+                    RecordingRunner(deployed={"broker": DEPLOYED_BROKER}))
+    assert code == 2, out
+    assert "messaging.broker: is external" in capsys.readouterr().err

@@ -68,3 +68,15 @@ def test_preview_notes_it_and_runs(dev_moved: None) -> None:
     code, out = run(["preview", "dev"], runner)
     assert code == 0 and runner.started(), out
     assert "note: up would be refused:" in out and "network.cidr" in out
+
+
+def test_a_cidr_change_is_refused_while_discovery_alone_is_deployed() -> None:
+    """discovery's private namespace is tied to the VPC: deployed alone, it still holds the old VPC."""
+    dev = load_env("dev")
+    env = dev.model_copy(update={"network": dev.network.model_copy(update={"cidr": "10.21.0.0/16"})})
+
+    def read(layer: str) -> dict[str, Any] | None:
+        return {"vpc_cidr": "10.10.0.0/16"} if layer == "network" else {"x": 1} if layer == "discovery" else None
+
+    (refusal,) = cidr_change_refusals(env, read)
+    assert "discovery" in refusal.reason

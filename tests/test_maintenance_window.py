@@ -175,3 +175,14 @@ def test_an_env_added_later_with_prods_hours_is_refused_in_its_own_file(edit_env
     assert "prod env prod's broker window (SUNDAY 03:00 Europe/Dublin" in problem.reason
     [problem] = [p for p in _refusals("prod") if p.key == "messaging.maintenance_window"]
     assert problem.file.endswith("prod.yaml") and "sandbox.yaml" in problem.reason
+
+
+def test_the_window_edges_are_exact() -> None:
+    """A window lasts up to two hours: starts 119 minutes apart overlap, 120 do not; a Monday window may start at
+    06:00 (ending by 08:00) and not later."""
+    for a, b in ((("MONDAY", "02:00", "UTC"), ("MONDAY", "03:59", "UTC")),
+                 (("MONDAY", "03:59", "UTC"), ("MONDAY", "02:00", "UTC"))):
+        assert windows_overlap(a, b)
+    assert not windows_overlap(("MONDAY", "02:00", "UTC"), ("MONDAY", "04:00", "UTC"))
+    assert business_hours_problem("MONDAY", "06:00") is None
+    assert business_hours_problem("MONDAY", "06:01") is not None

@@ -1816,3 +1816,19 @@ def test_vpc_block_public_access_stops_up_until_the_envs_vpc_is_excluded(
     (refusal,) = [r for r in check.check(dev, ["network"]).refusals if "VPC Block Public Access" in r]
     assert "(the organization's declarative policy)" in refusal and "allows no exclusion" in refusal
     capsys.readouterr()
+
+
+def test_a_malformed_certificate_arn_is_refused_like_a_missing_one() -> None:
+    """ACM answers InvalidArnException for an ARN it cannot parse: compute would fail at the HTTPS listener after the
+    load balancer, its log bucket and target group."""
+    from botocore.exceptions import ClientError
+
+    from shared.orchestrate.account import AccountReport
+
+    class BadArn:
+        def describe_certificate(self, CertificateArn: str) -> dict[str, Any]:
+            raise ClientError({"Error": {"Code": "InvalidArnException", "Message": "bad"}}, "DescribeCertificate")
+
+    report = AccountReport()
+    AwsAccountCheck(lambda env, service: BadArn())._check_gateway_certificate(load_env("dev"), ["gateway"], report)
+    assert len(report.refusals) == 1 and "does not hold the certificate" in report.refusals[0], report

@@ -614,3 +614,19 @@ def test_a_settle_check_is_told_what_the_broker_has_pending(moto_aws: None) -> N
         assert code == 0 and not any("aws:mq/broker:Broker" in item.types
                                      for item in runner.converging.get("broker", [])), (answer, out)
         assert bool(runner.converging) == bool(argv)
+
+
+def test_compute_alone_waits_for_a_new_mode_and_type_the_broker_layer_has_not_applied(edit_env: Any) -> None:
+    """A compute-only job after a change of the broker's mode and type would scale past what the old single-instance
+    broker holds; with broker in the run, broker applies it first."""
+    from shared.orchestrate.account import RunningBroker
+    from shared.orchestrate.cli import unapplied_type_refusal
+
+    edit_env("dev", lambda data: (data["messaging"].update(instance_type="mq.m7g.large",
+                                                           deployment_mode="CLUSTER_MULTI_AZ"),
+                                  data["network"].update(az_count=3),
+                                  data.setdefault("services", {}).setdefault("inference", {}).update(max_count=150)))
+    dev = load_env("dev")
+    old = RunningBroker("b-1", "RUNNING", "mq.m7g.medium", "SINGLE_INSTANCE", "4.2.1")
+    assert unapplied_type_refusal(dev, ["compute"], old) is not None
+    assert unapplied_type_refusal(dev, ["broker", "compute"], old) is None

@@ -417,3 +417,34 @@ def test_an_external_admin_secret_without_a_value_is_refused_too(moto_aws: None,
     assert code == 2 and started == [], out
     assert f"the Secrets Manager secret {name} holds no value yet (no AWSCURRENT version)" in error
     assert f"aws secretsmanager put-secret-value --region eu-west-1 --secret-id {name}" in error
+
+
+def test_only_services_that_use_the_broker_have_their_secret_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service that no longer uses the broker had its secret deleted (30 days' recovery in prod): asking for it would
+    refuse every prod up for 30 days."""
+    from types import SimpleNamespace
+
+    import shared.catalog
+    from shared.envs import load_env
+    from shared.orchestrate.account import AccountReport, AwsAccountCheck
+
+    prod = load_env("prod")  # loaded before the catalog is swapped
+    specs = [SimpleNamespace(name=s.name, uses_messaging=s.name != "training") for s in shared.catalog.load_catalog()]
+    monkeypatch.setattr(shared.catalog, "load_catalog", lambda: specs)
+    missing = NoSuchSecret()
+    AwsAccountCheck(lambda env, service: missing)._find_secrets_pending_deletion(prod, ["messaging"], AccountReport())
+    assert "platform/prod/messaging/inference" in missing.asked
+    assert "platform/prod/messaging/training" not in missing.asked
+
+
+def test_an_external_admin_secret_with_only_a_pending_version_is_refused() -> None:
+    from shared.envs import load_env
+    from shared.orchestrate.account import AccountReport, AwsAccountCheck
+
+    class PendingOnly:
+        def describe_secret(self, SecretId: str) -> dict[str, Any]:
+            return {"Name": SecretId, "VersionIdsToStages": {"v1": ["AWSPENDING"]}}
+
+    report = AccountReport()
+    AwsAccountCheck(lambda env, service: PendingOnly())._check_external_admin_secret(load_env("dev"), report)
+    assert len(report.refusals) == 1 and "no AWSCURRENT version" in report.refusals[0]

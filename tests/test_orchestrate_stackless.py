@@ -273,3 +273,17 @@ def test_the_iam_roles_the_layers_create_are_counted_against_the_account_s_room(
     report = AccountReport()
     AwsAccountCheck._check_iam_roles(dev, Crowded(), ["network", "messaging"], report)
     assert report.notes == []  # 2 fit in 5
+
+
+@pytest.mark.parametrize(("held", "notes"), [(993, 1), (992, 0)])
+def test_the_iam_room_edge(held: int, notes: int) -> None:
+    """compute creates 8 roles in dev: 8 of room are enough, 7 are not."""
+    from shared.orchestrate.account import AccountReport, AwsAccountCheck
+
+    class Summary:
+        def get_account_summary(self) -> dict[str, Any]:
+            return {"SummaryMap": {"Roles": held, "RolesQuota": 1000}}
+
+    report = AccountReport()
+    AwsAccountCheck._check_iam_roles(load_env("dev"), Summary(), ["compute"], report)
+    assert len(report.notes) == notes, report.notes

@@ -285,3 +285,19 @@ def test_the_compute_program_records_the_catalogs_ports_where_ecs_runs_what_it_a
     from shared.synth.engine import synth_env
 
     assert synth_env("dev", ["compute"])["compute"]["outputs"][CALLED_PORTS_OUTPUT] == SHIPPED
+
+
+def test_a_full_up_onto_a_port_the_network_admits_in_the_same_run_runs(catalog: Any) -> None:
+    """A second move while the first still retires: a whole `up` runs network first, which admits the new port, so
+    it is not refused (the refusal's own advice is to run every layer)."""
+    catalog(lambda services: services["inference"].update(port=MOVED + 1))
+    code, out, runner = _orchestrate(["up", "dev", "--yes"], _deployed({"inference": MOVED, "preprocess": 8081}))
+    assert code == 0 and runner.started()[0] == "network", out
+
+
+def test_compute_alone_is_not_refused_where_the_network_predates_the_record() -> None:
+    """A network deployed before it recorded the called ports has no record to hold compute to: the first
+    compute-alone job after the upgrade runs."""
+    from shared.port_retirement import port_admission_refusals
+
+    assert port_admission_refusals(load_catalog(), "dev", {"network": {"vpc_id": "vpc-1"}}.get) == []
