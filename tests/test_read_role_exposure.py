@@ -151,14 +151,14 @@ def test_no_program_takes_a_secret_from_its_stack_s_config() -> None:
     root = Path(__file__).resolve().parents[1]
     found = []
     for path in sorted([*root.glob("stacks/*/__main__.py"), *(root / "shared").rglob("*.py")]):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
                     node.func.attr in ("require_secret", "get_secret", "require_secret_object", "get_secret_object"):
-                found.append(f"{path.relative_to(root)} {_enclosing_function(path, node.lineno)}")
+                found.append(f"{path.relative_to(root)} {_enclosing_function(tree, node.lineno)}")
     assert found == ["shared/components/broker.py _warn_of_retired_config"], found
 
 
-def _enclosing_function(path: Path, line: int) -> str:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+def _enclosing_function(tree: ast.AST, line: int) -> str:
     return next((node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
                  and node.lineno <= line <= (node.end_lineno or node.lineno)), "<module>")

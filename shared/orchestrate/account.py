@@ -615,7 +615,7 @@ class AwsAccountCheck:
             self._check_github_credential(env, report)
         if {"broker", "messaging"} & set(layers):
             self._find_secrets_pending_deletion(env, layers, report)
-        if "messaging" in layers and env.messaging.broker == "external":
+        if reads_external_admin_secret(env, layers):
             self._check_external_admin_secret(env, report)
         if "compute" in layers:
             self._find_other_envs_registry(env, report)
@@ -905,7 +905,7 @@ class AwsAccountCheck:
 
     def program_secrets(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
         report = AccountReport()
-        if "messaging" in layers and env.messaging.broker == "external":
+        if reads_external_admin_secret(env, layers):
             verify_account(env, self.clients)
             self._check_external_admin_secret(env, report)
         return report
@@ -1620,6 +1620,12 @@ class AwsAccountCheck:
                 if aws_error_code(error) != "NoSuchEntity":
                     return
             self.sleep(ROLE_VISIBLE_SLEEP_S)
+
+
+def reads_external_admin_secret(env: EnvConfig, layers: Iterable[str]) -> bool:
+    """Whether a program of ``layers`` reads the secret of an ``external`` broker's admin (messaging's, which no
+    layer creates: :meth:`AwsAccountCheck._check_external_admin_secret`)."""
+    return "messaging" in set(layers) and env.messaging.broker == "external"
 
 
 def missing_boundary_statements(env: EnvConfig, document: Any) -> list[str]:
