@@ -1019,8 +1019,13 @@ def test_the_preflight_reads_the_readme_lists_are_granted(shipped: Any) -> None:
     assert {"iam:GetRole", "mq:DescribeBroker", "servicequotas:GetServiceQuota"} <= actions
     for name, (env, _documents, policies) in shipped.items():
         boundary_reads = {"iam:GetPolicy", "iam:GetPolicyVersion"}  # of the role boundary alone
-        for action in sorted(actions - {"iam:GetRole", "iam:CreateServiceLinkedRole", *boundary_reads}):
+        for action in sorted(actions - {"iam:GetRole", "iam:CreateServiceLinkedRole", "kms:DescribeKey",
+                                        *boundary_reads}):
             assert allowed(policies, action), (name, action)
+        # the key of an external broker's admin secret: the env's own keys only (a foreign one is refused unasked)
+        key = f"arn:aws:kms:{env.region}:{env.account_id}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        assert allowed(policies, "kms:DescribeKey", key), name
+        assert not allowed(policies, "kms:DescribeKey", key.replace(env.account_id, "210987654321")), name
         assert boundary_reads <= actions
         for action in boundary_reads:
             assert allowed(policies, action, _boundary_arn(env))

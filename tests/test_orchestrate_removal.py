@@ -448,3 +448,85 @@ def test_an_external_admin_secret_with_only_a_pending_version_is_refused() -> No
     report = AccountReport()
     AwsAccountCheck(lambda env, service: PendingOnly())._check_external_admin_secret(load_env("dev"), report)
     assert len(report.refusals) == 1 and "no AWSCURRENT version" in report.refusals[0]
+
+
+def test_an_external_admin_secret_on_a_key_that_cannot_decrypt_is_refused(moto_aws: None) -> None:
+    """GetSecretValue decrypts with the secret's customer managed key as the deploy role: a disabled key, or one
+    scheduled for deletion, fails messaging's read after the layers before it ran. Refused first, naming the command
+    that makes the key usable again; an enabled key of the env's account passes."""
+    from shared.envs import load_env
+    from shared.orchestrate.account import AccountReport, AwsAccountCheck
+    from tests.aws_helpers import MotoAccounts
+
+    dev, name = load_env("dev"), "platform/dev/broker/external-admin"
+    kms = MotoAccounts.client(dev.account_id, dev.region, "kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    MotoAccounts.client(dev.account_id, dev.region, "secretsmanager").create_secret(
+        Name=name, KmsKeyId=key, SecretString='{"username": "admin", "password": "p"}')
+
+    def check() -> AccountReport:
+        report = AccountReport()
+        AwsAccountCheck(MotoAccounts())._check_external_admin_secret(dev, report)
+        return report
+
+    report = check()
+    assert report.refusals == [] and report.notes == [] and f"{name}: present (the external broker's admin)" \
+        in report.lines
+    kms.disable_key(KeyId=key)
+    report = check()
+    assert len(report.refusals) == 1 and report.lines == [], report
+    assert f"is encrypted with the KMS key {key}, which is Disabled" in report.refusals[0]
+    assert f"`aws kms enable-key --region {dev.region} --key-id {key}`" in report.refusals[0]
+    kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+    (refusal,) = check().refusals
+    assert "which is PendingDeletion" in refusal and f"aws kms cancel-key-deletion --region {dev.region} --key-id " \
+        f"{key}`, then `aws kms enable-key" in refusal
+    kms.cancel_key_deletion(KeyId=key)
+    kms.enable_key(KeyId=key)
+    assert check().refusals == []
+
+
+def test_an_external_admin_secret_on_another_account_s_key_or_a_deleted_one_is_refused() -> None:
+    """The deploy role decrypts with the keys of the env's account and region only (shared.deploy_role), so a key of
+    another account or region is refused without asking KMS; a deleted key leaves a value no one can decrypt. A key
+    KMS does not describe to the caller is a note, not a refusal."""
+    from botocore.exceptions import ClientError
+
+    from shared.envs import load_env
+    from shared.orchestrate.account import AccountReport, AwsAccountCheck
+
+    dev = load_env("dev")
+
+    class Clients:
+        def __init__(self, key: str, error: str | None = None) -> None:
+            self.key, self.error, self.described = key, error, False
+
+        def __call__(self, env: Any, service: str) -> Any:
+            return self
+
+        def describe_secret(self, SecretId: str) -> dict[str, Any]:
+            return {"Name": SecretId, "KmsKeyId": self.key, "VersionIdsToStages": {"v1": ["AWSCURRENT"]}}
+
+        def describe_key(self, KeyId: str) -> dict[str, Any]:
+            self.described = True
+            assert KeyId == self.key
+            if self.error:
+                raise ClientError({"Error": {"Code": self.error, "Message": "no"}}, "DescribeKey")
+            return {"KeyMetadata": {"KeyId": KeyId, "KeyState": "Enabled"}}
+
+    def check(clients: Clients) -> AccountReport:
+        report = AccountReport()
+        AwsAccountCheck(clients)._check_external_admin_secret(dev, report)
+        return report
+
+    for key in (f"arn:aws:kms:{dev.region}:210987654321:key/k1", f"arn:aws:kms:us-east-1:{dev.account_id}:alias/x"):
+        clients = Clients(key)
+        (refusal,) = check(clients).refusals
+        assert f"the KMS key {key} of another account or region, which the deploy role may not use" in refusal
+        assert "--kms-key-id alias/aws/secretsmanager" in refusal and not clients.described
+    own = f"arn:aws:kms:{dev.region}:{dev.account_id}:key/k1"
+    assert check(Clients(own)).refusals == []
+    (refusal,) = check(Clients(own, "NotFoundException")).refusals
+    assert "which does not exist" in refusal and "--force-delete-without-recovery" in refusal
+    report = check(Clients("k1", "AccessDeniedException"))
+    assert report.refusals == [] and len(report.notes) == 1 and "DescribeKey" in report.notes[0]

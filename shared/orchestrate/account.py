@@ -950,7 +950,56 @@ class AwsAccountCheck:
                 f"put-secret-value --region {env.region} --secret-id {secret} --secret-string file://admin.json`, "
                 "admin.json: {\"username\": \"...\", \"password\": \"...\"}). Nothing was run.")
             return
+        key = described.get("KmsKeyId")
+        if key and not self._external_admin_key_usable(env, secret, str(key), where, report):
+            return
         report.lines.append(f"{secret}: present (the external broker's admin)")
+
+    def _external_admin_key_usable(self, env: EnvConfig, secret: str, key: str, where: str,
+                                   report: AccountReport) -> bool:
+        """Where the external admin secret is encrypted with a customer managed key (DescribeSecret ``KmsKeyId``,
+        "the key ID or alias ARN"; "If the secret is encrypted with ... aws/secretsmanager, this field is omitted"),
+        GetSecretValue decrypts with it as the caller: refuse a key the deploy role may not use (its policies grant
+        KMS on the keys of the env's account and region only: shared.deploy_role.kms_statements) or that cannot
+        decrypt (KMS DescribeKey ``KeyState`` other than Enabled; Decrypt's DisabledException, "the specified KMS key
+        is not enabled", KMSInvalidStateException). False when it refused."""
+        if key.startswith("arn:") and key.split(":")[3:5] != [env.region, env.account_id]:
+            report.refusals.append(
+                f"{where}: the Secrets Manager secret {secret} is encrypted with the KMS key {key} of another "
+                f"account or region, which the deploy role may not use (it decrypts with the keys of account "
+                f"{env.account_id} in {env.region} only), so messaging cannot read it: re-encrypt it with the "
+                f"default key (`aws secretsmanager update-secret --region {env.region} --secret-id {secret} "
+                "--kms-key-id alias/aws/secretsmanager`, as a principal that may use the old key). Nothing was run.")
+            return False
+        try:
+            state = str(self.clients(env, "kms").describe_key(KeyId=key)["KeyMetadata"].get("KeyState", ""))
+        except aws_errors() as error:
+            if aws_error_code(error) == "NotFoundException":
+                report.refusals.append(
+                    f"{where}: the Secrets Manager secret {secret} is encrypted with the KMS key {key}, which does "
+                    "not exist (deleted: no one can decrypt its value again): delete it (`aws secretsmanager "
+                    f"delete-secret --region {env.region} --secret-id {secret} --force-delete-without-recovery`) and "
+                    f"create it anew (`aws secretsmanager create-secret --region {env.region} --name {secret} "
+                    "--secret-string file://admin.json`). Nothing was run.")
+                return False
+            report.notes.append(f"whether the KMS key {key} of the external broker's admin secret {secret} can "
+                                f"decrypt is unknown (DescribeKey: {error})")
+            return True
+        if state == "Enabled":
+            return True
+        if state in {"Creating", "Updating"}:  # a multi-Region replica key on its way: it settles by itself
+            report.notes.append(f"the KMS key {key} of the external broker's admin secret {secret} is {state}: "
+                                "messaging's read fails until it is Enabled")
+            return True
+        enable = f"`aws kms enable-key --region {env.region} --key-id {key}`"
+        fixes = {"Disabled": enable,
+                 "PendingDeletion": f"`aws kms cancel-key-deletion --region {env.region} --key-id {key}`, then "
+                                    f"{enable} (a cancelled deletion leaves the key disabled)"}
+        fix = fixes.get(state, "make the key usable, or re-encrypt the secret with another key")
+        report.refusals.append(
+            f"{where}: the Secrets Manager secret {secret} is encrypted with the KMS key {key}, which is {state} "
+            f"(KMS decrypts with Enabled keys only), so messaging cannot read it: {fix}. Nothing was run.")
+        return False
 
     def _find_secrets_pending_deletion(self, env: EnvConfig, layers: Sequence[str], report: AccountReport) -> None:
         """Refuse where a secret a layer of the run creates by name is scheduled for deletion. Where the env protects
