@@ -1765,3 +1765,24 @@ def test_a_role_several_envs_share_is_told_to_trust_each_one_s_jobs(
         assert f"arn:aws:iam::{dev.account_id}:role/ml-platform-{name}-deploy-runner" in line
     assert deploy_role.main(["prod"]) == 0  # an env with a role of its own: nothing to add to its trust
     assert "trust policy" not in capsys.readouterr().out
+
+
+def test_the_scp_advice_exempts_every_global_service_the_deploy_role_calls(
+        shipped: Any, everything: tuple[Any, dict[str, Any], list[deploy_role.ManagedPolicy]]) -> None:
+    """A region-deny SCP denies what a global service's single endpoint (us-east-1) is asked unless it is exempted:
+    README's Organizations section names each service the deploy role's policies grant whose botocore endpoint is not
+    regionalized (IAM, and Route 53 for Cloud Map's private hosted zones), so an administrator who follows it does
+    not stop discovery midway."""
+    endpoints = json.loads((Path(botocore.__file__).parent / "data" / "endpoints.json").read_text())
+    (aws,) = [partition for partition in endpoints["partitions"] if partition["partition"] == "aws"]
+    global_services = {name for name, service in aws["services"].items() if service.get("isRegionalized") is False}
+    granted = set()
+    for policies in [policies for _env, _documents, policies in shipped.values()] + [everything[2]]:
+        for statement in statements(policies):
+            actions = statement.get("Action", [])
+            granted.update(action.split(":", 1)[0] for action in ([actions] if isinstance(actions, str) else actions))
+    needed = granted & global_services
+    assert {"iam", "route53"} <= needed, sorted(granted)
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    advice = readme.split("- **The deploy role's policies.**", 1)[1].split("\n- **", 1)[0]
+    assert all(f"`{prefix}:*`" in advice for prefix in needed), (sorted(needed), advice)
