@@ -578,8 +578,8 @@ PREFLIGHT_ACTIONS = (
     "ecr:GetRegistryPolicy", "ecr:ListTagsForResource", "iam:GetAccountSummary", "logs:DescribeResourcePolicies",
     "mq:DescribeBroker", "mq:DescribeBrokerInstanceOptions", "mq:ListBrokers", "secretsmanager:DescribeSecret",
     "servicequotas:GetAWSDefaultServiceQuota", "servicequotas:GetServiceQuota", "sns:GetSMSAttributes",
-    "sns:GetSMSSandboxAccountStatus", "sns:ListSMSSandboxPhoneNumbers", "sns:ListSubscriptionsByTopic",
-    "sts:GetCallerIdentity")
+    "sms-voice:DescribePhoneNumbers", "sns:GetSMSSandboxAccountStatus", "sns:ListSMSSandboxPhoneNumbers",
+    "sns:ListSubscriptionsByTopic", "sts:GetCallerIdentity")
 
 #: IAM reads of :data:`PREFLIGHT_ACTIONS` that name no resource (Service Authorization Reference, IAM: GetAccountSummary
 #: has no resource type, so only ``*`` grants it): the account's count and quota of roles, no entity's content.

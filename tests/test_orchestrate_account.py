@@ -1066,6 +1066,35 @@ class SmsSns:
         return Pages()
 
 
+class UsOrigination:
+    """End User Messaging SMS, which moto lacks: the account's active US origination numbers with SMS, as
+    DescribePhoneNumbers filtered to them answers (one number a page)."""
+
+    FILTERS = [{"Name": "iso-country-code", "Values": ["US"]}, {"Name": "status", "Values": ["ACTIVE"]},
+               {"Name": "number-capability", "Values": ["SMS"]}]
+
+    def __init__(self, numbers: Sequence[str]) -> None:
+        self.numbers = list(numbers)
+
+    def get_paginator(self, operation: str) -> Any:
+        assert operation == "describe_phone_numbers"
+        numbers = self.numbers
+
+        class Pages:
+            def paginate(self, Filters: list[dict[str, Any]]) -> Any:
+                assert Filters == UsOrigination.FILTERS
+                yield {"PhoneNumbers": []}  # a first page may be empty with a NextToken
+                for number in numbers:
+                    yield {"PhoneNumbers": [{"PhoneNumber": number, "IsoCountryCode": "US", "Status": "ACTIVE"}]}
+
+        return Pages()
+
+
+def sms_account(sns: Any, origination: Sequence[str] = ("+18885550100",)) -> AwsAccountCheck:
+    """The check with ``sns`` for SNS and the account's US origination numbers ``origination`` (a toll-free one)."""
+    return replacing(sns=sns, **{"pinpoint-sms-voice-v2": UsOrigination(origination)})
+
+
 def _sms_env(edit_env: Any, *numbers: str) -> EnvConfig:
     edit_env("dev", lambda data: data.setdefault("alarms", {}).update(
         email=["oncall@example.com"], subscriptions=[{"protocol": "sms", "endpoint": number} for number in numbers]))
@@ -1080,7 +1109,7 @@ def test_an_sms_number_the_sandboxed_account_has_not_verified_stops_up_before_an
     moto = MotoAccounts.client(dev.account_id, dev.region, "sns")
     sandboxed = SmsSns(moto, sandbox=True, numbers={"+15550100001": "Verified", "+15550100002": "Pending"},
                        limit="100")
-    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], replacing(sns=sandboxed))
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], sms_account(sandboxed))
     assert code == 2 and runner.started() == [], out
     out += capsys.readouterr().err
     assert "+15550100001" not in out, out  # verified: texted
@@ -1090,17 +1119,17 @@ def test_an_sms_number_the_sandboxed_account_has_not_verified_stops_up_before_an
         in out, out
     assert "create-sms-sandbox-phone-number --phone-number +15550100003 --region eu-west-1" in out, out
 
-    code, out, runner = up(["preview", "dev", "--layers", "broker", "--exact"], replacing(sns=sandboxed))
+    code, out, runner = up(["preview", "dev", "--layers", "broker", "--exact"], sms_account(sandboxed))
     assert code == 0 and runner.started() == ["broker"], out
     assert "is still pending verification" in out + capsys.readouterr().err, out
 
     # a sandbox listing no number at all (a new account's) answers ResourceNotFound: every number is unverified
     empty = SmsSns(moto, sandbox=True, numbers=None, limit="100")
-    code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], replacing(sns=empty))
+    code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], sms_account(empty))
     assert code == 2 and capsys.readouterr().err.count("is not among its verified numbers") == 3, out
     # the spend limit unreadable: a note of its own, the numbers still refused
     denied = SmsSns(moto, sandbox=True, numbers=None, limit="100", attributes_denied=True)
-    code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], replacing(sns=denied))
+    code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], sms_account(denied))
     assert code == 2 and capsys.readouterr().err.count("is not among its verified numbers") == 3, out
     assert "monthly SMS spend limit is unknown (SNS GetSMSAttributes" in out, out
 
@@ -1112,7 +1141,7 @@ def test_an_sms_number_is_texted_once_verified_or_out_of_the_sandbox(moto_aws: N
                       limit="100")
     out_of_sandbox = SmsSns(moto, sandbox=False, numbers={}, limit="100")
     for sns in (verified, out_of_sandbox):
-        code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], replacing(sns=sns))
+        code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], sms_account(sns))
         assert code == 0 and runner.started() == ["broker"] and "alarms sms" not in out, out
 
 
@@ -1122,16 +1151,16 @@ def test_a_new_accounts_one_dollar_sms_spend_limit_is_a_note(moto_aws: None, edi
     dev = _sms_env(edit_env, "+15550100001")
     moto = MotoAccounts.client(dev.account_id, dev.region, "sns")
     code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
-                           replacing(sns=SmsSns(moto, sandbox=False, numbers={}, limit="1")))
+                           sms_account(SmsSns(moto, sandbox=False, numbers={}, limit="1")))
     assert code == 0 and runner.started() == ["broker"], out
     assert "dev.yaml: alarms sms: account" in out and "may spend $1 a month on SMS" in out, out
     assert "set-sms-attributes --attributes MonthlySpendLimit=N --region eu-west-1" in out, out
     code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
-                      replacing(sns=SmsSns(moto, sandbox=False, numbers={}, limit="250")))
+                      sms_account(SmsSns(moto, sandbox=False, numbers={}, limit="250")))
     assert code == 0 and "alarms sms" not in out, out
     # never set: the account's default, $1 in a new account
     code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
-                      replacing(sns=SmsSns(moto, sandbox=False, numbers={}, limit=None)))
+                      sms_account(SmsSns(moto, sandbox=False, numbers={}, limit=None)))
     assert code == 0 and "sets no MonthlySpendLimit (the account's default applies, $1 in a new account)" in out, out
 
 
@@ -1139,18 +1168,46 @@ def test_an_env_without_sms_asks_nothing_of_the_sms_sandbox(moto_aws: None, edit
     dev = _sms_env(edit_env)
     moto = MotoAccounts.client(dev.account_id, dev.region, "sns")
     code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
-                      replacing(sns=SmsSns(moto, sandbox=True, numbers=None, limit="1")))
+                      sms_account(SmsSns(moto, sandbox=True, numbers=None, limit="1")))
     assert code == 0 and "alarms sms" not in out, out
 
 
 def test_an_identity_denied_the_sms_reads_gets_a_note_and_up_runs(moto_aws: None, edit_env: Any) -> None:
     _sms_env(edit_env, "+15550100001")
     code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
-                           replacing(sns=Denied("AuthorizationError")))
+                           sms_account(Denied("AuthorizationError")))
     assert code == 0 and runner.started() == ["broker"], out
     assert "dev.yaml: alarms sms: whether SNS may text +15550100001 from account" in out, out
     assert "is unknown (SNS GetSMSSandboxAccountStatus" in out, out
     assert "monthly SMS spend limit is unknown" in out, out  # Denied answers every call so
+    # End User Messaging SMS denied too: its own note
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
+                           replacing(sns=Denied("AuthorizationError"),
+                                     **{"pinpoint-sms-voice-v2": Denied("AccessDeniedException")}))
+    assert code == 0 and runner.started() == ["broker"], out
+    assert "holds a US origination number for +15550100001 is unknown (End User Messaging SMS DescribePhoneNumbers" \
+        in out, out
+
+
+def test_a_plus_one_number_without_a_us_origination_number_is_a_note(moto_aws: None, edit_env: Any) -> None:
+    """Since 2023-08-31 SNS texts numbers of the US and its territories only from a registered US origination number
+    (toll-free or 10DLC) of the account in the region: without one the subscription is made and every page to it
+    fails. A note (+1 is also Canada's, which needs none); a number of another country is not asked about."""
+    dev = _sms_env(edit_env, "+15550100001", "+447700900123")
+    moto = MotoAccounts.client(dev.account_id, dev.region, "sns")
+    texted = SmsSns(moto, sandbox=False, numbers={}, limit="250")
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], sms_account(texted, ()))
+    assert code == 0 and runner.started() == ["broker"], out
+    assert (f"dev.yaml: alarms sms +15550100001: account {dev.account_id} (eu-west-1) holds no active US origination "
+            "number") in out and "+447700900123" not in out, out
+    assert "since 2023-08-31 SNS texts numbers of the United States and its territories only from one" in out, out
+    code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], sms_account(texted))
+    assert code == 0 and "alarms sms" not in out, out
+    # no +1 number: End User Messaging SMS is not asked at all (Denied would leave a note)
+    _sms_env(edit_env, "+447700900123")
+    code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
+                      replacing(sns=texted, **{"pinpoint-sms-voice-v2": Denied("AccessDeniedException")}))
+    assert code == 0 and "alarms sms" not in out, out
 
 
 class DescribedSecret:

@@ -827,6 +827,7 @@ class AwsAccountCheck:
                         f"--phone-number {number} --one-time-password CODE --region {env.region}`), move the account "
                         "out of the SMS sandbox (SNS console, Text messaging (SMS)), or page it through another "
                         "protocol. Nothing was run.")
+        self._check_us_origination(env, [number for number in numbers if number.startswith("+1")], report)
         try:
             attributes = sns.get_sms_attributes(attributes=[SMS_SPEND_LIMIT]).get("attributes") or {}
         except aws_errors() as error:
@@ -846,6 +847,36 @@ class AwsAccountCheck:
                 "for the rest of the month, and an env's first `up` alone texts each number an OK for every alarm it "
                 "creates. Ask AWS Support for a higher limit (an SNS spend-limit increase case), then `aws sns "
                 f"set-sms-attributes --attributes MonthlySpendLimit=N --region {env.region}`")
+
+    def _check_us_origination(self, env: EnvConfig, numbers: Sequence[str], report: AccountReport) -> None:
+        """SNS texts a number of the United States and its territories only from a registered US origination number of
+        the account in the region (a toll-free or 10DLC number of AWS End User Messaging SMS): "Effective August 31,
+        2023, a dedicated number such as a 10DLC number or a toll-free number is required to send SMS messages to the
+        United States and its territories" (SNS developer guide, "Supported countries and regions"). Without one the
+        subscription is created and every text to it fails. A note, not a refusal: +1 is the whole North American
+        numbering plan (Canada's numbers need none), and a number's registration is the account owner's step.
+        DescribePhoneNumbers (pinpoint-sms-voice-v2, IAM prefix sms-voice) filtered to active US SMS numbers."""
+        if not numbers:
+            return
+        where = f"account {env.account_id} ({env.region})"
+        filters = [{"Name": "iso-country-code", "Values": ["US"]}, {"Name": "status", "Values": ["ACTIVE"]},
+                   {"Name": "number-capability", "Values": ["SMS"]}]
+        try:
+            pages = self.clients(env, "pinpoint-sms-voice-v2").get_paginator(
+                "describe_phone_numbers").paginate(Filters=filters)
+            found = any(page.get("PhoneNumbers") for page in pages)
+        except aws_errors() as error:
+            report.notes.append(f"{env_path(env.name)}: alarms sms: whether {where} holds a US origination number "
+                                f"for {', '.join(numbers)} is unknown (End User Messaging SMS DescribePhoneNumbers: "
+                                f"{error})")
+            return
+        if not found:
+            report.notes.append(
+                f"{env_path(env.name)}: alarms sms {', '.join(numbers)}: {where} holds no active US origination number "
+                "(a toll-free or 10DLC number with SMS, AWS End User Messaging SMS), and since 2023-08-31 SNS texts "
+                "numbers of the United States and its territories only from one: each text to such a number fails "
+                "(Canadian numbers need none). Register one in that region (End User Messaging SMS console, Phone "
+                "numbers: request a toll-free number, then its registration), or page through another protocol")
 
     def _check_github_credential(self, env: EnvConfig, report: AccountReport) -> None:
         """Refuse where the deploy runner takes GitHub Actions jobs (``messaging.deploy_runner.github_repository``)
