@@ -1776,7 +1776,7 @@ def test_the_scp_advice_exempts_every_global_service_the_deploy_role_calls(
     endpoints = json.loads((Path(botocore.__file__).parent / "data" / "endpoints.json").read_text())
     (aws,) = [partition for partition in endpoints["partitions"] if partition["partition"] == "aws"]
     global_services = {name for name, service in aws["services"].items() if service.get("isRegionalized") is False}
-    granted = set()
+    granted: set[str] = set()
     for policies in [policies for _env, _documents, policies in shipped.values()] + [everything[2]]:
         for statement in statements(policies):
             actions = statement.get("Action", [])
