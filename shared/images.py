@@ -191,12 +191,23 @@ def replication_status(env: EnvConfig, service: str, digest: str, clients: Clien
 
 def _how_to_provide(env: EnvConfig, service: str, reference: str, uri: str, clients: ClientFactory) -> str:
     from shared.components.ecr import release_tag, repository_name
-    from shared.components.image_replication import image_source
+    from shared.components.image_replication import image_source, replica_registries
 
     source = image_source(env)
     if source is None:
-        return (f"build the image and push it to {uri} with a tag (`docker push {uri}:<tag>`); its digest must "
-                f"be {reference}")
+        push = (f"push it to {uri} with a tag (`docker push {uri}:<tag>`); its digest must be {reference}")
+        if not is_digest(reference):
+            return f"build the image and {push}"
+        # a destroy deleted the repositories with their images (they hold compute's KMS key, deleted with them): a
+        # rebuild gives another digest, a digest-preserving copy the same one
+        tag = release_tag(reference, env.name)
+        copies = [f"`crane copy {replica.host}/{repository_name(service)}@{reference} {uri}:{tag}` (from "
+                  f"{replica.env_name}, where {env.name}'s replication copied each push)"
+                  for replica in replica_registries(env)]
+        kept = " or ".join([*copies, f"`crane copy <where you kept it>@{reference} {uri}:{tag}`"])
+        return (f"build the image and {push} (a rebuild of a released image gives another digest: name the new one "
+                f"in environments/{env.name}.yaml's release.images instead); where a destroy deleted it with "
+                f"{env.name}'s repositories, copy it back, digest unchanged: {kept}")
     status = replication_status(env, service, reference, clients)
     source_uri = f"{source.host}/{repository_name(service)}"
     # The copy gets its release tag at once: the lifecycle policy never expires a release-tagged image, while
@@ -996,6 +1007,32 @@ def registry_settings(env: EnvConfig, clients: ClientFactory) -> list[RegistrySe
 
 
 # -- what a destroy of compute would leave ---------------------------------------------------------------
+
+
+def released_images_kept(env: EnvConfig, services: Iterable[str]) -> str:
+    """What a destroy that must delete the repositories of ``services`` with their images tells of ``env``'s
+    released images there (``release.images`` digests), where it pushes them itself (no ``image_source``): the next
+    ``up`` of the same env file asks for those digests again, which only a digest-preserving copy gives back (a
+    rebuild makes another digest; the repositories cannot be kept, their KMS key goes with the destroy). Empty where
+    there is none."""
+    from shared.components.ecr import release_tag, repository_name
+    from shared.components.image_replication import Registry, image_source, replica_registries
+
+    held = set(services)
+    released = {service: ref for service, ref in sorted(env.release.images.items())
+                if is_digest(ref) and service in held}
+    if not released or image_source(env) is not None:
+        return ""  # a replica env's up copies them from its source again (_how_to_provide)
+    host = Registry.of(env).host
+    keep = "; ".join(f"`crane copy {host}/{repository_name(service)}@{digest} <registry that outlives "
+                     f"{env.name}>/{repository_name(service)}:{release_tag(digest, env.name)}`"
+                     for service, digest in released.items())
+    replicas = ", ".join(replica.env_name for replica in replica_registries(env))
+    held = (f" (or copy them back from {replicas} after that `up` created the repositories, where {env.name}'s "
+            "replication copied each push, while their lifecycle policy keeps them)") if replicas else ""
+    return (f"The next `up` of environments/{env.name}.yaml asks for its released images again, digest for digest "
+            f"({', '.join(f'{service}@{digest}' for service, digest in released.items())}), which a rebuild does "
+            f"not give: keep each first, digest unchanged: {keep}{held}; else that `up` needs a new release")
 
 
 class HeldRepository(NamedTuple):

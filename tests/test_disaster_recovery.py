@@ -3,7 +3,9 @@ state, and a prod env survives the loss of one availability zone."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,3 +99,24 @@ def test_the_shipped_prod_survives_one_az(edit_env: Any) -> None:
     env = load_env("prod")
     assert env.network.az_count == 3 and env.network.nat == "per-az"
     assert env.messaging.deployment_mode == "CLUSTER_MULTI_AZ"
+
+
+def test_what_a_destroy_leaves_behind_names_every_log_group_the_stacks_create() -> None:
+    """README's "What a destroy leaves behind" tells which log groups go with their layer (and that no role may
+    create one again before the next up): every log group a shipped env's synth declares is named there, with
+    ``<env>`` for the env's name and ``...`` for the rest of a path."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    bullet = readme.split("- **Log groups** the stacks create (", 1)[1].split(")", 1)[0]
+    patterns = [re.compile(re.escape(name.strip("`")).replace(re.escape("<env>"), "(?P<env>[a-z0-9-]+)")
+                           .replace(re.escape("..."), ".+") + "$") for name in re.findall(r"`[^`]+`", bullet)]
+    assert len(patterns) >= 4, bullet
+    found = 0
+    for snapshot in sorted((Path(__file__).parent / "snapshots").glob("*/*.json")):
+        env = snapshot.parent.name
+        for resource in json.loads(snapshot.read_text()).get("resources", []):
+            if resource["type"] == "aws:cloudwatch/logGroup:LogGroup":
+                name = str((resource.get("inputs") or {}).get("name"))
+                found += 1
+                matches = [match for pattern in patterns if (match := pattern.match(name))]
+                assert any(match["env"] == env for match in matches), (env, name, bullet)
+    assert found >= 9 * 3

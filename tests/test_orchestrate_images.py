@@ -533,7 +533,42 @@ def test_a_repository_holding_images_stops_the_destroy_before_anything_is_delete
     assert "ml-platform/inference holds 1 image(s)" in output
     assert (f"aws ecr delete-repository --region {dev.region} --repository-name ml-platform/inference --force"
             in output)
-    assert "ml-platform/gateway" not in output  # empty: the destroy deletes it
+    assert "ml-platform/gateway" not in output  # empty: the destroy deletes it (and has no release of dev's to keep)
+    # deleting them deletes the released digests the next up of dev.yaml asks for again: named, with the copy that
+    # keeps each digest unchanged, and where replication holds them too
+    assert "The next `up` of environments/dev.yaml asks for its released images again, digest for digest" in output
+    digest = dev.release.images["inference"]  # gateway's repository is empty: its release is not there to keep
+    assert (f"(inference@{digest}), which a rebuild does not give: keep each first, digest unchanged: `crane copy "
+            f"111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/inference@{digest} <registry that outlives "
+            f"dev>/ml-platform/inference:{release_tag(digest, 'dev')}`") in output
+    assert "copy them back from prod, staging after" in " ".join(output.replace("│", " ").split())
+
+
+def test_a_replica_env_s_destroy_names_no_released_images_to_keep(moto_aws: None) -> None:
+    """staging's released images come from dev by replication: its next up copies them from there again."""
+    staging = load_env("staging")
+    create_repositories(staging, list(staging.release.images))
+    push_image(staging, "inference", staging.release.images["inference"])
+    code, output = destroy("staging", Recorder(), AwsImageChecks(MotoAccounts()))
+    assert code == 1 and "ml-platform/inference holds 1 image(s)" in output
+    assert "asks for its released images again" not in output
+
+
+def test_dev_s_up_after_its_repositories_were_deleted_names_the_copy_back(moto_aws: None) -> None:
+    """dev pushes its own images: a destroy deleted them with the repositories, and a rebuild gives other digests.
+    The stop names the digest-preserving copy from each env dev replicates to, and what a rebuild means."""
+    dev = load_env("dev")
+    runner = Recorder(on_targeted=lambda env: create_repositories(env, list(env.release.images)))
+    code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1
+    for service, digest in dev.release.images.items():
+        tag = release_tag(digest, "dev")
+        for replica in (load_env("staging"), load_env("prod")):
+            assert (f"`crane copy {replica.account_id}.dkr.ecr.{replica.region}.amazonaws.com/ml-platform/{service}@"
+                    f"{digest} 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/{service}:{tag}` (from "
+                    f"{replica.name}, where dev's replication copied each push)") in output, output
+    assert "a rebuild of a released image gives another digest: name the new one in environments/dev.yaml's " \
+        "release.images instead); where a destroy deleted it with dev's repositories, copy it back" in output
 
 
 def test_a_repository_holding_only_archived_images_stops_the_destroy_too(moto_aws: None) -> None:

@@ -64,6 +64,7 @@ from shared.images import (
     held_images,
     missing_images,
     oversized_images,
+    released_images_kept,
     rolled_back_deployments,
     rollout_mismatches,
     running_images,
@@ -461,7 +462,8 @@ class ImageGatedRunner:
                 f"nothing of {LAYER} was deleted: {ECR_REFUSES}, and {_with_images(held)} still hold(s) some. "
                 f"Empty or delete them (above; {env.name}'s are the images its services ran: keep what another env "
                 f"still needs, e.g. what its replication has not copied yet), then run "
-                f"`nox -s destroy -- {env.name}` again"))
+                f"`nox -s destroy -- {env.name}` again" + (f". {kept}" if (kept := released_images_kept(
+                    env, (repository.service for repository in held))) else "")))
 
     def _deployed_repositories(self, env: EnvConfig) -> list[str]:
         """The services whose repositories compute's deployed stack holds (its ``repository_urls``: every service of
