@@ -1018,9 +1018,9 @@ def released_images_kept(env: EnvConfig, services: Iterable[str]) -> str:
     from shared.components.ecr import release_tag, repository_name
     from shared.components.image_replication import Registry, image_source, replica_registries
 
-    held = set(services)
+    deleted = set(services)
     released = {service: ref for service, ref in sorted(env.release.images.items())
-                if is_digest(ref) and service in held}
+                if is_digest(ref) and service in deleted}
     if not released or image_source(env) is not None:
         return ""  # a replica env's up copies them from its source again (_how_to_provide)
     host = Registry.of(env).host
@@ -1028,11 +1028,11 @@ def released_images_kept(env: EnvConfig, services: Iterable[str]) -> str:
                      f"{env.name}>/{repository_name(service)}:{release_tag(digest, env.name)}`"
                      for service, digest in released.items())
     replicas = ", ".join(replica.env_name for replica in replica_registries(env))
-    held = (f" (or copy them back from {replicas} after that `up` created the repositories, where {env.name}'s "
+    back = (f" (or copy them back from {replicas} after that `up` created the repositories, where {env.name}'s "
             "replication copied each push, while their lifecycle policy keeps them)") if replicas else ""
     return (f"The next `up` of environments/{env.name}.yaml asks for its released images again, digest for digest "
             f"({', '.join(f'{service}@{digest}' for service, digest in released.items())}), which a rebuild does "
-            f"not give: keep each first, digest unchanged: {keep}{held}; else that `up` needs a new release")
+            f"not give: keep each first, digest unchanged: {keep}{back}; else that `up` needs a new release")
 
 
 class HeldRepository(NamedTuple):
