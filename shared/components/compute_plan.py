@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.artifact_names import artifact_bucket_name
-from shared.catalog import ServiceSpec
+from shared.catalog import ECS_DURATION_MAX, ServiceSpec
 from shared.components.building_blocks import log_group_arn
 from shared.components.compute_containers import ENVOY_IMAGE
 from shared.envs import is_digest
@@ -95,6 +95,41 @@ class ServicePlan:
     @property
     def image_digest(self) -> str | None:
         return self.release_ref if self.release_ref and is_digest(self.release_ref) else None
+
+
+#: Service Connect's idle timeout for HTTP when unset (ECS TimeoutConfiguration: 5 minutes).
+SERVICE_CONNECT_IDLE_TIMEOUT_SECONDS = 300
+#: How much longer than the request timeout an idle connection stays open: longer than any wait for one
+#: response, and longer than a public service's ALB idle timeout (= its request timeout), since a proxy
+#: that closes a kept-alive connection first makes the ALB answer 502 (ELB guide, "HTTP 502").
+IDLE_TIMEOUT_MARGIN_SECONDS = 60
+
+
+def service_connect_timeouts(request_timeout_seconds: int) -> tuple[int, int]:
+    """(perRequestTimeoutSeconds, idleTimeoutSeconds) of a service's Service Connect endpoint.
+
+    The timeout sits on the callee's ``services`` entry (the ECS ServiceConnectService that serves the
+    endpoint; callers only name the namespace) and bounds how long its callers' proxies wait: without it
+    they answer 504 after Service Connect's 15 s default. Both are always sent: the AWS provider sends an
+    unset field as 0 (terraform-provider-aws ecs ``expandTimeout``), and 0 turns that timeout off. The
+    idle timeout is never below the per-request one, which it would otherwise cut short (ECS
+    TimeoutConfiguration), nor below the 5-minute HTTP default.
+    """
+    idle = max(SERVICE_CONNECT_IDLE_TIMEOUT_SECONDS, request_timeout_seconds + IDLE_TIMEOUT_MARGIN_SECONDS)
+    return request_timeout_seconds, min(idle, ECS_DURATION_MAX)
+
+
+
+#: How much longer than the Service Connect proxy in front of it (and a public service's ALB, whose idle timeout is
+#: its request timeout) a public or called app keeps an idle keep-alive connection: strictly longer, so the proxy
+#: always closes an idle connection first and never sends a request on one the app is closing (ELB guide: the
+#: target's keep-alive timeout above the load balancer's idle timeout; the same race behind Envoy).
+APP_KEEPALIVE_MARGIN_SECONDS = 15
+
+
+def app_keepalive_seconds(request_timeout_seconds: int) -> int:
+    """The shortest idle keep-alive a public or called app may hold (its container's ``HTTP_KEEPALIVE_SECONDS``)."""
+    return service_connect_timeouts(request_timeout_seconds)[1] + APP_KEEPALIVE_MARGIN_SECONDS
 
 
 def serve_gated(plan: ServicePlan, mesh_provider: str) -> bool:

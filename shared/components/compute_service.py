@@ -22,7 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.artifact_names import artifact_prefix, handoff_prefix
-from shared.catalog import ECS_DURATION_MAX, ServiceSpec
+from shared.catalog import ServiceSpec
 from shared.cloudwatch_metrics import (
     BACKLOG_OUT_PERIODS,
     ECS_NAMESPACE,
@@ -48,7 +48,11 @@ from shared.components.compute_iam import (
     execution_role_policy,
     task_role_statements,
 )
-from shared.components.compute_plan import ComputeSettings, ServicePlan
+from shared.components.compute_plan import (
+    ComputeSettings,
+    ServicePlan,
+    service_connect_timeouts,
+)
 from shared.components.compute_wiring import (
     ComputeUpstreams,
     contract_entry,
@@ -64,12 +68,6 @@ from shared.role_boundary import boundary_arn
 
 SCALE_IN_COOLDOWN_SECONDS = 300
 SCALE_OUT_COOLDOWN_SECONDS = 60
-#: Service Connect's idle timeout for HTTP when unset (ECS TimeoutConfiguration: 5 minutes).
-SERVICE_CONNECT_IDLE_TIMEOUT_SECONDS = 300
-#: How much longer than the request timeout an idle connection stays open: longer than any wait for one
-#: response, and longer than a public service's ALB idle timeout (= its request timeout), since a proxy
-#: that closes a kept-alive connection first makes the ALB answer 502 (ELB guide, "HTTP 502").
-IDLE_TIMEOUT_MARGIN_SECONDS = 60
 
 
 class CalleeRolledBack(pulumi.RunError):
@@ -422,20 +420,6 @@ def service_connect(plan: ServicePlan, settings: ComputeSettings, upstreams: Com
         access_log_configuration=aws.ecs.ServiceServiceConnectConfigurationAccessLogConfigurationArgs(
             format="JSON", include_query_parameters="DISABLED") if settings.access_logs else None,
     )
-
-
-def service_connect_timeouts(request_timeout_seconds: int) -> tuple[int, int]:
-    """(perRequestTimeoutSeconds, idleTimeoutSeconds) of a service's Service Connect endpoint.
-
-    The timeout sits on the callee's ``services`` entry (the ECS ServiceConnectService that serves the
-    endpoint; callers only name the namespace) and bounds how long its callers' proxies wait: without it
-    they answer 504 after Service Connect's 15 s default. Both are always sent: the AWS provider sends an
-    unset field as 0 (terraform-provider-aws ecs ``expandTimeout``), and 0 turns that timeout off. The
-    idle timeout is never below the per-request one, which it would otherwise cut short (ECS
-    TimeoutConfiguration), nor below the 5-minute HTTP default.
-    """
-    idle = max(SERVICE_CONNECT_IDLE_TIMEOUT_SECONDS, request_timeout_seconds + IDLE_TIMEOUT_MARGIN_SECONDS)
-    return request_timeout_seconds, min(idle, ECS_DURATION_MAX)
 
 
 def service_connect_timeout(

@@ -21,7 +21,7 @@ from shared.components.compute_containers import (
     image_reference,
     serve_gate_start_timeout,
 )
-from shared.components.compute_plan import ComputeSettings, ServicePlan, serve_gated
+from shared.components.compute_plan import ComputeSettings, ServicePlan, app_keepalive_seconds, serve_gated
 from shared.contracts import (
     Contract,
     DiscoveryContract,
@@ -175,6 +175,8 @@ def service_environment(plan: ServicePlan, settings: ComputeSettings, discovery:
         "PORT": str(spec.port),
         "DISCOVERY_NAMESPACE": discovery.private_namespace_name,
     }
+    if spec.public or plan.called:  # a proxy (and a public one's ALB) keeps idle connections to it: it outlasts them
+        environment["HTTP_KEEPALIVE_SECONDS"] = str(app_keepalive_seconds(spec.request_timeout_seconds))
     if spec.uses_messaging:  # a service that neither publishes nor consumes has no broker identity
         environment.update({
             "AMQP_ENDPOINT": messaging.amqps_endpoint,

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from shared.catalog import DEFAULT_REQUEST_TIMEOUT_SECONDS, deregistration_delay, load_catalog
-from shared.components.compute_service import SERVICE_CONNECT_IDLE_TIMEOUT_SECONDS, service_connect_timeouts
-from tests.layers.compute_helpers import ENVS, fresh, platform, unit
+from shared.components.compute_plan import SERVICE_CONNECT_IDLE_TIMEOUT_SECONDS, service_connect_timeouts
+from tests.layers.compute_helpers import ENVS, container, environment, fresh, platform, unit
 from tests.synth_helpers import by_name, of_type
 
 CERTIFICATE = "arn:aws:acm:eu-west-1:111111111111:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
@@ -70,6 +70,28 @@ def test_the_public_gateways_alb_waits_as_long_as_the_gateway_and_drains_that_lo
     # 180 s requests on every deploy and scale-in).
     assert target_group["deregistrationDelay"] >= gateway.request_timeout_seconds
     assert target_group["deregistrationDelay"] == 180
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_public_or_called_app_is_told_a_keep_alive_that_outlasts_the_proxy_in_front_of_it(env: str) -> None:
+    """The Service Connect proxy (and a public service's ALB) reuses idle connections to the app; where the app closes
+    one first, the request sent on it that moment is a 502/503 (ELB guide: the target's keep-alive above the idle
+    timeout in front of it). Each such app gets HTTP_KEEPALIVE_SECONDS, strictly above its endpoint's idle timeout;
+    a service no HTTP request reaches gets none."""
+    doc = platform(env)["compute"]
+    catalog = load_catalog()
+    called = {callee for spec in catalog for callee in spec.calls}
+    told = set()
+    for spec in catalog:
+        resources = unit(doc, spec.name)
+        variables = environment(container(resources["task"], spec.name))
+        if not (spec.public or spec.name in called):
+            assert "HTTP_KEEPALIVE_SECONDS" not in variables, spec.name
+            continue
+        told.add(spec.name)
+        idle = endpoint_timeout(doc, spec.name)["idleTimeoutSeconds"]
+        assert int(variables["HTTP_KEEPALIVE_SECONDS"]) > idle > spec.request_timeout_seconds, spec.name
+    assert told == {"gateway", "preprocess", "inference"}
 
 
 @pytest.mark.parametrize(("request_timeout", "delay"), [(180, 180), (15, 30), (3600, 3600), (120, 120), (30, 30)])
