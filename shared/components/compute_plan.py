@@ -119,7 +119,6 @@ def service_connect_timeouts(request_timeout_seconds: int) -> tuple[int, int]:
     return request_timeout_seconds, min(idle, ECS_DURATION_MAX)
 
 
-
 #: How much longer than the Service Connect proxy in front of it (and a public service's ALB, whose idle timeout is
 #: its request timeout) a public or called app keeps an idle keep-alive connection: strictly longer, so the proxy
 #: always closes an idle connection first and never sends a request on one the app is closing (ELB guide: the

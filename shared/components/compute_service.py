@@ -48,11 +48,7 @@ from shared.components.compute_iam import (
     execution_role_policy,
     task_role_statements,
 )
-from shared.components.compute_plan import (
-    ComputeSettings,
-    ServicePlan,
-    service_connect_timeouts,
-)
+from shared.components.compute_plan import ComputeSettings, ServicePlan, service_connect_timeouts
 from shared.components.compute_wiring import (
     ComputeUpstreams,
     contract_entry,
