@@ -611,10 +611,15 @@ BROKER_TYPE = "aws:mq/broker:Broker"
 
 
 def broker_ids(deployment: Mapping[str, Any] | None) -> list[str]:
-    """The ids of the Amazon MQ brokers an exported ``deployment`` holds (one left marked ``delete`` by an interrupted
-    replacement is not the live one)."""
+    """The ids of the Amazon MQ brokers an exported ``deployment`` holds. Not the live one: one left marked ``delete``
+    by an interrupted create-before-delete replacement, nor one marked ``pendingReplacement``, which a
+    delete-before-replace deleted before its create of the new one failed or was killed (Pulumi keeps the entry, old
+    id and all, "throughout the replace operation, even at the point where the delete has occurred but the create
+    has not": pulumi/pulumi pkg/resource/deploy/step.go DeleteStep.Apply; a refresh leaves it as it is, and the next
+    ``up`` creates the replacement)."""
     return [str(resource["id"]) for resource in state_resources(deployment)
-            if resource.get("type") == BROKER_TYPE and resource.get("id") and not resource.get("delete")]
+            if resource.get("type") == BROKER_TYPE and resource.get("id") and not resource.get("delete")
+            and not resource.get("pendingReplacement")]
 
 
 #: the type prefix of App Mesh resources, whose API AWS stopped serving at its end of support (shared.lifecycle)
