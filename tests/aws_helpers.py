@@ -334,6 +334,9 @@ class AccountReady:
     def program_secrets(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
         return AccountReport()  # every secret a program reads is there
 
+    def destroy_blockers(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
+        return AccountReport()  # nothing outside the stacks holds a delete back
+
 
 def archive_images(client: Any, statuses: Mapping[str, str]) -> Any:
     """Make a moto ECR ``client`` answer as ECR does for images in the archive storage class (moto knows none):

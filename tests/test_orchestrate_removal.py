@@ -5,6 +5,7 @@ compute first; ``preview`` notes it; compute alone goes on."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
@@ -530,3 +531,86 @@ def test_an_external_admin_secret_on_another_account_s_key_or_a_deleted_one_is_r
     assert "which does not exist" in refusal and "--force-delete-without-recovery" in refusal
     report = check(Clients("k1", "AccessDeniedException"))
     assert report.refusals == [] and len(report.notes) == 1 and "DescribeKey" in report.notes[0]
+
+
+class ProtectedLogGroups:
+    """CloudWatch Logs answering DescribeLogGroups by prefix (moto keeps no deletion protection): ``groups`` maps a
+    log group's name to whether its deletion protection is on."""
+
+    def __init__(self, groups: Mapping[str, bool]) -> None:
+        self.groups = dict(groups)
+        self.prefixes: list[str] = []
+
+    def get_paginator(self, operation: str) -> Any:
+        assert operation == "describe_log_groups"
+        logs = self
+
+        class Pages:
+            def paginate(self, logGroupNamePrefix: str) -> Any:
+                logs.prefixes.append(logGroupNamePrefix)
+                for name, on in sorted(logs.groups.items()):
+                    if name.startswith(logGroupNamePrefix):
+                        yield {"logGroups": [{"logGroupName": name, "deletionProtectionEnabled": on}]}
+
+        return Pages()
+
+
+def test_every_log_group_a_layer_creates_is_known_as_that_layer_s() -> None:
+    """The destroy's deletion-protection check finds each layer's log groups by name: every log group of each
+    shipped env's synth, layer by layer."""
+    from shared.envs import load_env
+    from shared.orchestrate.account import log_group_layer, log_group_prefixes
+
+    snapshots = Path(__file__).parent / "snapshots"
+    found = 0
+    for env_name in ("dev", "staging", "prod"):
+        env = load_env(env_name)
+        for snapshot in sorted((snapshots / env_name).glob("*.json")):
+            layer = snapshot.stem
+            for resource in json.loads(snapshot.read_text()).get("resources", []):
+                if resource["type"] == "aws:cloudwatch/logGroup:LogGroup":
+                    name = resource["inputs"]["name"]
+                    found += 1
+                    assert log_group_layer(env, name) == layer, (env_name, layer, name)
+                    assert any(name.startswith(prefix) for prefix in log_group_prefixes(env, layer)), name
+        assert log_group_layer(env, f"/aws/lambda/ml-platform-{env_name}-other") is None
+        assert log_group_layer(env, "/platform/other/compute/gateway") is None
+    assert found == 27
+
+
+def test_a_log_group_with_deletion_protection_refuses_the_destroy_before_any_layer(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """CloudWatch Logs deletion protection, turned on outside the stacks, refuses DeleteLogGroup: the destroy would
+    delete the services writing to the group, then stop. Refused first, naming the command that turns it off;
+    --preview-only notes it; a group of a layer not in the run, or another env's, is not asked about."""
+    from tests.test_orchestrate_account import Clients, checker, up
+
+    groups = ProtectedLogGroups({"/platform/dev/compute/gateway": True, "/platform/dev/compute/training": False,
+                                 "/platform/dev/vpc-flow-logs": True, "/platform/devx/compute/gateway": True})
+    logs = Clients(replace={"logs": groups})
+    code, out, runner = up(["destroy", "dev", "--yes", "--layers", "compute", "--exact"], checker(logs),
+                           DeployedRunner())
+    error = capsys.readouterr().err
+    assert code == 2 and runner.started() == [], out
+    assert ("destroy dev: compute's log group /platform/dev/compute/gateway has CloudWatch Logs deletion protection "
+            "on") in error, error
+    assert ("`aws logs put-log-group-deletion-protection --region eu-west-1 --log-group-identifier "
+            "/platform/dev/compute/gateway --no-deletion-protection-enabled`") in error
+    assert "vpc-flow-logs" not in error and "training" not in error and "devx" not in error
+    assert groups.prefixes == ["/platform/dev/compute/"]
+
+    code, out, runner = up(["destroy", "dev", "--yes", "--layers", "compute", "--exact", "--preview-only"],
+                           checker(logs), DeployedRunner())
+    assert code == 0 and "note: destroy would be refused: destroy dev: compute's log group" in out, out
+
+    groups.groups["/platform/dev/compute/gateway"] = False
+    code, out, runner = up(["destroy", "dev", "--yes", "--layers", "compute", "--exact"], checker(logs),
+                           DeployedRunner())
+    assert code == 0 and runner.started() == ["compute"], out
+    # a role that may not list the groups: a note, and the destroy runs (the delete itself would say so)
+    from tests.test_orchestrate_account import Denied
+
+    code, out, runner = up(["destroy", "dev", "--yes", "--layers", "compute", "--exact"],
+                           checker(Clients(replace={"logs": Denied("AccessDeniedException")})), DeployedRunner())
+    assert code == 0 and runner.started() == ["compute"], out
+    assert "note: whether a log group under /platform/dev/compute/ has deletion protection on is unknown" in out, out

@@ -501,10 +501,40 @@ class AccountCheck(Protocol):
         """Read-only, for a ``refresh`` or ``destroy``, which run the layers' programs too: the secrets a program of
         ``layers`` reads that no layer creates (an ``external`` broker's admin), where absent (``refusals``)."""
 
+    def destroy_blockers(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
+        """Read-only, before a ``destroy`` of ``layers``: what of theirs AWS refuses to delete whatever the state says
+        (a log group with CloudWatch Logs deletion protection on), as ``refusals``; what cannot be read, ``notes``."""
+
     def foreign_resources(self, env: EnvConfig, scope: VpcScope) -> ForeignResources:
         """Read-only, before a destroy of network or an `up` that drops AZs: what in the VPC of ``scope`` no layer
         deletes (:mod:`shared.orchestrate.interfaces`; :class:`~shared.images.AwsAccessError` when EC2 cannot be
         read)."""
+
+
+def log_group_prefixes(env: EnvConfig, layer: str) -> tuple[str, ...]:
+    """What the names of the log groups ``layer`` creates in ``env`` start with (DescribeLogGroups'
+    ``logGroupNamePrefix``); :func:`log_group_layer` says which of the groups found are that layer's."""
+    return {"network": (f"/platform/{env.name}/vpc-flow-logs",), "compute": (f"/platform/{env.name}/compute/",),
+            "broker": (f"/aws/lambda/ml-platform-{env.name}-", f"/aws/codebuild/ml-platform-{env.name}-"),
+            "messaging": (f"/aws/lambda/ml-platform-{env.name}-",)}.get(layer, ())
+
+
+def log_group_layer(env: EnvConfig, name: str) -> str | None:
+    """The layer whose program creates the log group ``name`` in ``env`` (None: no layer's). A test holds it to
+    every log group each layer's synth declares."""
+    from shared.broker_names import default_log_group_name, deploy_project_name, rotation_function_name
+    from shared.components.queue_metrics import publisher_name
+
+    if name == f"/platform/{env.name}/vpc-flow-logs":  # shared.components.network: flow_log_group_name
+        return "network"
+    if name.startswith(f"/platform/{env.name}/compute/"):  # ComputeSettings.log_group_name, the task stops' group
+        return "compute"
+    if name in (default_log_group_name("lambda", rotation_function_name(env.name)),
+                default_log_group_name("codebuild", deploy_project_name(env.name))):
+        return "broker"
+    if name == default_log_group_name("lambda", publisher_name(env.name)):
+        return "messaging"
+    return None
 
 
 def every_page(operation: Callable[..., Any], items: str, **params: Any) -> list[Any]:
@@ -939,6 +969,41 @@ class AwsAccountCheck:
         if reads_external_admin_secret(env, layers):
             verify_account(env, self.clients)
             self._check_external_admin_secret(env, report)
+        return report
+
+    def destroy_blockers(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
+        """CloudWatch Logs deletion protection ("When enabled on a log group, deletion protection blocks all deletion
+        operations until it is explicitly disabled": PutLogGroupDeletionProtection) is AWS's own flag, which the
+        programs never set (pulumi_aws LogGroup ``deletion_protection_enabled``, default false) and so never turn back
+        once someone outside the stacks turned it on: a layer's destroy then deletes what writes to the group and
+        stops at DeleteLogGroup, half-way. Each log group of ``layers`` with it on is refused before any layer."""
+        report = AccountReport()
+        prefixes = sorted({prefix for layer in layers for prefix in log_group_prefixes(env, layer)})
+        if not prefixes:
+            return report
+        verify_account(env, self.clients)
+        logs = self.clients(env, "logs")
+        protected: list[tuple[str, str]] = []
+        for prefix in prefixes:
+            try:
+                groups = [group for page in logs.get_paginator("describe_log_groups").paginate(
+                    logGroupNamePrefix=prefix) for group in page.get("logGroups", [])]
+            except aws_errors() as error:
+                report.notes.append(f"whether a log group under {prefix} has deletion protection on is unknown "
+                                    f"(CloudWatch Logs DescribeLogGroups: {error})")
+                continue
+            for group in groups:
+                name = str(group.get("logGroupName", ""))
+                layer = log_group_layer(env, name)
+                if group.get("deletionProtectionEnabled") and layer is not None and layer in layers:
+                    protected.append((layer, name))
+        for layer, name in sorted(set(protected)):
+            report.refusals.append(
+                f"destroy {env.name}: {layer}'s log group {name} has CloudWatch Logs deletion protection on, which "
+                f"refuses its delete: {layer}'s destroy would stop there after deleting what writes to it. Turn it "
+                f"off (`aws logs put-log-group-deletion-protection --region {env.region} --log-group-identifier "
+                f"{name} --no-deletion-protection-enabled`), keeping what must be kept of its logs first, then run "
+                "the destroy again. Nothing was deleted.")
         return report
 
     def _check_external_admin_secret(self, env: EnvConfig, report: AccountReport) -> None:

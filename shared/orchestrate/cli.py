@@ -238,6 +238,24 @@ def check_program_secrets(check: AccountCheck, env: EnvConfig, operation: Operat
     raise AccountError("\n".join(report.refusals))
 
 
+def check_destroy_blockers(check: AccountCheck, env: EnvConfig, operation: Operation, layers: list[str],
+                           out: TextIO) -> None:
+    """A ``destroy``'s refusal before any layer of what AWS would refuse to delete midway (a log group with
+    CloudWatch Logs deletion protection on: :meth:`AccountCheck.destroy_blockers`); with ``--preview-only`` a note."""
+    if operation.action is not Action.DESTROY:
+        return
+    report = check.destroy_blockers(env, layers)
+    for note in report.notes:
+        out.write(f"note: {note}\n")
+    if not report.refusals:
+        return
+    if operation.preview_only:
+        for refusal in report.refusals:
+            out.write(f"note: destroy would be refused: {refusal}\n")
+        return
+    raise AccountError("\n".join(report.refusals))
+
+
 #: A preview's note for a refusal of the EC2 DryRun probes (:attr:`AccountReport.caller_judged`): EC2 answers for the
 #: caller, and a pull request's preview runs with the read-only role, to which ReadOnlyAccess grants no create
 DRY_RUN_JUDGES_THE_CALLER = "EC2 DryRun judged these credentials, not the deploy role's"
@@ -1087,6 +1105,7 @@ def _main(argv: Sequence[str] | None, *, runner: LayerRunner | None, out: TextIO
         found = _account_preflight(account_check, env, operation, plan.layers, out,
                                    lambda layer: runner.stack_exists(layer, env), deployed, runner.state_broker_ids)
         check_program_secrets(account_check, env, operation, plan.layers, out)
+        check_destroy_blockers(account_check, env, operation, plan.layers, out)
         check_broker_way_back(plan, operation, env, deployed, found.broker_running)
         runner.program_environment(program_environment(env, found.broker_running))
         if operation.expect_no_changes:  # what a settle check notes instead of failing for (shared.orchestrate.settled)
