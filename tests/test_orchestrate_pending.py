@@ -230,3 +230,37 @@ def test_the_commands_name_the_stack_and_quote_each_urn() -> None:
     command = refresh_command("organization/broker/dev", "s3://bucket/state", run_program=False)
     assert shlex.split(command) == ["PULUMI_BACKEND_URL=s3://bucket/state", FALLBACK, "pulumi", "refresh", "--stack",
                                     "organization/broker/dev", "--clear-pending-creates", "--yes"]
+
+
+def test_a_replacement_killed_in_its_create_gets_no_import_that_would_fail(
+        fake_cli: FakeCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A delete-before-replace of an ECS service deleted the old one, then its create was killed: the state keeps the
+    old entry at that URN marked pendingReplacement, so `pulumi import` of the URN fails ("resource ... already
+    exists"). The refusal says what does work: nothing to import where AWS made none, else delete it there or set the
+    entry's id by export and import of the state."""
+    deploy(fake_cli, "dev")
+    service = killed_while(fake_cli, "compute", {ECS_SERVICE: "creating"})[0]
+    path = fake_cli.state / "compute.dev.state.json"
+    state = json.loads(path.read_text())
+    state["deployment"]["resources"].append({**service, "id": "arn:aws:ecs:old", "pendingReplacement": True})
+    path.write_text(json.dumps(state))
+    code, _ = run(["up", "dev", "--yes", "--local-state", "--layers", "compute"], tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, error
+    assert "pulumi import --stack" not in error and "`pulumi stack export --stack" in error, error
+    assert "the replacement of one a delete-before-replace already deleted" in error
+    assert "delete \"pendingReplacement\"" in error and "--clear-pending-creates" in error
+
+
+def test_a_dynamic_resource_killed_in_its_create_needs_no_import() -> None:
+    """pulumi import cannot take a dynamic resource (pulumi/pulumi#16175); the platform's take over what exists."""
+    from shared.orchestrate.pending import pending_creates_refusal
+
+    urn = "urn:pulumi:prod::broker::mlplatform:broker:AmazonMqBroker$pulumi-python:dynamic:Resource::broker-logs"
+    ops = pending_operations({"pending_operations": [
+        {"resource": {"urn": urn, "type": "pulumi-python:dynamic:Resource", "inputs": {}}, "type": "creating"},
+        {"resource": {"urn": "urn:a", "type": ROLE, "inputs": {"name": "r"}}, "type": "creating"}]})
+    text = pending_creates_refusal("prod", "up", {"broker": ("organization/broker/prod", ops)}, "s3://b/state")
+    assert "nothing to look up or import" in text
+    imports = [line for line in text.splitlines() if " pulumi import " in line]
+    assert len(imports) == 1 and ROLE in imports[0], imports

@@ -71,6 +71,9 @@ cluster-name/service-name``); the program gives both (its ``cluster`` input is t
 its name). The likeliest pending create of all: compute's ``up`` waits up to ``compute.steady_state_timeout_minutes``
 inside each service's create (``wait_for_steady_state``), where a job's timeout finds it."""
 
+#: The type token of every Python dynamic resource (``pulumi-python:dynamic:Resource``).
+DYNAMIC_TYPE_PREFIX = "pulumi-python:dynamic:"
+
 #: Inputs that name a resource, for finding one whose id the program does not give.
 NAME_INPUTS = ("name", "bucket", "brokerName", "functionName", "roleName", "namePrefix")
 
@@ -93,6 +96,18 @@ class PendingOperation:
     """The parent's URN, as the state records it."""
     provider: str = ""
     """The provider reference, ``<provider URN>::<provider id>``, as the state records it."""
+    replacing: bool = False
+    """Its URN is in the state, marked ``pendingReplacement``: a delete-before-replace deleted the old one, then this
+    create of the new one never finished (pulumi/pulumi pkg/resource/deploy/step.go DeleteStep.Apply keeps the old
+    entry "throughout the replace operation"). ``pulumi import`` refuses that URN ("resource ... already exists":
+    ImportStep.Apply), and the next ``up`` creates the replacement because of the mark."""
+
+    @property
+    def dynamic(self) -> bool:
+        """One of the platform's dynamic resources (``pulumi.dynamic``), which ``pulumi import`` cannot take
+        (pulumi/pulumi#16175) and whose create takes over what exists (shared.components.broker_logs adopts its log
+        group; the drains, shared.components.delete_wait, hold nothing in AWS)."""
+        return self.type.startswith(DYNAMIC_TYPE_PREFIX)
 
     @property
     def resource_name(self) -> str:
@@ -124,6 +139,8 @@ def pending_operations(deployment: Mapping[str, Any] | None) -> list[PendingOper
     """The ``pending_operations`` of an exported ``deployment`` (``pulumi stack export``, apitype.DeploymentV3:
     ``[{"resource": {"urn", "type", "inputs", ...}, "type": "creating"}, ...]``); none without a state."""
     found = []
+    replacing = {str(resource.get("urn", "")) for resource in (deployment or {}).get("resources") or []
+                 if isinstance(resource, Mapping) and resource.get("pendingReplacement")}
     for entry in (deployment or {}).get("pending_operations") or []:
         if not isinstance(entry, Mapping) or not isinstance(entry.get("resource"), Mapping):
             continue
@@ -131,7 +148,8 @@ def pending_operations(deployment: Mapping[str, Any] | None) -> list[PendingOper
         inputs = resource.get("inputs")
         found.append(PendingOperation(str(entry.get("type", "")), str(resource.get("urn", "")),
                                       str(resource.get("type", "")), inputs if isinstance(inputs, Mapping) else {},
-                                      str(resource.get("parent") or ""), str(resource.get("provider") or "")))
+                                      str(resource.get("parent") or ""), str(resource.get("provider") or ""),
+                                      str(resource.get("urn", "")) in replacing))
     return found
 
 
@@ -192,9 +210,22 @@ def pending_creates_refusal(env_name: str, action: str, creates: Mapping[str, tu
         lines.append(f"  {layer} ({stack}):")
         for op in ops:
             named = f" named {op.name!r}" if op.name else ""
-            where = (f"its id is {op.import_id!r}" if op.import_id else
-                     "its id is the one its provider's `pulumi import` of the type takes (the type's Import section: "
-                     "an ARN, sg-..., ns-..., b-..., a key id; a RabbitMQ queue's or exchange's name@vhost)")
+            if op.dynamic:
+                where = ("a platform dynamic resource: nothing to look up or import (`pulumi import` cannot take "
+                         "one, pulumi/pulumi#16175); its next create takes over what exists")
+            elif op.replacing:
+                where = (f"the replacement of one a delete-before-replace already deleted: `pulumi import` refuses "
+                         f"its URN, which the state still holds marked pendingReplacement, and the next `up` creates "
+                         f"it. Where AWS made it, delete it there first (its name is taken, and the next create would "
+                         f"fail on it), or take it into that entry: `pulumi stack export --stack {stack} --file "
+                         "state.json`, in the entry of this URN set \"id\" to the new one's (a broker's b-..., an "
+                         "ECS service's ARN, unchanged) and delete \"pendingReplacement\", then `pulumi stack import "
+                         f"--stack {stack} --file state.json`")
+            else:
+                where = (f"its id is {op.import_id!r}" if op.import_id else
+                         "its id is the one its provider's `pulumi import` of the type takes (the type's Import "
+                         "section: an ARN, sg-..., ns-..., b-..., a key id; a RabbitMQ queue's or exchange's "
+                         "name@vhost)")
             lines.append(f"    {op.type}{named}: {op.urn} ({where})")
     lines.append(
         "Then, in each stack's folder, with the env's credentials: for each resource that exists, its `pulumi import` "
@@ -205,7 +236,8 @@ def pending_creates_refusal(env_name: str, action: str, creates: Mapping[str, tu
         "it again:")
     for layer, (stack, ops) in creates.items():
         for op in ops:
-            lines.append(f"  in stacks/{layer}: `{import_command(stack, op, backend_url)}`")
+            if not (op.dynamic or op.replacing):  # neither can be imported (above)
+                lines.append(f"  in stacks/{layer}: `{import_command(stack, op, backend_url)}`")
         lines.append(f"  in stacks/{layer}: `{refresh_command(stack, backend_url, layer in run_program_layers)}`")
     lines.append("Then run again (README, \"An update killed mid-way\").")
     return "\n".join(lines)
