@@ -36,7 +36,7 @@ APP_MESH = "AWS App Mesh"
 PYTHON_LAMBDA_RUNTIME = "python3.13"
 #: The deploy runner's CodeBuild image: Ubuntu, not Amazon Linux, because as a CodeBuild-hosted GitHub Actions
 #: runner its jobs run actions/setup-python, which has no builds for Amazon Linux 2023.
-DEPLOY_RUNNER_IMAGE = "aws/codebuild/standard:7.0"
+DEPLOY_RUNNER_IMAGE = "aws/codebuild/standard:8.0"
 #: The deploy runner's Python (buildspec runtime-versions; the platform supports 3.11-3.13: shared/venvcheck.py).
 DEPLOY_RUNNER_PYTHON = "3.11"
 #: The ECS services name no platform_version, so Fargate runs LATEST.
@@ -83,17 +83,20 @@ LIFECYCLES: dict[tuple[str, str], Lifecycle] = {(item.kind, item.value): item fo
     _mq_engine("4.3", None),
     _mq_engine("4.2", None),
     _mq_engine("3.13", None),
-    # CodeBuild user guide, "Deprecated CodeBuild images": standard:7.0 (Ubuntu 22.04) is not listed; a deprecated
-    # image still builds (only no longer cached: slower), so no date blocks it.
-    Lifecycle(CODEBUILD_IMAGE, "aws/codebuild/standard:7.0", None, None, None,
-              "CodeBuild user guide, \"Docker images provided by CodeBuild\" and \"Deprecated CodeBuild images\""),
-    # CodeBuild user guide, "Available runtimes": a runtime version leaves the images after its end of life; Python
-    # 3.11's is 2027-10 (PEP 664). The deploy runner's buildspec names it, and so does CI's setup-python default. A
-    # build asking for a runtime the image dropped fails at once ("Unknown runtime version"), and messaging's `up` needs
-    # the runner: so the end of life is a block date, and CI fails 90 days before it (tests/test_lifecycle.py).
-    Lifecycle(CODEBUILD_PYTHON, "3.11", date(2027, 10, 31), date(2027, 10, 31), None,
-              "CodeBuild user guide, \"Available runtimes\" (runtimes leave at end of life); PEP 664 (3.11 end of "
-              "life 2027-10)"),
+    # standard:8.0 is Ubuntu 24.04 (aws/aws-codebuild-docker-images ubuntu/standard/8.0/Dockerfile), standard
+    # support to 2029-05; 7.0 was Ubuntu 22.04, whose standard support ends in 2027-04, and CodeBuild stopped updating
+    # standard:5.0 after Ubuntu 20.04's. CodeBuild user guide, "Deprecated CodeBuild images": 8.0 is not listed; a
+    # deprecated image still builds (only no longer cached: slower), so no date blocks it.
+    Lifecycle(CODEBUILD_IMAGE, "aws/codebuild/standard:8.0", None, None, None,
+              "CodeBuild user guide, \"Docker images provided by CodeBuild\" and \"Deprecated CodeBuild images\"; "
+              "aws/aws-codebuild-docker-images README, \"Image maintenance\""),
+    # Python 3.11's end of life is 2027-10 (PEP 664). The deploy runner's buildspec names it, and so does CI's
+    # setup-python default. CodeBuild keeps a runtime in its images past its end of life (standard:7.0 of 2026-04 still
+    # offered 3.9, ended 2025-10; CodeBuild user guide, "Available runtimes": only the default version changes), so no
+    # AWS date blocks the runner: a deprecation date, noted from WARN_DAYS before (no fixes after it; boto3 and Pulumi
+    # drop a Python some months later).
+    Lifecycle(CODEBUILD_PYTHON, "3.11", date(2027, 10, 31), None, None,
+              "PEP 664 (3.11 end of life 2027-10); CodeBuild user guide, \"Available runtimes\""),
     # ECS developer guide, "Fargate platform versions for Amazon ECS": a service naming no platform version runs
     # LATEST, which moves to the newest version and has no end of support. Its revisions still retire, stopping the
     # tasks on them ("Task retirement and maintenance for AWS Fargate"): README, "Fargate task retirement".

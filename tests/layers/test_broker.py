@@ -241,9 +241,9 @@ def test_the_runner_is_a_codebuild_project_in_the_private_subnets_with_its_own_g
     assert project["source"]["type"] == "NO_SOURCE" and project["source"]["buildspec"] == BUILDSPEC
     # Ubuntu: a CodeBuild-hosted GitHub Actions job on it runs actions/setup-python, which has no builds
     # for Amazon Linux; the CLI at the pinned SDK version; a Python the platform supports.
-    assert project["environment"]["image"] == "aws/codebuild/standard:7.0"
+    assert project["environment"]["image"] == "aws/codebuild/standard:8.0"
     spec = yaml.safe_load(BUILDSPEC)
-    assert spec["phases"]["install"]["runtime-versions"]["python"] in ("3.11", "3.12")
+    assert spec["phases"]["install"]["runtime-versions"]["python"] in ("3.11", "3.12", "3.13")
     pulumi_pin = pinned_versions()["pulumi"]
     install = spec["phases"]["install"]["commands"]
     assert f"bash .ci/install-pulumi {pulumi_pin}" in install[0]  # sha256-checked, no downloaded script run

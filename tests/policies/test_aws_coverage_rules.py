@@ -37,7 +37,7 @@ PASSWORD = "random:index/randomPassword:RandomPassword"
 
 def codebuild(logsConfig: Any = None, **environment: Any) -> dict[str, Any]:
     """A CodeBuild project named "r" with ``environment`` inputs (and ``logsConfig`` when given)."""
-    inputs: dict[str, Any] = {"environment": {"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
+    inputs: dict[str, Any] = {"environment": {"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:8.0",
                                               "computeType": "BUILD_GENERAL1_SMALL", **environment},
                               "source": {"type": "NO_SOURCE", "buildspec": "version: 0.2"}}
     if logsConfig is not None:
