@@ -1648,7 +1648,9 @@ def main(argv: list[str]) -> int:
         every = sorted([env.name, *sharing])
         print(shared_role_count(role, env.name, len(policies), sharing))
         print(f"# its trust policy names every one of them: token.actions.githubusercontent.com:sub "
-              f"{', '.join(f'repo:<org>/<repo>:environment:{name}' for name in every)}, and aws:PrincipalArn "
+              f"{', '.join(f'<repo-subject>:environment:{name}' for name in every)} (<repo-subject>: "
+              "repo:<org>@<org_id>/<repo>@<repo_id> on GitHub's immutable subject claims, else repo:<org>/<repo>: "
+              "README, CI/CD, Set up once), and aws:PrincipalArn "
               f"{', '.join(deploy_runner_role_arn(env, name) for name in every)}")
     if role is not None and not args.read_only:
         print(session_line(env, role))

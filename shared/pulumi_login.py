@@ -6,8 +6,10 @@ repository secret, which a workflow of any branch can read. With the variable th
 GitHub for its OIDC token (audience ``urn:pulumi:org:<pulumi_org>``) and ``pulumi login --oidc-token`` exchanges it
 for a Pulumi token that expires with the job (Pulumi CLI 3.209 or later: pulumi/pulumi#20974; Pulumi Cloud docs,
 "OIDC issuers", GitHub). Pulumi Cloud grants it only where an authorization policy of the org's GitHub issuer allows
-the token's claims: ``sub`` ``repo:<owner>/<repo>:environment:<env>`` for a deploy job (its GitHub environment),
-``repo:<owner>/<repo>:pull_request`` for a pull request's preview.
+the token's claims: ``sub`` ``<repo-subject>:environment:<env>`` for a deploy job (its GitHub environment),
+``<repo-subject>:pull_request`` for a pull request's preview (``<repo-subject>``:
+``repo:<owner>@<owner_id>/<repo>@<repo_id>`` on GitHub's immutable subject claims, the default of repositories created
+from 2026-07-15, else ``repo:<owner>/<repo>``).
 
 The variable names what to ask for: ``organization`` (an organization token), ``team:<name>`` (a team token:
 Enterprise and Business Critical editions) or ``user:<login>`` (a personal token). Unset, the job logs in with the
@@ -185,8 +187,10 @@ def login(env_name: str, minutes: int, variable: str, environ: Mapping[str, str]
             handle.write(token)
         code, output = run(login_argv(backend, env.pulumi_org, scope, token_file, asked), child)
     if code != 0:
-        claims = "the job's `sub` claim (repo:<owner>/<repo>:environment:<env> for a deploy job, " \
-                 "repo:<owner>/<repo>:pull_request for a pull request's preview)"
+        claims = "the job's `sub` claim (<repo-subject>:environment:<env> for a deploy job, " \
+                 "<repo-subject>:pull_request for a pull request's preview; <repo-subject> is " \
+                 "repo:<owner>@<owner_id>/<repo>@<repo_id> on GitHub's immutable subject claims, else " \
+                 "repo:<owner>/<repo>)"
         raise PlatformError(
             f"pulumi login by OIDC to {backend} as {scope.describe()} of org {env.pulumi_org} failed (exit {code}): "
             f"{output or 'no output'}. Pulumi Cloud exchanges the token only where the org registers the issuer "

@@ -1753,14 +1753,15 @@ def test_the_printed_boundary_update_makes_room_under_iams_five_versions(
 def test_a_role_several_envs_share_is_told_to_trust_each_one_s_jobs(
         edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
     """Envs of one account deploying with one role: the GitHub OIDC token's sub names the job's environment
-    (repo:<org>/<repo>:environment:<env>), so a trust made from the README's one-env example refuses the other env's
+    (<repo-subject>:environment:<env>), so a trust made from the README's one-env example refuses the other env's
     every deploy job at its credential step (STS: Not authorized to perform sts:AssumeRoleWithWebIdentity), and the
     other env's deploy runner role as well. The printed role says which subjects and runner roles it must name."""
     dev = load_env("dev")
     edit_env("staging", lambda data: data.update(account_id=dev.account_id, region="eu-central-1"))
     assert deploy_role.main(["staging"]) == 0
     (line,) = [line for line in capsys.readouterr().out.splitlines() if "trust policy" in line]
-    assert "repo:<org>/<repo>:environment:dev, repo:<org>/<repo>:environment:staging" in line
+    assert "<repo-subject>:environment:dev, <repo-subject>:environment:staging (<repo-subject>: " \
+        "repo:<org>@<org_id>/<repo>@<repo_id> on GitHub's immutable subject claims, else repo:<org>/<repo>" in line
     for name in ("dev", "staging"):
         assert f"arn:aws:iam::{dev.account_id}:role/ml-platform-{name}-deploy-runner" in line
     assert deploy_role.main(["prod"]) == 0  # an env with a role of its own: nothing to add to its trust

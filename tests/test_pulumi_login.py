@@ -191,7 +191,9 @@ def test_a_refused_exchange_fails_the_step_naming_the_policy_pulumi_cloud_needs(
     message = str(failure.value)
     assert "(exit 255): error: problem logging in: unauthorized: no policy matched" in message
     assert "https://token.actions.githubusercontent.com" in message
-    assert "repo:<owner>/<repo>:environment:<env>" in message and "repo:<owner>/<repo>:pull_request" in message
+    assert "<repo-subject>:environment:<env>" in message and "<repo-subject>:pull_request" in message
+    # GitHub's immutable subject claims, the default of repositories created from 2026-07-15, and the older form
+    assert "repo:<owner>@<owner_id>/<repo>@<repo_id>" in message and "else repo:<owner>/<repo>)" in message
     assert f"maximum expiration of at least {90 + MARGIN_MINUTES} minutes" in message
     assert f"unset {DEPLOY_VARIABLE}" in message
     assert cli.token_file is not None and not cli.token_file.exists()  # removed on failure too
