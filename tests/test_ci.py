@@ -214,6 +214,11 @@ def test_pull_requests_upload_the_policy_findings_as_sarif() -> None:
     upload = [step for step in steps_of(job) if "codeql-action/upload-sarif" in step.get("uses", "")]
     assert upload and upload[0]["with"]["sarif_file"] == "build/policy.sarif"
     assert job["permissions"]["security-events"] == "write"
+    # a private repository without GitHub Code Security refuses the upload, which would fail this required check on
+    # every pull request: only where the repository says it has code scanning (README, CI/CD step 5)
+    assert "vars.CODE_SCANNING_ENABLED == 'true'" in upload[0]["if"]
+    assert "`CODE_SCANNING_ENABLED=true` where the repository has code scanning" in " ".join(
+        (REPO_ROOT / "README.md").read_text(encoding="utf-8").split())
 
 
 def test_every_step_that_runs_pulumi_can_log_in_to_pulumi_cloud() -> None:
