@@ -1071,7 +1071,8 @@ class UsOrigination:
     DescribePhoneNumbers filtered to them answers (one number a page)."""
 
     FILTERS = [{"Name": "iso-country-code", "Values": ["US"]}, {"Name": "status", "Values": ["ACTIVE"]},
-               {"Name": "number-capability", "Values": ["SMS"]}]
+               {"Name": "number-capability", "Values": ["SMS"]},
+               {"Name": "number-type", "Values": ["TOLL_FREE", "TEN_DLC", "SHORT_CODE"]}]
 
     def __init__(self, numbers: Sequence[str]) -> None:
         self.numbers = list(numbers)

@@ -531,6 +531,45 @@ def test_an_external_admin_secret_on_another_account_s_key_or_a_deleted_one_is_r
     assert "which does not exist" in refusal and "--force-delete-without-recovery" in refusal
     report = check(Clients("k1", "AccessDeniedException"))
     assert report.refusals == [] and len(report.notes) == 1 and "DescribeKey" in report.notes[0]
+    # an alias (DescribeSecret's KmsKeyId may be one) names whatever key it points at now: deleted or moved since,
+    # the key that encrypted the secret may still decrypt it, so never a refusal, and never the advice to delete it
+    alias = f"arn:aws:kms:{dev.region}:{dev.account_id}:alias/broker-admin"
+    report = check(Clients(alias, "NotFoundException"))
+    assert report.refusals == [] and "by the alias" in report.notes[0] and "unknown" in report.notes[0]
+    assert "force-delete" not in " ".join(report.notes)
+
+
+def test_a_key_being_updated_decrypts_and_one_whose_replica_deletion_is_scheduled_does_not() -> None:
+    """KMS KeyState: Updating (a multi-Region key changing its primary) can still be used; PendingReplicaDeletion
+    (a primary scheduled for deletion with its replicas) cannot, and is taken back as PendingDeletion is."""
+    from shared.envs import load_env
+    from shared.orchestrate.account import AccountReport, AwsAccountCheck
+
+    dev = load_env("dev")
+    key = f"arn:aws:kms:{dev.region}:{dev.account_id}:key/mrk-1"
+
+    class Keyed:
+        def __init__(self, state: str) -> None:
+            self.state = state
+
+        def __call__(self, env: Any, service: str) -> Any:
+            return self
+
+        def describe_secret(self, SecretId: str) -> dict[str, Any]:
+            return {"Name": SecretId, "KmsKeyId": key, "VersionIdsToStages": {"v1": ["AWSCURRENT"]}}
+
+        def describe_key(self, KeyId: str) -> dict[str, Any]:
+            return {"KeyMetadata": {"KeyId": KeyId, "KeyState": self.state}}
+
+    def check(state: str) -> AccountReport:
+        report = AccountReport()
+        AwsAccountCheck(Keyed(state))._check_external_admin_secret(dev, report)
+        return report
+
+    assert check("Updating").refusals == [] and check("Updating").notes == []
+    (refusal,) = check("PendingReplicaDeletion").refusals
+    assert f"aws kms cancel-key-deletion --region {dev.region} --key-id {key}" in refusal
+    assert check("Creating").refusals == [] and check("Creating").notes
 
 
 class ProtectedLogGroups:

@@ -889,8 +889,11 @@ class AwsAccountCheck:
         if not numbers:
             return
         where = f"account {env.account_id} ({env.region})"
+        # not SIMULATOR (it texts simulator destinations only) nor LONG_CODE (US carriers take no application
+        # traffic from one): botocore pinpoint-sms-voice-v2 NumberType
         filters = [{"Name": "iso-country-code", "Values": ["US"]}, {"Name": "status", "Values": ["ACTIVE"]},
-                   {"Name": "number-capability", "Values": ["SMS"]}]
+                   {"Name": "number-capability", "Values": ["SMS"]},
+                   {"Name": "number-type", "Values": ["TOLL_FREE", "TEN_DLC", "SHORT_CODE"]}]
         try:
             pages = self.clients(env, "pinpoint-sms-voice-v2").get_paginator(
                 "describe_phone_numbers").paginate(Filters=filters)
@@ -903,7 +906,8 @@ class AwsAccountCheck:
         if not found:
             report.notes.append(
                 f"{env_path(env.name)}: alarms sms {', '.join(numbers)}: {where} holds no active US origination number "
-                "(a toll-free or 10DLC number with SMS, AWS End User Messaging SMS), and since 2023-08-31 SNS texts "
+                "(a toll-free, 10DLC or short code number with SMS, AWS End User Messaging SMS), and since "
+                "2023-08-31 SNS texts "
                 "numbers of the United States and its territories only from one: each text to such a number fails "
                 "(Canadian numbers need none). Register one in that region (End User Messaging SMS console, Phone "
                 "numbers: request a toll-free number, then its registration), or page through another protocol")
@@ -1067,13 +1071,19 @@ class AwsAccountCheck:
                 f"default key (`aws secretsmanager update-secret --region {env.region} --secret-id {secret} "
                 "--kms-key-id alias/aws/secretsmanager`, as a principal that may use the old key). Nothing was run.")
             return False
+        if ":alias/" in key or key.startswith("alias/"):
+            # an alias names whatever key it points at now: deleted or moved since, it says nothing of the key that
+            # encrypted the secret (the ciphertext names its own key), so what KMS says of it is a note only
+            self._note_alias_key(env, secret, key, report)
+            return True
         try:
             state = str(self.clients(env, "kms").describe_key(KeyId=key)["KeyMetadata"].get("KeyState", ""))
         except aws_errors() as error:
             if aws_error_code(error) == "NotFoundException":
                 report.refusals.append(
                     f"{where}: the Secrets Manager secret {secret} is encrypted with the KMS key {key}, which does "
-                    "not exist (deleted: no one can decrypt its value again): delete it (`aws secretsmanager "
+                    "not exist (deleted: no one can decrypt its value again; `aws kms describe-key --region "
+                    f"{env.region} --key-id {key}` confirms it): delete it (`aws secretsmanager "
                     f"delete-secret --region {env.region} --secret-id {secret} --force-delete-without-recovery`) and "
                     f"create it anew (`aws secretsmanager create-secret --region {env.region} --name {secret} "
                     "--secret-string file://admin.json`). Nothing was run.")
@@ -1081,21 +1091,37 @@ class AwsAccountCheck:
             report.notes.append(f"whether the KMS key {key} of the external broker's admin secret {secret} can "
                                 f"decrypt is unknown (DescribeKey: {error})")
             return True
-        if state == "Enabled":
+        # Updating: a multi-Region key whose primary changes, usable meanwhile (KMS developer guide, "Change the
+        # primary key in a set of multi-Region keys")
+        if state in {"Enabled", "Updating"}:
             return True
-        if state in {"Creating", "Updating"}:  # a multi-Region replica key on its way: it settles by itself
+        if state == "Creating":  # a multi-Region replica key on its way: it settles by itself
             report.notes.append(f"the KMS key {key} of the external broker's admin secret {secret} is {state}: "
                                 "messaging's read fails until it is Enabled")
             return True
         enable = f"`aws kms enable-key --region {env.region} --key-id {key}`"
-        fixes = {"Disabled": enable,
-                 "PendingDeletion": f"`aws kms cancel-key-deletion --region {env.region} --key-id {key}`, then "
-                                    f"{enable} (a cancelled deletion leaves the key disabled)"}
+        cancel = (f"`aws kms cancel-key-deletion --region {env.region} --key-id {key}`, then {enable} (a cancelled "
+                  "deletion leaves the key disabled)")
+        fixes = {"Disabled": enable, "PendingDeletion": cancel, "PendingReplicaDeletion": cancel}
         fix = fixes.get(state, "make the key usable, or re-encrypt the secret with another key")
         report.refusals.append(
             f"{where}: the Secrets Manager secret {secret} is encrypted with the KMS key {key}, which is {state} "
             f"(KMS decrypts with Enabled keys only), so messaging cannot read it: {fix}. Nothing was run.")
         return False
+
+    def _note_alias_key(self, env: EnvConfig, secret: str, key: str, report: AccountReport) -> None:
+        """What KMS says of the key an alias of the external admin secret points at now, as a note."""
+        try:
+            state = str(self.clients(env, "kms").describe_key(KeyId=key)["KeyMetadata"].get("KeyState", ""))
+        except aws_errors() as error:
+            report.notes.append(f"the external broker's admin secret {secret} names its KMS key by the alias {key}, "
+                                f"which KMS does not describe ({error}): whether the key that encrypted it can "
+                                "decrypt is unknown")
+            return
+        if state not in {"Enabled", "Updating"}:
+            report.notes.append(f"the external broker's admin secret {secret} names its KMS key by the alias {key}, "
+                                f"whose key is {state} now: where it is the one that encrypted the secret, "
+                                "messaging's read fails")
 
     def _find_secrets_pending_deletion(self, env: EnvConfig, layers: Sequence[str], report: AccountReport) -> None:
         """Refuse where a secret a layer of the run creates by name is scheduled for deletion. Where the env protects
