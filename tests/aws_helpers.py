@@ -334,7 +334,8 @@ class AccountReady:
     def program_secrets(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
         return AccountReport()  # every secret a program reads is there
 
-    def destroy_blockers(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
+    def destroy_blockers(self, env: EnvConfig, layers: Sequence[str],
+                         held: Mapping[str, Sequence[str] | None]) -> AccountReport:
         return AccountReport()  # nothing outside the stacks holds a delete back
 
 

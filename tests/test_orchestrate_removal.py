@@ -653,3 +653,47 @@ def test_a_log_group_with_deletion_protection_refuses_the_destroy_before_any_lay
                            checker(Clients(replace={"logs": Denied("AccessDeniedException")})), DeployedRunner())
     assert code == 0 and runner.started() == ["compute"], out
     assert "note: whether a log group under /platform/dev/compute/ has deletion protection on is unknown" in out, out
+
+
+class LogGroupsInState(DeployedRunner):
+    """The deployed stacks, with the log groups each layer's state holds (AutomationRunner.state_log_groups)."""
+
+    def __init__(self, groups: Mapping[str, list[str]]) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def state_log_groups(self, layer: str, env: EnvConfig) -> list[str] | None:
+        return list(self.groups.get(layer, []))
+
+
+def test_only_a_protected_log_group_the_destroyed_layers_hold_refuses_the_destroy(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """The destroy deletes what the run's layers' states hold, no more: broker's protected group does not stop a
+    destroy of messaging alone (the two share the /aws/lambda/ml-platform-<env>- prefix), nor does a protected group
+    under compute's prefix that no state holds (made by hand), which no destroy deletes."""
+    from tests.test_orchestrate_account import Clients, checker, up
+
+    rotation, metrics = "/aws/lambda/ml-platform-dev-broker-admin-rotation", "/aws/lambda/ml-platform-dev-queue-metrics"
+    groups = ProtectedLogGroups({rotation: True, metrics: False, "/platform/dev/compute/archive": True,
+                                 "/platform/dev/compute/gateway": False})
+    state = LogGroupsInState({"broker": [rotation], "messaging": [metrics],
+                              "compute": ["/platform/dev/compute/gateway"]})
+    logs = checker(Clients(replace={"logs": groups}))
+    # messaging's destroy takes compute, which reads it, first (--exact would refuse to leave it deployed)
+    code, out, runner = up(["destroy", "dev", "--yes", "--layers", "messaging"], logs, state)
+    assert code == 0 and runner.started() == ["compute", "messaging"], (out, capsys.readouterr().err)
+    code, out, runner = up(["destroy", "dev", "--yes", "--layers", "broker"], logs, LogGroupsInState(state.groups))
+    assert code == 2 and runner.started() == [], out
+    assert f"broker's log group {rotation} has CloudWatch Logs deletion protection on" in capsys.readouterr().err
+
+
+def test_the_runner_reads_the_log_groups_of_the_state_as_exported() -> None:
+    from shared.orchestrate.automation import log_group_names
+
+    deployment = {"resources": [
+        {"urn": "urn:a", "type": "aws:cloudwatch/logGroup:LogGroup", "id": "/platform/dev/compute/gateway"},
+        {"urn": "urn:b", "type": "aws:cloudwatch/logGroup:LogGroup", "id": "/platform/dev/compute/old", "delete": True},
+        {"urn": "urn:c", "type": "aws:cloudwatch/logGroup:LogGroup", "id": ""},
+        {"urn": "urn:d", "type": "aws:iam/role:Role", "id": "/platform/dev/compute/role"}]}
+    assert log_group_names(deployment) == ["/platform/dev/compute/gateway", "/platform/dev/compute/old"]
+    assert log_group_names(None) == []

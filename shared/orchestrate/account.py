@@ -36,7 +36,7 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TextIO
@@ -501,9 +501,11 @@ class AccountCheck(Protocol):
         """Read-only, for a ``refresh`` or ``destroy``, which run the layers' programs too: the secrets a program of
         ``layers`` reads that no layer creates (an ``external`` broker's admin), where absent (``refusals``)."""
 
-    def destroy_blockers(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
+    def destroy_blockers(self, env: EnvConfig, layers: Sequence[str],
+                         held: Mapping[str, Sequence[str] | None]) -> AccountReport:
         """Read-only, before a ``destroy`` of ``layers``: what of theirs AWS refuses to delete whatever the state says
-        (a log group with CloudWatch Logs deletion protection on), as ``refusals``; what cannot be read, ``notes``."""
+        (a log group with CloudWatch Logs deletion protection on), as ``refusals``; what cannot be read, ``notes``.
+        ``held``: each layer's log groups as its state holds them (None: unknown), the ones its destroy deletes."""
 
     def foreign_resources(self, env: EnvConfig, scope: VpcScope) -> ForeignResources:
         """Read-only, before a destroy of network or an `up` that drops AZs: what in the VPC of ``scope`` no layer
@@ -975,12 +977,14 @@ class AwsAccountCheck:
             self._check_external_admin_secret(env, report)
         return report
 
-    def destroy_blockers(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
+    def destroy_blockers(self, env: EnvConfig, layers: Sequence[str],
+                         held: Mapping[str, Sequence[str] | None]) -> AccountReport:
         """CloudWatch Logs deletion protection ("When enabled on a log group, deletion protection blocks all deletion
         operations until it is explicitly disabled": PutLogGroupDeletionProtection) is AWS's own flag, which the
         programs never set (pulumi_aws LogGroup ``deletion_protection_enabled``, default false) and so never turn back
         once someone outside the stacks turned it on: a layer's destroy then deletes what writes to the group and
-        stops at DeleteLogGroup, half-way. Each log group of ``layers`` with it on is refused before any layer."""
+        stops at DeleteLogGroup, half-way. Each log group of ``layers`` with it on that the layer's state holds (or
+        whose layer's state is unknown) is refused before any layer; one no state holds, the destroy never deletes."""
         report = AccountReport()
         prefixes = sorted({prefix for layer in layers for prefix in log_group_prefixes(env, layer)})
         if not prefixes:
@@ -1000,7 +1004,9 @@ class AwsAccountCheck:
                 name = str(group.get("logGroupName", ""))
                 layer = log_group_layer(env, name)
                 if group.get("deletionProtectionEnabled") and layer is not None and layer in layers:
-                    protected.append((layer, name))
+                    in_state = held.get(layer)
+                    if in_state is None or name in in_state:
+                        protected.append((layer, name))
         for layer, name in sorted(set(protected)):
             report.refusals.append(
                 f"destroy {env.name}: {layer}'s log group {name} has CloudWatch Logs deletion protection on, which "

@@ -622,6 +622,16 @@ def broker_ids(deployment: Mapping[str, Any] | None) -> list[str]:
             and not resource.get("pendingReplacement")]
 
 
+LOG_GROUP_TYPE = "aws:cloudwatch/logGroup:LogGroup"
+
+
+def log_group_names(deployment: Mapping[str, Any] | None) -> list[str]:
+    """The names of the CloudWatch Logs groups an exported ``deployment`` holds (a group's id is its name), sorted:
+    what a destroy of the stack deletes (one marked ``delete``, an old copy an interrupted replacement left, too)."""
+    return sorted({str(resource["id"]) for resource in state_resources(deployment)
+                   if resource.get("type") == LOG_GROUP_TYPE and resource.get("id")})
+
+
 #: the type prefix of App Mesh resources, whose API AWS stopped serving at its end of support (shared.lifecycle)
 APP_MESH_TYPE_PREFIX = "aws:appmesh/"
 
@@ -806,6 +816,7 @@ class AutomationRunner:
         self._protected: dict[tuple[str, str], list[str]] = {}
         self._unforced: dict[tuple[str, str], list[str]] = {}
         self._load_balancers: dict[tuple[str, str], list[StateLoadBalancer]] = {}
+        self._log_groups: dict[tuple[str, str], list[str]] = {}
         #: (env, layer) -> the load balancers its program keeps whose AWS deletion protection is on (name -> ARN), as
         #: the caller found them (:meth:`hold_deletion_protected`): its up may not replace them
         self._deletion_protected: dict[tuple[str, str], dict[str, str]] = {}
@@ -1380,12 +1391,14 @@ class AutomationRunner:
                 self._pending.pop((env.name, layer), None)
                 self._brokers[(env.name, layer)] = []
                 self._app_mesh[(env.name, layer)] = []
+                self._log_groups[(env.name, layer)] = []
                 return None
             self._exists[(env.name, layer)] = True
             self._holds[(env.name, layer)] = holds_resources(deployment)
             self._protected[(env.name, layer)] = protected_urns(deployment)
             self._unforced[(env.name, layer)] = unforced_buckets(deployment)
             self._load_balancers[(env.name, layer)] = state_load_balancers(deployment)
+            self._log_groups[(env.name, layer)] = log_group_names(deployment)
             self._pending[(env.name, layer)] = pending_operations(deployment)
             self._brokers[(env.name, layer)] = broker_ids(deployment)
             self._app_mesh[(env.name, layer)] = app_mesh_urns(deployment)
@@ -1405,6 +1418,12 @@ class AutomationRunner:
         """Whether ``layer``'s stack held resources when :meth:`prepare` read it (False: none, or no stack); None
         when it was not read."""
         return self._holds.get((env.name, layer))
+
+    def state_log_groups(self, layer: str, env: EnvConfig) -> list[str] | None:
+        """The log groups ``layer``'s state held when :meth:`prepare` read it (none: no stack); None when it was not
+        read."""
+        found = self._log_groups.get((env.name, layer))
+        return None if found is None else list(found)
 
     def state_broker_ids(self, layer: str, env: EnvConfig) -> list[str] | None:
         """The ids of the Amazon MQ brokers ``layer``'s state held when :meth:`prepare` read it (none: no stack); None

@@ -239,12 +239,13 @@ def check_program_secrets(check: AccountCheck, env: EnvConfig, operation: Operat
 
 
 def check_destroy_blockers(check: AccountCheck, env: EnvConfig, operation: Operation, layers: list[str],
-                           out: TextIO) -> None:
-    """A ``destroy``'s refusal before any layer of what AWS would refuse to delete midway (a log group with
-    CloudWatch Logs deletion protection on: :meth:`AccountCheck.destroy_blockers`); with ``--preview-only`` a note."""
+                           out: TextIO, state_log_groups: Callable[[str, EnvConfig], Sequence[str] | None]) -> None:
+    """A ``destroy``'s refusal before any layer of what AWS would refuse to delete midway (a log group its state holds
+    with CloudWatch Logs deletion protection on: :meth:`AccountCheck.destroy_blockers`); with ``--preview-only`` a
+    note."""
     if operation.action is not Action.DESTROY:
         return
-    report = check.destroy_blockers(env, layers)
+    report = check.destroy_blockers(env, layers, {layer: state_log_groups(layer, env) for layer in layers})
     for note in report.notes:
         out.write(f"note: {note}\n")
     if not report.refusals:
@@ -1105,7 +1106,7 @@ def _main(argv: Sequence[str] | None, *, runner: LayerRunner | None, out: TextIO
         found = _account_preflight(account_check, env, operation, plan.layers, out,
                                    lambda layer: runner.stack_exists(layer, env), deployed, runner.state_broker_ids)
         check_program_secrets(account_check, env, operation, plan.layers, out)
-        check_destroy_blockers(account_check, env, operation, plan.layers, out)
+        check_destroy_blockers(account_check, env, operation, plan.layers, out, runner.state_log_groups)
         check_broker_way_back(plan, operation, env, deployed, found.broker_running)
         runner.program_environment(program_environment(env, found.broker_running))
         if operation.expect_no_changes:  # what a settle check notes instead of failing for (shared.orchestrate.settled)

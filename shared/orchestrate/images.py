@@ -370,6 +370,10 @@ class ImageGatedRunner:
         """:meth:`AutomationRunner.holds_resources` (None: cannot tell)."""
         return cast("bool | None", self._inner_answer("holds_resources", layer, env))
 
+    def state_log_groups(self, layer: str, env: EnvConfig) -> list[str] | None:
+        """:meth:`AutomationRunner.state_log_groups` (None: cannot tell)."""
+        return cast("list[str] | None", self._inner_answer("state_log_groups", layer, env))
+
     def state_broker_ids(self, layer: str, env: EnvConfig) -> list[str] | None:
         """:meth:`AutomationRunner.state_broker_ids` (None: cannot tell)."""
         return cast("list[str] | None", self._inner_answer("state_broker_ids", layer, env))
