@@ -1030,9 +1030,10 @@ def released_images_kept(env: EnvConfig, services: Iterable[str]) -> str:
     replicas = ", ".join(replica.env_name for replica in replica_registries(env))
     back = (f" (or copy them back from {replicas} after that `up` created the repositories, where {env.name}'s "
             "replication copied each push, while their lifecycle policy keeps them)") if replicas else ""
-    return (f"The next `up` of environments/{env.name}.yaml asks for its released images again, digest for digest "
+    return (f"the next `up` of environments/{env.name}.yaml asks for its released images again, digest for digest "
             f"({', '.join(f'{service}@{digest}' for service, digest in released.items())}), which a rebuild does "
-            f"not give: keep each first, digest unchanged: {keep}{back}; else that `up` needs a new release")
+            f"not give: keep each first (where the repository holds it), digest unchanged: {keep}{back}; else that "
+            "`up` needs a new release")
 
 
 class HeldRepository(NamedTuple):

@@ -36,7 +36,7 @@ def test_the_record_is_the_lock_session_s_output_and_its_check_runs_after() -> N
       "demo-1.0-cp311-abi3-manylinux_2_28_aarch64.whl", "demo-1.0.tar.gz"], ["macOS x86_64"]),
     (["demo-1.0-cp311-abi3-macosx_10_9_universal2.whl", "demo-1.0-cp311-abi3-manylinux2014_x86_64.whl",
       "demo-1.0-cp311-abi3-manylinux_2_17_aarch64.manylinux2014_aarch64.whl"], []),
-    # a wheel for a glibc newer than Ubuntu 22.04's (the deploy runner's CodeBuild image) does not install there
+    # a wheel for a glibc newer than Ubuntu 22.04's (the oldest promised Linux machine) does not install there
     (["demo-1.0-py3-none-manylinux_2_39_x86_64.whl", "demo-1.0-py3-none-manylinux_2_17_aarch64.whl",
       "demo-1.0-py3-none-macosx_11_0_universal2.whl"], ["Linux x86_64"]),
     (["demo-1.0.tar.gz"], ["Linux x86_64", "Linux arm64", "macOS arm64", "macOS x86_64"]),

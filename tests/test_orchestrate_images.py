@@ -536,9 +536,13 @@ def test_a_repository_holding_images_stops_the_destroy_before_anything_is_delete
     assert "ml-platform/gateway" not in output  # empty: the destroy deletes it (and has no release of dev's to keep)
     # deleting them deletes the released digests the next up of dev.yaml asks for again: named, with the copy that
     # keeps each digest unchanged, and where replication holds them too
-    assert "The next `up` of environments/dev.yaml asks for its released images again, digest for digest" in output
+    flat = " ".join(output.replace("│", " ").split())
+    assert ("First: the next `up` of environments/dev.yaml asks for its released images again, digest for digest"
+            in flat), flat
+    assert flat.index("First: the next `up`") < flat.index("Then empty or delete them")  # kept before deleting
     digest = dev.release.images["inference"]  # gateway's repository is empty: its release is not there to keep
-    assert (f"(inference@{digest}), which a rebuild does not give: keep each first, digest unchanged: `crane copy "
+    assert (f"(inference@{digest}), which a rebuild does not give: keep each first (where the repository holds it), "
+            "digest unchanged: `crane copy "
             f"111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/inference@{digest} <registry that outlives "
             f"dev>/ml-platform/inference:{release_tag(digest, 'dev')}`") in output
     assert "copy them back from prod, staging after" in " ".join(output.replace("│", " ").split())

@@ -264,3 +264,32 @@ def test_a_dynamic_resource_killed_in_its_create_needs_no_import() -> None:
     assert "nothing to look up or import" in text
     imports = [line for line in text.splitlines() if " pulumi import " in line]
     assert len(imports) == 1 and ROLE in imports[0], imports
+
+
+def test_a_create_before_delete_replacement_killed_in_its_create_gets_no_import_either() -> None:
+    """Its old resource is still in the state at that URN, live: `pulumi import` refuses any URN the state holds
+    (pulumi/pulumi step.go ImportStep.Apply), so the refusal names what works: delete the half-made new one."""
+    from shared.orchestrate.pending import pending_creates_refusal
+
+    urn = "urn:pulumi:dev::compute::a$aws:iam/role:Role::gateway-task"
+    deployment = {"resources": [{"urn": urn, "type": ROLE, "id": "gateway-task-1a2b3c4"}],
+                  "pending_operations": [{"resource": {"urn": urn, "type": ROLE, "inputs": {"name": "r"}},
+                                          "type": "creating"}]}
+    (op,) = pending_operations(deployment)
+    assert op.replacing_live and not op.replacing
+    text = pending_creates_refusal("dev", "up", {"compute": ("organization/compute/dev", [op])}, "s3://b/state")
+    assert " pulumi import " not in text and "created before the old one is deleted" in text
+    assert "--clear-pending-creates" in text
+
+
+def test_a_dynamic_resource_of_a_type_named_by_its_subclass_is_known_by_its_provider() -> None:
+    """A pulumi.dynamic.Resource subclass may name its type (pulumi-python:dynamic/<module>:<name>); its provider is
+    still pulumi-python's."""
+    ops = pending_operations({"pending_operations": [{"resource": {
+        "urn": "urn:a", "type": "pulumi-python:dynamic/drains:Drain", "inputs": {},
+        "provider": "urn:pulumi:dev::broker::pulumi:providers:pulumi-python::default::0a1b"}, "type": "creating"}]})
+    assert ops[0].dynamic
+    ops = pending_operations({"pending_operations": [{"resource": {
+        "urn": "urn:b", "type": "custom:index:Thing", "inputs": {},
+        "provider": "urn:pulumi:dev::broker::pulumi:providers:pulumi-python::default::0a1b"}, "type": "creating"}]})
+    assert ops[0].dynamic

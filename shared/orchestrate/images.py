@@ -464,10 +464,11 @@ class ImageGatedRunner:
             lambda repository: f"images: still in the registry: {repository.describe(env)}",
             lambda held: (
                 f"nothing of {LAYER} was deleted: {ECR_REFUSES}, and {_with_images(held)} still hold(s) some. "
-                f"Empty or delete them (above; {env.name}'s are the images its services ran: keep what another env "
+                + (f"First: {kept}. Then e" if (kept := released_images_kept(
+                    env, (repository.service for repository in held))) else "E")
+                + f"mpty or delete them (above; {env.name}'s are the images its services ran: keep what another env "
                 f"still needs, e.g. what its replication has not copied yet), then run "
-                f"`nox -s destroy -- {env.name}` again" + (f". {kept}" if (kept := released_images_kept(
-                    env, (repository.service for repository in held))) else "")))
+                f"`nox -s destroy -- {env.name}` again"))
 
     def _deployed_repositories(self, env: EnvConfig) -> list[str]:
         """The services whose repositories compute's deployed stack holds (its ``repository_urls``: every service of

@@ -71,8 +71,11 @@ cluster-name/service-name``); the program gives both (its ``cluster`` input is t
 its name). The likeliest pending create of all: compute's ``up`` waits up to ``compute.steady_state_timeout_minutes``
 inside each service's create (``wait_for_steady_state``), where a job's timeout finds it."""
 
-#: The type token of every Python dynamic resource (``pulumi-python:dynamic:Resource``).
-DYNAMIC_TYPE_PREFIX = "pulumi-python:dynamic:"
+#: What the type token of a Python dynamic resource starts with: ``pulumi-python:dynamic:Resource``, or
+#: ``pulumi-python:dynamic/<module>:<name>`` for a subclass naming its own (pulumi.dynamic.Resource.__init_subclass__).
+DYNAMIC_TYPE_PREFIX = "pulumi-python:dynamic"
+#: The provider type of every Python dynamic resource, in its provider reference (``<provider URN>::<id>``).
+DYNAMIC_PROVIDER_TYPE = "pulumi:providers:pulumi-python"
 
 #: Inputs that name a resource, for finding one whose id the program does not give.
 NAME_INPUTS = ("name", "bucket", "brokerName", "functionName", "roleName", "namePrefix")
@@ -101,13 +104,16 @@ class PendingOperation:
     create of the new one never finished (pulumi/pulumi pkg/resource/deploy/step.go DeleteStep.Apply keeps the old
     entry "throughout the replace operation"). ``pulumi import`` refuses that URN ("resource ... already exists":
     ImportStep.Apply), and the next ``up`` creates the replacement because of the mark."""
+    replacing_live: bool = False
+    """Its URN is in the state, unmarked: a create-before-delete replacement's create of the new one never finished,
+    the old one still there and recorded. ``pulumi import`` refuses that URN too; the next ``up`` replaces it again."""
 
     @property
     def dynamic(self) -> bool:
         """One of the platform's dynamic resources (``pulumi.dynamic``), which ``pulumi import`` cannot take
         (pulumi/pulumi#16175) and whose create takes over what exists (shared.components.broker_logs adopts its log
         group; the drains, shared.components.delete_wait, hold nothing in AWS)."""
-        return self.type.startswith(DYNAMIC_TYPE_PREFIX)
+        return self.type.startswith(DYNAMIC_TYPE_PREFIX) or f"::{DYNAMIC_PROVIDER_TYPE}::" in self.provider
 
     @property
     def resource_name(self) -> str:
@@ -139,8 +145,10 @@ def pending_operations(deployment: Mapping[str, Any] | None) -> list[PendingOper
     """The ``pending_operations`` of an exported ``deployment`` (``pulumi stack export``, apitype.DeploymentV3:
     ``[{"resource": {"urn", "type", "inputs", ...}, "type": "creating"}, ...]``); none without a state."""
     found = []
-    replacing = {str(resource.get("urn", "")) for resource in (deployment or {}).get("resources") or []
-                 if isinstance(resource, Mapping) and resource.get("pendingReplacement")}
+    resources = [resource for resource in (deployment or {}).get("resources") or [] if isinstance(resource, Mapping)]
+    replacing = {str(resource.get("urn", "")) for resource in resources if resource.get("pendingReplacement")}
+    live = {str(resource.get("urn", "")) for resource in resources
+            if not resource.get("pendingReplacement") and not resource.get("delete")}
     for entry in (deployment or {}).get("pending_operations") or []:
         if not isinstance(entry, Mapping) or not isinstance(entry.get("resource"), Mapping):
             continue
@@ -149,7 +157,8 @@ def pending_operations(deployment: Mapping[str, Any] | None) -> list[PendingOper
         found.append(PendingOperation(str(entry.get("type", "")), str(resource.get("urn", "")),
                                       str(resource.get("type", "")), inputs if isinstance(inputs, Mapping) else {},
                                       str(resource.get("parent") or ""), str(resource.get("provider") or ""),
-                                      str(resource.get("urn", "")) in replacing))
+                                      str(resource.get("urn", "")) in replacing,
+                                      str(resource.get("urn", "")) in live))
     return found
 
 
@@ -221,6 +230,10 @@ def pending_creates_refusal(env_name: str, action: str, creates: Mapping[str, tu
                          "state.json`, in the entry of this URN set \"id\" to the new one's (a broker's b-..., an "
                          "ECS service's ARN, unchanged) and delete \"pendingReplacement\", then `pulumi stack import "
                          f"--stack {stack} --file state.json`")
+            elif op.replacing_live:
+                where = ("the replacement of one the state still holds at this URN (created before the old one is "
+                         "deleted): `pulumi import` refuses its URN, and the next `up` replaces it again. Where AWS "
+                         "made the new one, delete that one there first (the old one stays, in use)")
             else:
                 where = (f"its id is {op.import_id!r}" if op.import_id else
                          "its id is the one its provider's `pulumi import` of the type takes (the type's Import "
@@ -236,7 +249,7 @@ def pending_creates_refusal(env_name: str, action: str, creates: Mapping[str, tu
         "it again:")
     for layer, (stack, ops) in creates.items():
         for op in ops:
-            if not (op.dynamic or op.replacing):  # neither can be imported (above)
+            if not (op.dynamic or op.replacing or op.replacing_live):  # none of them can be imported (above)
                 lines.append(f"  in stacks/{layer}: `{import_command(stack, op, backend_url)}`")
         lines.append(f"  in stacks/{layer}: `{refresh_command(stack, backend_url, layer in run_program_layers)}`")
     lines.append("Then run again (README, \"An update killed mid-way\").")
