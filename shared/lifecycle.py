@@ -85,8 +85,8 @@ LIFECYCLES: dict[tuple[str, str], Lifecycle] = {(item.kind, item.value): item fo
     _mq_engine("3.13", None),
     # standard:8.0 is Ubuntu 24.04 (aws/aws-codebuild-docker-images ubuntu/standard/8.0/Dockerfile), in Canonical's
     # standard support until 2029; 7.0 was Ubuntu 22.04, whose standard support ends in 2027, and CodeBuild stopped
-    # updating standard:5.0 after Ubuntu 20.04's ended. CodeBuild user guide, "Deprecated CodeBuild images": 8.0 is not listed; a
-    # deprecated image still builds (only no longer cached: slower), so no date blocks it.
+    # updating standard:5.0 after Ubuntu 20.04's ended. CodeBuild user guide, "Deprecated CodeBuild images": 8.0 is
+    # not listed; a deprecated image still builds (only no longer cached: slower), so no date blocks it.
     Lifecycle(CODEBUILD_IMAGE, "aws/codebuild/standard:8.0", None, None, None,
               "CodeBuild user guide, \"Docker images provided by CodeBuild\" and \"Deprecated CodeBuild images\"; "
               "aws/aws-codebuild-docker-images README, \"Image maintenance\""),

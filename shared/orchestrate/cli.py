@@ -226,16 +226,7 @@ def check_program_secrets(check: AccountCheck, env: EnvConfig, operation: Operat
     exit 2); with ``--preview-only`` a note. ``up`` and ``preview`` ask the same in their account preflight."""
     if operation.action not in (Action.REFRESH, Action.DESTROY):
         return
-    report = check.program_secrets(env, layers)
-    for note in report.notes:
-        out.write(f"note: {note}\n")
-    if not report.refusals:
-        return
-    if operation.preview_only:
-        for refusal in report.refusals:
-            out.write(f"note: {operation.action.value} would be refused: {refusal}\n")
-        return
-    raise AccountError("\n".join(report.refusals))
+    _refuse_before_any_layer(check.program_secrets(env, layers), operation, out)
 
 
 def check_destroy_blockers(check: AccountCheck, env: EnvConfig, operation: Operation, layers: list[str],
@@ -245,14 +236,20 @@ def check_destroy_blockers(check: AccountCheck, env: EnvConfig, operation: Opera
     note."""
     if operation.action is not Action.DESTROY:
         return
-    report = check.destroy_blockers(env, layers, {layer: state_log_groups(layer, env) for layer in layers})
+    held = {layer: state_log_groups(layer, env) for layer in layers}
+    _refuse_before_any_layer(check.destroy_blockers(env, layers, held), operation, out)
+
+
+def _refuse_before_any_layer(report: AccountReport, operation: Operation, out: TextIO) -> None:
+    """``report``'s notes printed, and its refusals an AccountError (exit 2, before any layer runs); with
+    ``--preview-only``, notes that say what would be refused."""
     for note in report.notes:
         out.write(f"note: {note}\n")
     if not report.refusals:
         return
     if operation.preview_only:
         for refusal in report.refusals:
-            out.write(f"note: destroy would be refused: {refusal}\n")
+            out.write(f"note: {operation.action.value} would be refused: {refusal}\n")
         return
     raise AccountError("\n".join(report.refusals))
 
