@@ -11,6 +11,11 @@ service").
 
 Input: the output of ``aws ecs describe-task-definition --task-definition ARN --include TAGS`` (or its
 ``taskDefinition`` alone); output: the ``--cli-input-json`` of ``aws ecs register-task-definition``.
+
+``--rollback``: the copy keeps the service's own family and every container, its serve gate too: a new revision of
+a revision the last ``up`` deregistered, which ECS refuses to point a service at ("you can't update an existing
+service to reference an INACTIVE task definition": botocore ecs DeregisterTaskDefinition), so that the service can
+be rolled back to it by hand (README, "Roll a service back now").
 """
 
 from __future__ import annotations
@@ -74,9 +79,31 @@ def oneoff_definition(described: Mapping[str, Any], label: str = "<described tas
     return result
 
 
+def rollback_definition(described: Mapping[str, Any], label: str = "<described task definition>") -> dict[str, Any]:
+    """The RegisterTaskDefinition input of a new revision of ``described`` under its own family, unchanged."""
+    definition = described.get("taskDefinition", described)
+    if not isinstance(definition, Mapping) or not isinstance(definition.get("family"), str) \
+            or not isinstance(definition.get("containerDefinitions"), list):
+        raise ConfigError(label, "taskDefinition", "is not an ECS task definition (no family or containerDefinitions):"
+                                                   " pass the output of `aws ecs describe-task-definition`")
+    if str(definition["family"]).endswith(FAMILY_SUFFIX):
+        raise ConfigError(label, "taskDefinition.family", f"{definition['family']} is a one-off copy, no service's")
+    result: dict[str, Any] = {"family": definition["family"]}
+    for key in registered_keys():
+        value = definition.get(key)
+        if value not in (None, [], {}):
+            result[key] = value
+    tags = described.get("tags") if "taskDefinition" in described else None
+    if tags:
+        result["tags"] = list(tags)
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.oneoff", description=__doc__.split("\n\n")[0])
     parser.add_argument("described", help="the JSON of `aws ecs describe-task-definition --include TAGS` (- : stdin)")
+    parser.add_argument("--rollback", action="store_true",
+                        help="a new revision under the service's own family, serve gate kept (a hand rollback)")
     args = parser.parse_args(argv)
     label = "<stdin>" if args.described == "-" else args.described
     try:
@@ -90,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError(label, "(file)", f"is not JSON: {error}") from None
         if not isinstance(described, Mapping):
             raise ConfigError(label, "(top level)", "must be a JSON object")
-        print(json.dumps(oneoff_definition(described, label), indent=2, sort_keys=True))
+        made = rollback_definition(described, label) if args.rollback else oneoff_definition(described, label)
+        print(json.dumps(made, indent=2, sort_keys=True))
     except PlatformError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code

@@ -19,7 +19,7 @@ from botocore.validate import ParamValidator
 
 from shared import REPO_ROOT
 from shared.components.compute_containers import SERVE_GATE_CONTAINER
-from shared.oneoff import FAMILY_SUFFIX, main, oneoff_definition
+from shared.oneoff import FAMILY_SUFFIX, main, oneoff_definition, rollback_definition
 from tests.synth_helpers import spec_document
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
@@ -107,3 +107,44 @@ def test_the_readme_s_one_off_path_registers_a_copy_without_the_gate() -> None:
     for needed in ("python -m shared.oneoff", "register-task-definition --cli-input-json", SERVE_GATE_CONTAINER,
                    "deregister-task-definition", "delete-task-definitions"):
         assert needed in section, needed
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_a_rollback_copy_is_a_new_revision_of_the_service_s_own_family_unchanged(env: str) -> None:
+    """An `up` deregisters the revision it replaced, and ECS refuses to point a service at an INACTIVE one: the hand
+    rollback registers the same definition again, under the service's family, every container (serve gate too) and
+    setting as it was, and nothing ECS sets itself (revision, ARN, status, registeredAt...)."""
+    ecs = botocore.session.get_session().get_service_model("ecs")
+    shape = ecs.operation_model("RegisterTaskDefinition").input_shape
+    for item in described(env):
+        source = item["taskDefinition"]
+        copy = rollback_definition({**item, "taskDefinition": {**source, "status": "INACTIVE"}})
+        report = ParamValidator().validate(copy, shape)
+        assert not report.has_errors(), report.generate_report()
+        assert copy["family"] == source["family"]
+        assert copy["containerDefinitions"] == source["containerDefinitions"]
+        assert {key: value for key, value in source.items() if key in copy} == {
+            key: value for key, value in copy.items() if key != "tags"}
+        assert not {"revision", "taskDefinitionArn", "status", "registeredAt", "compatibilities"} & set(copy)
+        assert copy["tags"] == item["tags"]
+
+
+def test_the_rollback_flag_prints_the_rollback_copy_and_refuses_a_one_off_one(tmp_path: Path) -> None:
+    item = described("prod")[0]
+    path = tmp_path / "previous.json"
+    path.write_text(json.dumps(item))
+    code, out, err = run(["--rollback", str(path)])
+    assert code == 0 and json.loads(out) == rollback_definition(item), err
+    path.write_text('{"family": "prod-gateway-oneoff", "containerDefinitions": []}')
+    code, out, err = run(["--rollback", str(path)])
+    assert code == 2 and "is a one-off copy" in err
+
+
+def test_the_readme_s_rollback_path_names_each_step() -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("- **Roll a service back now**"):]
+    section = section[:section.index("\n- **")]
+    for needed in ("stop-service-deployment", "--stop-type ROLLBACK", "list-task-definitions", "--status INACTIVE",
+                   "python -m shared.oneoff --rollback", "register-task-definition --cli-input-json",
+                   "update-service", "deregister-task-definition", "no prod `up`"):
+        assert needed in " ".join(section.split()), needed

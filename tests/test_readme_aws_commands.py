@@ -37,7 +37,9 @@ def readme_commands() -> list[tuple[str, str, tuple[str, ...]]]:
             head = _HEAD.match(snippet, start)
             if head is None:
                 continue
-            rest = re.split(r"[`;|&)]|\n\s*\n", snippet[head.end():end], maxsplit=1)[0]
+            # a command ends at its line's end (a fenced block's continued lines are joined above): the next line's
+            # options are another command's
+            rest = re.split(r"[`;|&)\n]", snippet[head.end():end], maxsplit=1)[0]
             options = tuple(sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", rest))))
             found[(head.group(1), head.group(2), options)] = None
     return list(found)
