@@ -472,6 +472,42 @@ def _shallow_hint(folder: Path) -> str:
             "actions/checkout with fetch-depth: 0), then roll back again")
 
 
+#: ``TO@previous``: the release TO had before its current one (:func:`_previous_release_commit`)
+PREVIOUS = "previous"
+
+
+def _release_images_at(folder: Path, name: str, commit: str) -> dict[str, str] | None:
+    """``release.images`` of the env file ``name`` at ``commit`` as plain YAML (None: no file or no such section)."""
+    shown = _git(folder, "show", f"{commit}:./{name}")
+    if shown is None or shown.returncode != 0:
+        return None
+    try:
+        data = pyyaml.safe_load(shown.stdout)
+    except pyyaml.YAMLError:
+        return None
+    release = data.get("release") if isinstance(data, dict) else None
+    images = release.get("images") if isinstance(release, dict) else None
+    return {str(k): str(v) for k, v in images.items()} if isinstance(images, dict) else None
+
+
+def _previous_release_commit(env_name: str, path: Path) -> str:
+    """The newest commit on HEAD's first-parent line whose ``release.images`` of ``env_name`` differ from HEAD's: the
+    release before the current one, however many other commits came since (``HEAD~1`` is that only while the
+    promotion is main's newest commit; after any other it names the current release again, nothing to promote)."""
+    folder = path.parent
+    current = _release_images_at(folder, path.name, "HEAD")
+    listed = _git(folder, "log", "--first-parent", "--format=%H", "HEAD", "--", f"./{path.name}")
+    if current is None or listed is None or listed.returncode != 0:
+        raise UsageError(f"FROM {env_name}@{PREVIOUS}: {display_path(str(path))} at HEAD holds no release.images to "
+                         f"go back from{_shallow_hint(folder)}")
+    for commit in listed.stdout.split():
+        images = _release_images_at(folder, path.name, commit)
+        if images and images != current:
+            return commit
+    raise UsageError(f"FROM {env_name}@{PREVIOUS}: {env_name} has had no other release on this branch than its "
+                     f"current one{_shallow_hint(folder)}")
+
+
 def read_rollback(env_name: str, revision: str) -> Rollback:
     """The release ``env_name``'s file pinned at ``revision`` of the env folder's git history (exit 2 on bad input)."""
     from shared.envs import Release
@@ -482,6 +518,8 @@ def read_rollback(env_name: str, revision: str) -> Rollback:
     if not in_git_work_tree(folder):
         raise UsageError(f"FROM {env_name}@{revision}: a rollback reads {env_name}'s release from git history, but "
                          f"{display_path(str(folder))} is not in a git work tree")
+    if revision == PREVIOUS:
+        revision = _previous_release_commit(env_name, path)
     resolved = _git(folder, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
     if resolved is None or resolved.returncode != 0:
         raise UsageError(f"FROM {env_name}@{revision}: {revision!r} names no commit of this repository"

@@ -735,6 +735,36 @@ def test_rollback_returns_the_target_to_its_release_at_an_earlier_commit(
     assert f"    gateway: {original['gateway']}  # promoted with care\n" in (env_dir / "prod.yaml").read_text()
 
 
+def test_rollback_to_previous_finds_the_release_before_the_current_one_whatever_came_since(
+        env_dir: Path, moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """`prod@HEAD~1` is the release before only while the promotion is main's newest commit: after any other commit it
+    names the current release again (nothing to promote) at 3 a.m. `prod@previous` walks prod's file's history to the
+    newest commit whose release differs from HEAD's."""
+    first = promoted_history(env_dir)
+    original = load_env("dev").release.images  # the shipped envs pin the same release everywhere
+    set_image(env_dir, "dev", "gateway", NEW)
+    git(env_dir, "commit", "-q", "-am", "an unrelated change of dev")
+    prod = load_env("prod")
+    for service, digest in original.items():
+        push_image(prod, service, digest)
+    push_image(prod, "gateway", NEW)
+    code, output = promote(["prod@previous", "prod"], **real_aws())
+    assert code == 0, output + capsys.readouterr().err
+    assert load_env("prod").release.images == original
+    assert load_env("prod").release.promoted_from == f"prod@{first[:12]}"
+
+
+def test_rollback_to_previous_without_an_earlier_release_exits_2(env_dir: Path, capsys: pytest.CaptureFixture[str]
+                                                                 ) -> None:
+    git(env_dir, "init", "-q")
+    git(env_dir, "add", "dev.yaml", "staging.yaml", "prod.yaml")
+    git(env_dir, "commit", "-q", "-m", "envs")
+    before = (env_dir / "prod.yaml").read_bytes()
+    assert promote(["prod@previous", "prod"])[0] == 2
+    assert "prod has had no other release on this branch than its current one" in capsys.readouterr().err
+    assert (env_dir / "prod.yaml").read_bytes() == before
+
+
 def test_rollback_to_an_image_the_target_registry_no_longer_holds_is_refused(
         env_dir: Path, moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
     promoted_history(env_dir)
