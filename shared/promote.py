@@ -64,6 +64,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from shared import REPO_ROOT
+from shared.catalog import catalog_path
 from shared.cli import UsageParser, write_atomically
 from shared.envs import ENV_DIR_VAR, EnvConfig, active_env_dir, env_dir, env_path, is_digest, load_env
 from shared.errors import ConfigError, ConfigErrors, PlatformError, UsageError, display_path
@@ -508,6 +509,37 @@ def _previous_release_commit(env_name: str, path: Path) -> str:
                      f"current one{_shallow_hint(folder)}")
 
 
+#: What an image depends on in its service's catalog entry: a change of one since a release may take away what that
+#: release's image uses (shared.image_readiness: expand, then contract)
+IMAGE_FACING_KEYS = ("calls", "publishes", "artifacts", "protects_jobs")
+
+
+def catalog_changes_since(commit: str, services: Sequence[str]) -> dict[str, list[str]]:
+    """service -> the keys of :data:`IMAGE_FACING_KEYS` whose value in the catalog file differs between ``commit``
+    and now, for each of ``services`` in both (empty where the catalog cannot be read at that commit)."""
+    path = catalog_path()
+    shown = _git(path.parent, "show", f"{commit}:./{path.name}")
+    if shown is None or shown.returncode != 0:
+        return {}
+    try:
+        then = pyyaml.safe_load(shown.stdout)
+        now = pyyaml.safe_load(path.read_text(encoding="utf-8"))
+    except (pyyaml.YAMLError, OSError):
+        return {}
+    old_services = then.get("services") if isinstance(then, dict) else None
+    new_services = now.get("services") if isinstance(now, dict) else None
+    if not isinstance(old_services, dict) or not isinstance(new_services, dict):
+        return {}
+    changed: dict[str, list[str]] = {}
+    for service in services:
+        old, new = old_services.get(service), new_services.get(service)
+        if isinstance(old, dict) and isinstance(new, dict):
+            keys = [key for key in IMAGE_FACING_KEYS if old.get(key) != new.get(key)]
+            if keys:
+                changed[service] = keys
+    return changed
+
+
 def read_rollback(env_name: str, revision: str) -> Rollback:
     """The release ``env_name``'s file pinned at ``revision`` of the env folder's git history (exit 2 on bad input)."""
     from shared.envs import Release
@@ -705,6 +737,11 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
         # committed release on this branch, which reached TO through the gates or a reviewed change.
         out.write(f"gate order, deployed: rollback of {target_name} to its release at {rollback.revision} "
                   f"({rollback.commit[:12]}, in the history of HEAD)\n")
+        for service, keys in catalog_changes_since(rollback.commit, list(promotion.pending)).items():
+            out.write(f"note: {service}: its catalog entry's {', '.join(keys)} changed since {rollback.commit[:12]}: "
+                      f"the image coming back predates that change, and where it took away what that image uses (a "
+                      "call, a routing key, artifact access) it fails anew (README, \"Catalog changes the running "
+                      "image must be ready for\"): roll back to a release after the change, or check that image\n")
     read_registry = registry_images or ecr_registry_images(clients)
     check_registry(promotion.target, read_registry(promotion.target, promotion.images), out)
     promoted_at = now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -906,3 +906,35 @@ def test_rollback_in_a_shallow_clone_says_the_history_is_missing(env_dir: Path, 
     err = capsys.readouterr().err
     assert "'HEAD~1' names no commit" in err and "this clone is shallow" in err and "fetch-depth: 0" in err, err
     assert (clone / "prod.yaml").read_bytes() == before
+
+
+def test_a_rollback_notes_each_service_whose_catalog_entry_changed_since_that_release(
+        env_dir: Path, moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A catalog change contracted after a release (expand, then contract: a call or routing key dropped once the
+    image no longer used it) is not undone by rolling the image back: the image coming back may still use it. The
+    rollback says which services' entries changed since, so the on-call can pick a release after the change."""
+    import shutil
+
+    from shared import REPO_ROOT
+
+    catalog = env_dir / "catalog.yaml"
+    shutil.copy(REPO_ROOT / "shared" / "catalog.yaml", catalog)
+    monkeypatch.setenv("PLATFORM_CATALOG", str(catalog))
+    git(env_dir, "init", "-q")
+    git(env_dir, "add", "dev.yaml", "staging.yaml", "prod.yaml", "catalog.yaml")
+    git(env_dir, "commit", "-q", "-m", "envs")
+    set_image(env_dir, "prod", "gateway", NEW)
+    git(env_dir, "commit", "-q", "-am", "Promote staging -> prod")
+    text = catalog.read_text()
+    assert text.count("    calls: [preprocess, inference]\n") == 1
+    catalog.write_text(text.replace("    calls: [preprocess, inference]\n", "    calls: [preprocess]\n"))
+    git(env_dir, "commit", "-q", "-am", "gateway no longer calls inference")
+    original = load_env("dev").release.images
+    prod = load_env("prod")
+    for service, digest in original.items():
+        push_image(prod, service, digest)
+    push_image(prod, "gateway", NEW)
+    code, output = promote(["prod@previous", "prod"], **real_aws())
+    assert code == 0, output
+    assert "note: gateway: its catalog entry's calls changed since" in output, output
+    assert "note: inference" not in output and "note: preprocess" not in output
