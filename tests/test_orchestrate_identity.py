@@ -425,3 +425,19 @@ def test_a_settings_file_agreeing_with_the_state_or_naming_no_provider_changes_n
     assert code == 0, output
     assert "settings file" not in output
     assert kms_staging.secrets_provider("network", "staging") == KMS
+
+
+def test_the_runner_knows_each_layer_s_log_groups_once_it_read_the_state(fake_cli: FakeCli, tmp_path: Path) -> None:
+    """A destroy refuses a protected log group only where the layer's state holds it (what its destroy deletes): not
+    read yet is unknown (None: refused on its name, the safe side), no stack holds none."""
+    deploy(fake_cli, "dev", ["network"])
+    env = load_env("dev")
+    runner = AutomationRunner(policy_config_dir=tmp_path / "policy-config")
+    runner.prepare_read(["network", "compute"], env)
+    assert runner.state_log_groups("network", env) is None and runner.state_log_groups("compute", env) is None
+    runner.deployed_identity("network", env)
+    runner.deployed_identity("compute", env)  # never deployed: no stack
+    state = json.loads((fake_cli.state / "network.dev.state.json").read_text())
+    groups = [r["id"] for r in state["deployment"]["resources"] if r["type"] == "aws:cloudwatch/logGroup:LogGroup"]
+    assert len(groups) == 1 and runner.state_log_groups("network", env) == groups  # the flow logs' (a group's id)
+    assert runner.state_log_groups("compute", env) == []

@@ -1767,3 +1767,14 @@ def test_a_removed_service_s_repository_made_again_by_replication_stops_compute_
     code, output = compute_alone(runner, AwsImageChecks(MotoAccounts()))
     assert code == 1 and runner.compute_runs() == [], output
     assert "nothing of compute was changed" in output and "ml-platform/training (1)" in output
+
+
+def test_a_service_released_by_tag_has_no_digest_to_keep(edit_env: Any) -> None:
+    """A release by tag names no digest to copy back: the destroy's refusal leaves it out (release_tag refuses one)."""
+    from shared.images import released_images_kept
+
+    edit_env("dev", lambda data: data["release"]["images"].update(gateway="v1.2"))
+    dev = load_env("dev")
+    assert "gateway@" not in released_images_kept(dev, ["gateway", "preprocess"])
+    assert f"preprocess@{dev.release.images['preprocess']}" in released_images_kept(dev, ["gateway", "preprocess"])
+    assert released_images_kept(dev, ["gateway"]) == ""

@@ -581,8 +581,14 @@ class ProtectedLogGroups:
         self.prefixes: list[str] = []
 
     def get_paginator(self, operation: str) -> Any:
-        assert operation == "describe_log_groups"
         logs = self
+        if operation != "describe_log_groups":  # an up's preflight reads the account's resource policies: none
+
+            class Nothing:
+                def paginate(self, **kwargs: Any) -> Any:
+                    yield {}
+
+            return Nothing()
 
         class Pages:
             def paginate(self, logGroupNamePrefix: str) -> Any:
@@ -641,6 +647,13 @@ def test_a_log_group_with_deletion_protection_refuses_the_destroy_before_any_lay
     code, out, runner = up(["destroy", "dev", "--yes", "--layers", "compute", "--exact", "--preview-only"],
                            checker(logs), DeployedRunner())
     assert code == 0 and "note: destroy would be refused: destroy dev: compute's log group" in out, out
+
+    # an up, preview or refresh deletes no log group: not asked, whatever their protection
+    for action in (["up", "dev", "--yes"], ["preview", "dev"], ["refresh", "dev", "--yes"]):
+        groups.prefixes.clear()
+        code, out, runner = up([*action, "--layers", "compute", "--exact"], checker(logs), DeployedRunner())
+        assert code == 0 and "deletion protection" not in out + capsys.readouterr().err, (action, out)
+        assert groups.prefixes == [], action
 
     groups.groups["/platform/dev/compute/gateway"] = False
     code, out, runner = up(["destroy", "dev", "--yes", "--layers", "compute", "--exact"], checker(logs),
