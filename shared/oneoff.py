@@ -45,16 +45,38 @@ def registered_keys() -> tuple[str, ...]:
     return tuple(name for name in shape.input_shape.members if name not in ("family", "tags"))
 
 
-def oneoff_definition(described: Mapping[str, Any], label: str = "<described task definition>") -> dict[str, Any]:
-    """The RegisterTaskDefinition input of a one-off copy of ``described`` without the serve gate."""
+def _service_definition(described: Mapping[str, Any], label: str, copy_of_a_copy: str) -> Mapping[str, Any]:
+    """The task definition of ``described`` (DescribeTaskDefinition's output, or its ``taskDefinition``), a service's
+    (ConfigError ending in ``copy_of_a_copy`` for a one-off copy's)."""
     definition = described.get("taskDefinition", described)
     if not isinstance(definition, Mapping) or not isinstance(definition.get("family"), str) \
             or not isinstance(definition.get("containerDefinitions"), list):
         raise ConfigError(label, "taskDefinition", "is not an ECS task definition (no family or containerDefinitions):"
                                                    " pass the output of `aws ecs describe-task-definition`")
+    if str(definition["family"]).endswith(FAMILY_SUFFIX):
+        raise ConfigError(label, "taskDefinition.family", f"{definition['family']} {copy_of_a_copy}")
+    return definition
+
+
+def _registered(described: Mapping[str, Any], definition: Mapping[str, Any], family: str,
+                containers: list[Any]) -> dict[str, Any]:
+    """RegisterTaskDefinition's input: ``family``, ``containers`` and every other key of ``definition`` it takes (none
+    of what ECS sets: ARN, revision, status...), with the tags DescribeTaskDefinition printed beside it."""
+    result: dict[str, Any] = {"family": family}
+    for key in registered_keys():
+        value = containers if key == "containerDefinitions" else definition.get(key)
+        if value not in (None, [], {}):
+            result[key] = value
+    tags = described.get("tags") if "taskDefinition" in described else None
+    if tags:
+        result["tags"] = list(tags)
+    return result
+
+
+def oneoff_definition(described: Mapping[str, Any], label: str = "<described task definition>") -> dict[str, Any]:
+    """The RegisterTaskDefinition input of a one-off copy of ``described`` without the serve gate."""
+    definition = _service_definition(described, label, "is already a one-off copy")
     family = str(definition["family"])
-    if family.endswith(FAMILY_SUFFIX):
-        raise ConfigError(label, "taskDefinition.family", f"{family} is already a one-off copy")
     containers = []
     for container in definition["containerDefinitions"]:
         if not isinstance(container, Mapping):
@@ -68,35 +90,13 @@ def oneoff_definition(described: Mapping[str, Any], label: str = "<described tas
         else:
             copy.pop("dependsOn", None)
         containers.append(copy)
-    result: dict[str, Any] = {"family": family + FAMILY_SUFFIX}
-    for key in registered_keys():
-        value = containers if key == "containerDefinitions" else definition.get(key)
-        if value not in (None, [], {}):
-            result[key] = value
-    tags = described.get("tags") if "taskDefinition" in described else None
-    if tags:
-        result["tags"] = list(tags)
-    return result
+    return _registered(described, definition, family + FAMILY_SUFFIX, containers)
 
 
 def rollback_definition(described: Mapping[str, Any], label: str = "<described task definition>") -> dict[str, Any]:
     """The RegisterTaskDefinition input of a new revision of ``described`` under its own family, unchanged."""
-    definition = described.get("taskDefinition", described)
-    if not isinstance(definition, Mapping) or not isinstance(definition.get("family"), str) \
-            or not isinstance(definition.get("containerDefinitions"), list):
-        raise ConfigError(label, "taskDefinition", "is not an ECS task definition (no family or containerDefinitions):"
-                                                   " pass the output of `aws ecs describe-task-definition`")
-    if str(definition["family"]).endswith(FAMILY_SUFFIX):
-        raise ConfigError(label, "taskDefinition.family", f"{definition['family']} is a one-off copy, no service's")
-    result: dict[str, Any] = {"family": definition["family"]}
-    for key in registered_keys():
-        value = definition.get(key)
-        if value not in (None, [], {}):
-            result[key] = value
-    tags = described.get("tags") if "taskDefinition" in described else None
-    if tags:
-        result["tags"] = list(tags)
-    return result
+    definition = _service_definition(described, label, "is a one-off copy, no service's")
+    return _registered(described, definition, str(definition["family"]), list(definition["containerDefinitions"]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -514,6 +514,15 @@ def _previous_release_commit(env_name: str, path: Path) -> str:
 IMAGE_FACING_KEYS = ("calls", "publishes", "artifacts", "protects_jobs")
 
 
+def _unordered(value: Any) -> Any:
+    """A catalog value with its lists' order left out (``calls: [a, b]`` is ``[b, a]``)."""
+    if isinstance(value, list):
+        return sorted(map(repr, value))
+    if isinstance(value, dict):
+        return {key: _unordered(item) for key, item in value.items()}
+    return value
+
+
 def catalog_changes_since(commit: str, services: Sequence[str]) -> dict[str, list[str]]:
     """service -> the keys of :data:`IMAGE_FACING_KEYS` whose value in the catalog file differs between ``commit``
     and now, for each of ``services`` in both (empty where the catalog cannot be read at that commit)."""
@@ -534,7 +543,7 @@ def catalog_changes_since(commit: str, services: Sequence[str]) -> dict[str, lis
     for service in services:
         old, new = old_services.get(service), new_services.get(service)
         if isinstance(old, dict) and isinstance(new, dict):
-            keys = [key for key in IMAGE_FACING_KEYS if old.get(key) != new.get(key)]
+            keys = [key for key in IMAGE_FACING_KEYS if _unordered(old.get(key)) != _unordered(new.get(key))]
             if keys:
                 changed[service] = keys
     return changed
@@ -550,9 +559,8 @@ def read_rollback(env_name: str, revision: str) -> Rollback:
     if not in_git_work_tree(folder):
         raise UsageError(f"FROM {env_name}@{revision}: a rollback reads {env_name}'s release from git history, but "
                          f"{display_path(str(folder))} is not in a git work tree")
-    if revision == PREVIOUS:
-        revision = _previous_release_commit(env_name, path)
-    resolved = _git(folder, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
+    wanted = _previous_release_commit(env_name, path) if revision == PREVIOUS else revision
+    resolved = _git(folder, "rev-parse", "--verify", "--quiet", f"{wanted}^{{commit}}")
     if resolved is None or resolved.returncode != 0:
         raise UsageError(f"FROM {env_name}@{revision}: {revision!r} names no commit of this repository"
                          f"{_shallow_hint(folder)}")
