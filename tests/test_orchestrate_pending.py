@@ -272,7 +272,8 @@ def test_a_create_before_delete_replacement_killed_in_its_create_gets_no_import_
     from shared.orchestrate.pending import pending_creates_refusal
 
     urn = "urn:pulumi:dev::compute::a$aws:iam/role:Role::gateway-task"
-    deployment = {"resources": [{"urn": urn, "type": ROLE, "id": "gateway-task-1a2b3c4"}],
+    old: dict[str, Any] = {"urn": urn, "type": ROLE, "id": "gateway-task-1a2b3c4"}
+    deployment = {"resources": [old],
                   "pending_operations": [{"resource": {"urn": urn, "type": ROLE, "inputs": {"name": "r"}},
                                           "type": "creating"}]}
     (op,) = pending_operations(deployment)
@@ -280,6 +281,10 @@ def test_a_create_before_delete_replacement_killed_in_its_create_gets_no_import_
     text = pending_creates_refusal("dev", "up", {"compute": ("organization/compute/dev", [op])}, "s3://b/state")
     assert " pulumi import " not in text and "created before the old one is deleted" in text
     assert "--clear-pending-creates" in text
+    # an entry marked delete (an old copy awaiting deletion) is no live one at the URN: the import works there
+    old["delete"] = True
+    (op,) = pending_operations(deployment)
+    assert not op.replacing_live and not op.replacing
 
 
 def test_a_dynamic_resource_of_a_type_named_by_its_subclass_is_known_by_its_provider() -> None:

@@ -537,6 +537,8 @@ def test_an_external_admin_secret_on_another_account_s_key_or_a_deleted_one_is_r
     report = check(Clients(alias, "NotFoundException"))
     assert report.refusals == [] and "by the alias" in report.notes[0] and "unknown" in report.notes[0]
     assert "force-delete" not in " ".join(report.notes)
+    report = check(Clients(alias))  # its key Enabled: nothing to say
+    assert report.refusals == [] and report.notes == []
 
 
 def test_a_key_being_updated_decrypts_and_one_whose_replica_deletion_is_scheduled_does_not() -> None:
@@ -620,6 +622,7 @@ def test_every_log_group_a_layer_creates_is_known_as_that_layer_s() -> None:
                     assert any(name.startswith(prefix) for prefix in log_group_prefixes(env, layer)), name
         assert log_group_layer(env, f"/aws/lambda/ml-platform-{env_name}-other") is None
         assert log_group_layer(env, "/platform/other/compute/gateway") is None
+        assert log_group_layer(env, f"/platform/{env_name}/made-by-hand") is None
     assert found == 27
 
 
