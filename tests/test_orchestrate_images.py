@@ -717,7 +717,8 @@ def alb_log_bucket(env: EnvConfig, *, holding: bool) -> str:
 
 def test_the_state_s_buckets_without_force_destroy_are_read_from_the_export() -> None:
     """The provider's delete takes force_destroy from the state: a bucket deployed before its program set the flag
-    (no forceDestroy recorded, or false) counts until an up stores it; an old copy marked delete does not."""
+    (no forceDestroy recorded, or false) counts until an up stores it; an old copy marked delete does not, nor one
+    marked pendingReplacement (a delete-before-replace deleted it already: there is nothing to empty)."""
     from shared.orchestrate.automation import unforced_buckets
 
     def bucket(name: str, **extra: Any) -> dict[str, Any]:
@@ -730,6 +731,7 @@ def test_the_state_s_buckets_without_force_destroy_are_read_from_the_export() ->
         bucket("kept", outputs={"bucket": "kept", "forceDestroy": False}),
         bucket("older", inputs={"bucket": "older"}, outputs={"bucket": "older"}),
         bucket("replaced", outputs={"forceDestroy": False}, delete=True),
+        bucket("deleted-before-replace", outputs={"forceDestroy": False}, pendingReplacement=True),
         {"urn": "urn:pulumi:dev::compute::aws:ecr/repository:Repository::r", "type": "aws:ecr/repository:Repository",
          "id": "r", "outputs": {"forceDelete": False}},
     ]}

@@ -67,6 +67,7 @@ from shared.orchestrate.identity import (
     settings_secrets_provider,
     stale_settings_refusal,
     state_resources,
+    state_resources_of,
     wanted_secrets_provider,
 )
 from shared.orchestrate.locks import (
@@ -611,15 +612,10 @@ BROKER_TYPE = "aws:mq/broker:Broker"
 
 
 def broker_ids(deployment: Mapping[str, Any] | None) -> list[str]:
-    """The ids of the Amazon MQ brokers an exported ``deployment`` holds. Not the live one: one left marked ``delete``
-    by an interrupted create-before-delete replacement, nor one marked ``pendingReplacement``, which a
-    delete-before-replace deleted before its create of the new one failed or was killed (Pulumi keeps the entry, old
-    id and all, "throughout the replace operation, even at the point where the delete has occurred but the create
-    has not": pulumi/pulumi pkg/resource/deploy/step.go DeleteStep.Apply; a refresh leaves it as it is, and the next
-    ``up`` creates the replacement)."""
-    return [str(resource["id"]) for resource in state_resources(deployment)
-            if resource.get("type") == BROKER_TYPE and resource.get("id") and not resource.get("delete")
-            and not resource.get("pendingReplacement")]
+    """The ids of the Amazon MQ brokers an exported ``deployment`` holds live (:func:`is_live_entry`: not one an
+    interrupted replacement left marked ``delete`` or ``pendingReplacement``)."""
+    return [str(resource["id"]) for resource in state_resources_of(deployment, BROKER_TYPE, live=True)
+            if resource.get("id")]
 
 
 LOG_GROUP_TYPE = "aws:cloudwatch/logGroup:LogGroup"
@@ -628,8 +624,8 @@ LOG_GROUP_TYPE = "aws:cloudwatch/logGroup:LogGroup"
 def log_group_names(deployment: Mapping[str, Any] | None) -> list[str]:
     """The names of the CloudWatch Logs groups an exported ``deployment`` holds (a group's id is its name), sorted:
     what a destroy of the stack deletes (one marked ``delete``, an old copy an interrupted replacement left, too)."""
-    return sorted({str(resource["id"]) for resource in state_resources(deployment)
-                   if resource.get("type") == LOG_GROUP_TYPE and resource.get("id")})
+    return sorted({str(resource["id"]) for resource in state_resources_of(deployment, LOG_GROUP_TYPE)
+                   if resource.get("id")})
 
 
 #: the type prefix of App Mesh resources, whose API AWS stopped serving at its end of support (shared.lifecycle)
@@ -664,12 +660,10 @@ def unforced_buckets(deployment: Mapping[str, Any] | None) -> list[str]:
     (sorted). The provider's delete takes the flag from the state, not the program (terraform-provider-aws
     internal/service/s3/bucket.go, resourceBucketDelete: ``d.Get(force_destroy)``), so a destroy stops at such a
     bucket while it holds any object (BucketNotEmpty): one where the env protects state (prod), or one deployed before
-    its program set the flag and not updated since. One marked ``delete`` (an old copy an interrupted replacement left)
-    is not the live one."""
+    its program set the flag and not updated since. Only the live copies (:func:`is_live_entry`): one marked
+    ``pendingReplacement`` is deleted already."""
     names = set()
-    for resource in state_resources(deployment):
-        if resource.get("type") != BUCKET_TYPE or resource.get("delete"):
-            continue
+    for resource in state_resources_of(deployment, BUCKET_TYPE, live=True):
         outputs, inputs = resource.get("outputs") or {}, resource.get("inputs") or {}
         if outputs.get("forceDestroy", inputs.get("forceDestroy")) is True:
             continue
@@ -704,7 +698,7 @@ def state_load_balancers(deployment: Mapping[str, Any] | None) -> list[StateLoad
     found = [StateLoadBalancer(str(resource.get("urn", "")).rsplit("::", 1)[-1],
                                str(resource.get("id") or (resource.get("outputs") or {}).get("arn") or "<its ARN>"),
                                bool(resource.get("delete")))
-             for resource in state_resources(deployment) if resource.get("type") in LOAD_BALANCER_TYPES]
+             for resource in state_resources_of(deployment, *LOAD_BALANCER_TYPES)]
     return sorted(found, key=lambda balancer: (balancer.name, balancer.arn))
 
 

@@ -92,6 +92,24 @@ def state_resources(deployment: Mapping[str, Any] | None) -> list[Mapping[str, A
     return [resource for resource in resources if isinstance(resource, Mapping)]
 
 
+def is_live_entry(resource: Mapping[str, Any]) -> bool:
+    """Whether a state entry is the live copy of its resource. Not one marked ``delete`` (an old copy an interrupted
+    create-before-delete replacement left, which the next ``up`` deletes), nor one marked ``pendingReplacement``,
+    which a delete-before-replace deleted before its create of the new one failed or was killed (Pulumi keeps the
+    entry, old id and all, "throughout the replace operation, even at the point where the delete has occurred but the
+    create has not": pulumi/pulumi pkg/resource/deploy/step.go DeleteStep.Apply; a refresh leaves it as it is, and the
+    next ``up`` creates the replacement)."""
+    return not resource.get("delete") and not resource.get("pendingReplacement")
+
+
+def state_resources_of(deployment: Mapping[str, Any] | None, *types: str,
+                       live: bool = False) -> list[Mapping[str, Any]]:
+    """The resources of an exported ``deployment`` whose type is one of ``types``; with ``live``, only the live
+    copies (:func:`is_live_entry`)."""
+    return [resource for resource in state_resources(deployment)
+            if resource.get("type") in types and (not live or is_live_entry(resource))]
+
+
 def deployed_from_state(deployment: Mapping[str, Any] | None, layer: str, env: EnvConfig,
                         stack: str) -> Deployed | None:
     """The :class:`Deployed` of ``layer`` from its exported ``deployment`` (the ``deployment`` of ``pulumi stack
@@ -104,9 +122,8 @@ def deployed_from_state(deployment: Mapping[str, Any] | None, layer: str, env: E
     if deployment is None:
         return None
     name = provider_name(env.name)
-    live = [resource for resource in state_resources(deployment)
-            if resource.get("type") == PROVIDER_TYPE
-            and str(resource.get("urn", "")).rsplit("::", 1)[-1] == name and not resource.get("delete")]
+    live = [resource for resource in state_resources_of(deployment, PROVIDER_TYPE, live=True)
+            if str(resource.get("urn", "")).rsplit("::", 1)[-1] == name]
     if not live:
         return None
     inputs = live[0].get("inputs") or {}

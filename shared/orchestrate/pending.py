@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import PlatformError
+from shared.orchestrate.identity import is_live_entry
 
 CREATING = "creating"
 
@@ -147,8 +148,7 @@ def pending_operations(deployment: Mapping[str, Any] | None) -> list[PendingOper
     found = []
     resources = [resource for resource in (deployment or {}).get("resources") or [] if isinstance(resource, Mapping)]
     replacing = {str(resource.get("urn", "")) for resource in resources if resource.get("pendingReplacement")}
-    live = {str(resource.get("urn", "")) for resource in resources
-            if not resource.get("pendingReplacement") and not resource.get("delete")}
+    live = {str(resource.get("urn", "")) for resource in resources if is_live_entry(resource)}
     for entry in (deployment or {}).get("pending_operations") or []:
         if not isinstance(entry, Mapping) or not isinstance(entry.get("resource"), Mapping):
             continue
