@@ -477,16 +477,27 @@ def _shallow_hint(folder: Path) -> str:
 PREVIOUS = "previous"
 
 
-def _release_images_at(folder: Path, name: str, commit: str) -> dict[str, str] | None:
-    """``release.images`` of the env file ``name`` at ``commit`` as plain YAML (None: no file or no such section)."""
-    shown = _git(folder, "show", f"{commit}:./{name}")
-    if shown is None or shown.returncode != 0:
-        return None
+def _text_at(path: Path, commit: str) -> str | None:
+    """The text of ``path`` at ``commit`` of its folder's git history (None: no such file there, or no answer).
+    ``<commit>:./<file>`` is the file relative to the working directory (-C folder): gitrevisions(7)."""
+    shown = _git(path.parent, "show", f"{commit}:./{path.name}")
+    return shown.stdout if shown is not None and shown.returncode == 0 else None
+
+
+def _mapping_at(path: Path, commit: str) -> dict[str, Any] | None:
+    """``path`` at ``commit`` read as plain YAML (None: no such file there, unreadable, or not a mapping): for what
+    only informs; :func:`read_rollback` reads the release it deploys with the env loader's checks."""
+    text = _text_at(path, commit)
     try:
-        data = pyyaml.safe_load(shown.stdout)
+        data = pyyaml.safe_load(text) if text is not None else None
     except pyyaml.YAMLError:
         return None
-    release = data.get("release") if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else None
+
+
+def _release_images_at(path: Path, commit: str) -> dict[str, str] | None:
+    """``release.images`` of the env file at ``path`` at ``commit`` (None: no file or no such section)."""
+    release = (_mapping_at(path, commit) or {}).get("release")
     images = release.get("images") if isinstance(release, dict) else None
     return {str(k): str(v) for k, v in images.items()} if isinstance(images, dict) else None
 
@@ -496,13 +507,13 @@ def _previous_release_commit(env_name: str, path: Path) -> str:
     release before the current one, however many other commits came since (``HEAD~1`` is that only while the
     promotion is main's newest commit; after any other it names the current release again, nothing to promote)."""
     folder = path.parent
-    current = _release_images_at(folder, path.name, "HEAD")
+    current = _release_images_at(path, "HEAD")
     listed = _git(folder, "log", "--first-parent", "--format=%H", "HEAD", "--", f"./{path.name}")
     if current is None or listed is None or listed.returncode != 0:
         raise UsageError(f"FROM {env_name}@{PREVIOUS}: {display_path(str(path))} at HEAD holds no release.images to "
                          f"go back from{_shallow_hint(folder)}")
     for commit in listed.stdout.split():
-        images = _release_images_at(folder, path.name, commit)
+        images = _release_images_at(path, commit)
         if images and images != current:
             return commit
     raise UsageError(f"FROM {env_name}@{PREVIOUS}: {env_name} has had no other release on this branch than its "
@@ -527,15 +538,12 @@ def catalog_changes_since(commit: str, services: Sequence[str]) -> dict[str, lis
     """service -> the keys of :data:`IMAGE_FACING_KEYS` whose value in the catalog file differs between ``commit``
     and now, for each of ``services`` in both (empty where the catalog cannot be read at that commit)."""
     path = catalog_path()
-    shown = _git(path.parent, "show", f"{commit}:./{path.name}")
-    if shown is None or shown.returncode != 0:
-        return {}
+    then = _mapping_at(path, commit)
     try:
-        then = pyyaml.safe_load(shown.stdout)
         now = pyyaml.safe_load(path.read_text(encoding="utf-8"))
     except (pyyaml.YAMLError, OSError):
         return {}
-    old_services = then.get("services") if isinstance(then, dict) else None
+    old_services = then.get("services") if then is not None else None
     new_services = now.get("services") if isinstance(now, dict) else None
     if not isinstance(old_services, dict) or not isinstance(new_services, dict):
         return {}
@@ -570,15 +578,14 @@ def read_rollback(env_name: str, revision: str) -> Rollback:
     if ancestor is None or ancestor.returncode != 0:
         raise UsageError(f"FROM {env_name}@{revision}: commit {commit[:12]} is not in the history of HEAD; roll "
                          f"back only to a release {env_name} had on this branch{_shallow_hint(folder)}")
-    # `<commit>:./<file>` is the file relative to the working directory (-C folder): gitrevisions(7).
-    shown = _git(folder, "show", f"{commit}:./{path.name}")
+    shown = _text_at(path, commit)
     label = f"{display_path(str(path))} at {revision} ({commit[:12]})"
-    if shown is None or shown.returncode != 0:
+    if shown is None:
         raise ConfigError(label, "(file)", f"the file did not exist at that commit, so {env_name} had no release "
                                            "there to roll back to")
     with tempfile.TemporaryDirectory(prefix="rollback-") as scratch:
         copy = Path(scratch) / path.name
-        copy.write_text(shown.stdout, encoding="utf-8")
+        copy.write_text(shown, encoding="utf-8")
         try:
             data = load_yaml_mapping(copy)
         except ConfigError as error:
