@@ -76,6 +76,9 @@ ROLE_VISIBLE_SLEEP_S = 2.0
 #: every service can assume it (the AWS provider retries its own resources' IAM eventual-consistency errors for
 #: the same reason), and a service that cannot assume it yet fails as if it were missing.
 ROLE_SETTLE_S = 10.0
+#: The KMS key states in which a key decrypts: Updating is a multi-Region key whose primary changes, usable meanwhile
+#: (KMS developer guide, "Change the primary key in a set of multi-Region keys").
+DECRYPTING_KEY_STATES = frozenset({"Enabled", "Updating"})
 #: Fargate task cpu units per vCPU (ECS task definition cpu: "1024 CPU units = 1 vCPU").
 CPU_UNITS_PER_VCPU = 1024
 
@@ -1083,7 +1086,7 @@ class AwsAccountCheck:
             self._note_alias_key(env, secret, key, report)
             return True
         try:
-            state = str(self.clients(env, "kms").describe_key(KeyId=key)["KeyMetadata"].get("KeyState", ""))
+            state = self._key_state(env, key)
         except aws_errors() as error:
             if aws_error_code(error) == "NotFoundException":
                 report.refusals.append(
@@ -1097,9 +1100,7 @@ class AwsAccountCheck:
             report.notes.append(f"whether the KMS key {key} of the external broker's admin secret {secret} can "
                                 f"decrypt is unknown (DescribeKey: {error})")
             return True
-        # Updating: a multi-Region key whose primary changes, usable meanwhile (KMS developer guide, "Change the
-        # primary key in a set of multi-Region keys")
-        if state in {"Enabled", "Updating"}:
+        if state in DECRYPTING_KEY_STATES:
             return True
         if state == "Creating":  # a multi-Region replica key on its way: it settles by itself
             report.notes.append(f"the KMS key {key} of the external broker's admin secret {secret} is {state}: "
@@ -1115,16 +1116,20 @@ class AwsAccountCheck:
             f"(KMS decrypts with Enabled keys only), so messaging cannot read it: {fix}. Nothing was run.")
         return False
 
+    def _key_state(self, env: EnvConfig, key: str) -> str:
+        """KMS DescribeKey's ``KeyState`` of ``key`` (an id, ARN or alias) in the env's account and region."""
+        return str(self.clients(env, "kms").describe_key(KeyId=key)["KeyMetadata"].get("KeyState", ""))
+
     def _note_alias_key(self, env: EnvConfig, secret: str, key: str, report: AccountReport) -> None:
         """What KMS says of the key an alias of the external admin secret points at now, as a note."""
         try:
-            state = str(self.clients(env, "kms").describe_key(KeyId=key)["KeyMetadata"].get("KeyState", ""))
+            state = self._key_state(env, key)
         except aws_errors() as error:
             report.notes.append(f"the external broker's admin secret {secret} names its KMS key by the alias {key}, "
                                 f"which KMS does not describe ({error}): whether the key that encrypted it can "
                                 "decrypt is unknown")
             return
-        if state not in {"Enabled", "Updating"}:
+        if state not in DECRYPTING_KEY_STATES:
             report.notes.append(f"the external broker's admin secret {secret} names its KMS key by the alias {key}, "
                                 f"whose key is {state} now: where it is the one that encrypted the secret, "
                                 "messaging's read fails")
