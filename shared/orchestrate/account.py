@@ -516,30 +516,29 @@ class AccountCheck(Protocol):
         read)."""
 
 
-def log_group_prefixes(env: EnvConfig, layer: str) -> tuple[str, ...]:
-    """What the names of the log groups ``layer`` creates in ``env`` start with (DescribeLogGroups'
-    ``logGroupNamePrefix``); :func:`log_group_layer` says which of the groups found are that layer's."""
-    return {"network": (f"/platform/{env.name}/vpc-flow-logs",), "compute": (f"/platform/{env.name}/compute/",),
-            "broker": (f"/aws/lambda/ml-platform-{env.name}-", f"/aws/codebuild/ml-platform-{env.name}-"),
-            "messaging": (f"/aws/lambda/ml-platform-{env.name}-",)}.get(layer, ())
-
-
-def log_group_layer(env: EnvConfig, name: str) -> str | None:
-    """The layer whose program creates the log group ``name`` in ``env`` (None: no layer's). A test holds it to
-    every log group each layer's synth declares."""
+def _layers_log_groups(env: EnvConfig) -> tuple[tuple[str, str], ...]:
+    """(layer, name) of each log group a layer's program creates in ``env``; a name ending in ``/`` stands for every
+    group below it. A test holds the table to every log group each layer's synth declares."""
     from shared.broker_names import default_log_group_name, deploy_project_name, rotation_function_name
     from shared.components.queue_metrics import publisher_name
 
-    if name == f"/platform/{env.name}/vpc-flow-logs":  # shared.components.network: flow_log_group_name
-        return "network"
-    if name.startswith(f"/platform/{env.name}/compute/"):  # ComputeSettings.log_group_name, the task stops' group
-        return "compute"
-    if name in (default_log_group_name("lambda", rotation_function_name(env.name)),
-                default_log_group_name("codebuild", deploy_project_name(env.name))):
-        return "broker"
-    if name == default_log_group_name("lambda", publisher_name(env.name)):
-        return "messaging"
-    return None
+    return (("network", f"/platform/{env.name}/vpc-flow-logs"),  # shared.components.network: flow_log_group_name
+            ("compute", f"/platform/{env.name}/compute/"),  # ComputeSettings.log_group_name, the task stops' group
+            ("broker", default_log_group_name("lambda", rotation_function_name(env.name))),
+            ("broker", default_log_group_name("codebuild", deploy_project_name(env.name))),
+            ("messaging", default_log_group_name("lambda", publisher_name(env.name))))
+
+
+def log_group_prefixes(env: EnvConfig, layer: str) -> tuple[str, ...]:
+    """What the names of the log groups ``layer`` creates in ``env`` start with (DescribeLogGroups'
+    ``logGroupNamePrefix``); :func:`log_group_layer` says which of the groups found are that layer's."""
+    return tuple(name for owner, name in _layers_log_groups(env) if owner == layer)
+
+
+def log_group_layer(env: EnvConfig, name: str) -> str | None:
+    """The layer whose program creates the log group ``name`` in ``env`` (None: no layer's)."""
+    return next((owner for owner, known in _layers_log_groups(env)
+                 if name == known or (known.endswith("/") and name.startswith(known))), None)
 
 
 def every_page(operation: Callable[..., Any], items: str, **params: Any) -> list[Any]:
