@@ -617,16 +617,29 @@ def test_broker_is_refused_where_the_account_may_run_no_build_of_the_runner_s_co
                and "Project-level concurrent build limit" in note for note in report.notes), report.notes
 
 
-def test_a_runner_with_a_github_source_sets_no_build_limit_and_needs_no_build_quota(
+def test_a_runner_with_a_github_source_sets_no_build_limit_but_its_jobs_still_need_one_build(
         moto_aws: None, edit_env: Any) -> None:
-    # each GitHub Actions job is a build of its own: the project has no limit for CreateProject to refuse
+    # Each GitHub Actions job is a build of its own: the project has no limit for CreateProject to refuse, so broker's
+    # up would succeed at quota 0; but no job on the runner would ever start (messaging's deploy waits until GitHub
+    # cancels it), so the run is refused before any layer all the same, naming what would not start.
     edit_env("dev", lambda data: data["messaging"].setdefault("deploy_runner", {}).update(
         github_repository="https://github.com/acme/ml-platform"))
     dev = load_env("dev")
-    assert all(need.service_code != "codebuild" for need in quota_needs(dev, ["broker"]))
+    [need] = [need for need in quota_needs(dev, ["broker"]) if need.service_code == "codebuild"]
+    assert (need.quota_code, need.need) == ("L-9D07B6EF", 1)
     project = next(r for r in synth_env("dev", ["broker"])["broker"]["resources"]
                    if r["type"] == "aws:codebuild/project:Project")
     assert "concurrentBuildLimit" not in project["inputs"]
+    def with_quota(value: int) -> AwsAccountCheck:
+        return checker(Clients(FakeQuotas({("codebuild", "L-9D07B6EF"): value}),
+                               replace={"codebuild": SourceCredentials("GITHUB")}))
+
+    [refusal] = with_quota(0).check(dev, ["broker"]).refusals
+    assert refusal.startswith("the jobs of dev's workflows on the deploy runner (messaging's deploy, the settle "
+                              "check) cannot succeed in account 111111111111 (eu-west-1)"), refusal
+    assert "each GitHub Actions job in the VPC is a build of the deploy runner's project" in refusal
+    assert "--quota-code L-9D07B6EF --desired-value 1" in refusal
+    assert with_quota(1).check(dev, ["broker"]).refusals == []
 
 
 def test_compute_is_refused_where_the_account_holds_ten_other_log_resource_policies(
@@ -678,6 +691,12 @@ def test_the_default_quota_answers_when_none_is_applied_and_unreadable_ones_are_
     assert (f"Fargate On-Demand vCPU resource count (fargate L-3032A538): dev needs {amount(need)}, quota 1 "
             "(AWS default)") in report.lines
     assert report.refusals[0].startswith("compute cannot succeed in account 111111111111 (eu-west-1): Fargate")
+    # where AWS's default answers and fits, a new account may still hold fewer vCPUs: a note with the request
+    report = checker(Clients(FakeQuotas({}, defaults={FARGATE: 4000}))).check(dev, ["compute"])
+    assert not any("L-3032A538" in refusal for refusal in report.refusals), report.refusals
+    assert any(note.startswith("quota Fargate On-Demand vCPU resource count (fargate L-3032A538) is AWS's default "
+                               "4000") and "a new account's Fargate vCPUs can be a few" in note
+               and "--quota-code L-3032A538" in note for note in report.notes), report.notes
 
     # moto knows the VPC quotas (5 VPCs per Region): network fits; Cloud Map is not known there: a note
     report = checker(Clients()).check(dev, ["network", "discovery"])

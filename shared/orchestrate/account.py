@@ -247,6 +247,8 @@ class QuotaNeed:
     unapplied: str | None = None
     """Said in a note where no value is applied to the account and AWS's default stands in for it (a quota the
     service may hold lower for a new account than Service Quotas shows)."""
+    blocked: str | None = None
+    """What cannot succeed above the quota, where it is not the layer's ``up`` itself."""
 
 
 #: What the account already holds of a quota, read with EC2 (key -> (describe call, list key, the env's own
@@ -288,8 +290,8 @@ def quota_needs(env: EnvConfig, layers: Iterable[str]) -> list[QuotaNeed]:
                                    len(interface), len(interface), f"network.endpoints {', '.join(interface)}"))
     if chosen & {"network", "compute"}:
         needs.append(_service_group_rules_need(env, "network" if "network" in chosen else "compute"))
-    if "broker" in chosen and (runner_need := _deploy_runner_builds_need(env)) is not None:
-        needs.append(runner_need)
+    if "broker" in chosen:
+        needs.append(_deploy_runner_builds_need(env))
     if "discovery" in chosen:
         # AWS Cloud Map developer guide, "AWS Cloud Map service quotas" (Service Quotas service "AWSCloudMap").
         needs.append(QuotaNeed("AWSCloudMap", "L-0FE3F50E", "Namespaces per Region", "discovery", 2, 2,
@@ -308,27 +310,33 @@ CODEBUILD_CONCURRENT_BUILDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _deploy_runner_builds_need(env: EnvConfig) -> QuotaNeed | None:
-    """The broker layer's deploy runner where its CodeBuild project allows one build at a time (no GitHub source:
-    :attr:`DeployRunnerArgs.concurrent_build_limit`). CreateProject refuses a project limit above the account's
-    ("Project-level concurrent build limit cannot exceed the account-level concurrent build limit",
+def _deploy_runner_builds_need(env: EnvConfig) -> QuotaNeed:
+    """The builds of the broker layer's deploy runner. Where its CodeBuild project allows one build at a time (no
+    GitHub source: :attr:`DeployRunnerArgs.concurrent_build_limit`), CreateProject refuses a project limit above the
+    account's ("Project-level concurrent build limit cannot exceed the account-level concurrent build limit",
     terraform-provider-aws #37748; CodeBuild user guide, "Enable concurrent build limit"), and CodeBuild sets a new
     account's quota from "internal metrics", seen at 0: broker's `up` would fail there after network and discovery,
-    with the broker's half-hour create under way. A project without the limit is created whatever the quota (its
-    builds wait for it)."""
+    with the broker's half-hour create under way. A project without the limit (a GitHub Actions runner) is created
+    whatever the quota, but its builds, the workflows' jobs in the VPC, wait for it: at 0 none ever starts, and the
+    env's deploy stops at its first job there (review-quota Q1)."""
     from shared.components.deploy_runner import DeployRunnerArgs
 
-    if DeployRunnerArgs.from_env(env).concurrent_build_limit is None:
-        return None
     compute_type = env.messaging.deploy_runner.compute_type
     code, name = CODEBUILD_CONCURRENT_BUILDS[compute_type]
+    unapplied = ("CodeBuild may still hold a new account below AWS's default (\"internal metrics\", CodeBuild "
+                 "quotas): where broker's up fails with \"Project-level concurrent build limit cannot exceed the "
+                 "account-level concurrent build limit\", or a job on the deploy runner waits and never starts, ask "
+                 "for the quota with this command, or AWS Support")
+    if DeployRunnerArgs.from_env(env).concurrent_build_limit is None:
+        return QuotaNeed("codebuild", code, name, "broker", 1, 1,
+                         f"each GitHub Actions job in the VPC is a build of the deploy runner's project on "
+                         f"{compute_type} (messaging.deploy_runner.compute_type), and none starts while the account "
+                         "may run none", unapplied=unapplied,
+                         blocked=f"the jobs of {env.name}'s workflows on the deploy runner (messaging's deploy, "
+                                 "the settle check)")
     return QuotaNeed("codebuild", code, name, "broker", 1, 1,
                      f"the deploy runner's project, one build at a time on {compute_type} "
-                     "(messaging.deploy_runner.compute_type)",
-                     unapplied=("CodeBuild may still hold a new account below AWS's default (\"internal metrics\", "
-                                "CodeBuild quotas): where broker's up fails with \"Project-level concurrent build "
-                                "limit cannot exceed the account-level concurrent build limit\", ask for the quota "
-                                "with this command, or AWS Support"))
+                     "(messaging.deploy_runner.compute_type)", unapplied=unapplied)
 
 
 def service_group_rules(env: EnvConfig) -> tuple[int, int]:
@@ -402,7 +410,11 @@ def _compute_needs(env: EnvConfig) -> list[QuotaNeed]:
     needs = [QuotaNeed("fargate", "L-3032A538", "Fargate On-Demand vCPU resource count", "compute",
                        desired + headroom, max(peak, desired + headroom),
                        f"vCPU x desired count of each released service: {parts}{rolling}; peak: every service at "
-                       f"max_count during a rolling deployment ({DEPLOYMENT_MAXIMUM_PERCENT} %)")]
+                       f"max_count during a rolling deployment ({DEPLOYMENT_MAXIMUM_PERCENT} %)",
+                       unapplied=("a new account's Fargate vCPUs can be a few, below AWS's default, until its use "
+                                  "grows: where compute's tasks stay PROVISIONING or ECS says \"You've reached the "
+                                  "limit on the number of vCPUs you can run concurrently\", ask for the quota with "
+                                  "this command"))]
     # Every task is an instance of its service's Cloud Map service, all of them in the env's one namespace
     # (shared.aws_limits); a Cloud Map service's own 1,000 is refused by the env loader.
     needs.append(QuotaNeed(
@@ -1744,7 +1756,8 @@ class AwsAccountCheck:
                                 f"{need.unapplied}: `{request}`")
         if total > value:
             report.refusals.append(
-                f"{need.layer} cannot succeed in account {env.account_id} ({env.region}): {label} is {_fmt(value)}, "
+                f"{need.blocked or need.layer} cannot succeed in account {env.account_id} ({env.region}): {label} "
+                f"is {_fmt(value)}, "
                 f"and {env.name} needs {_fmt(need.need)} ({need.what}){held}. Ask for more (`{request}`), free "
                 f"some, or lower the need in {env_path(env.name)}. Nothing was run.")
         elif need.peak > value:
