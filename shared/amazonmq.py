@@ -48,6 +48,12 @@ RABBITMQ_ENGINE_FAMILIES: dict[str, tuple[str, ...]] = {
 DEFAULT_ENGINE_VERSION = "4.2"
 DEFAULT_INSTANCE_TYPE = "mq.m7g.large"
 
+#: How long `up` waits for the broker's create, update or delete to finish. The provider's own wait is 30 minutes
+#: (terraform-provider-aws mq/broker.go, Timeouts), and "AmazonMQ RabbitMQ ... takes more than 30min for a create or
+#: even a broker update when a cluster requires a full reboot" (terraform-provider-aws #27035, which made it settable):
+#: past the wait, the broker layer's `up` failed midway with the broker still being created.
+BROKER_WAIT_MINUTES = 60
+
 #: A RabbitMQ cluster is three nodes spread over three AZs: the platform gives its endpoint a private subnet in each
 #: (:func:`cluster_zones_problem` says why; Amazon MQ itself takes one).
 CLUSTER_AZS = 3

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shared import REPO_ROOT, pulumi_login
+from shared.amazonmq import BROKER_WAIT_MINUTES
 from shared.cli import UsageParser, run_main
 from shared.errors import ConfigError, PlatformError, UsageError
 
@@ -187,9 +188,9 @@ def _deploy_env_block(indent: str) -> list[str]:
 #: GitHub ends a job on a GitHub-hosted runner after 6 hours (GitHub Actions documentation, "Usage limits": job
 #: execution time); ``timeout-minutes`` cannot take it past that.
 GITHUB_HOSTED_JOB_MINUTES = 360
-#: A layer whose ``up`` holds no ECS wait: the figure every layer job had (an Amazon MQ broker's creation, the
-#: longest of them, takes well under it).
-LAYER_MINUTES = 90
+#: A layer whose ``up`` holds no ECS wait: the Amazon MQ broker's wait, the longest of them, and half an hour for the
+#: rest of the layer.
+LAYER_MINUTES = BROKER_WAIT_MINUTES + 30
 #: What the compute layer creates or updates besides waiting on its ECS services: cluster, ECR, roles, task
 #: definitions, the gateway's load balancers, autoscaling.
 COMPUTE_OTHER_MINUTES = 30

@@ -137,3 +137,19 @@ def test_the_deploy_runners_build_limit_stays_within_what_codebuild_runs(tmp_pat
     data["messaging"].setdefault("deploy_runner", {})["timeout_minutes"] = limits["max"]
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     assert DeployRunnerArgs.from_env(load_env("staging")).timeout_minutes == limits["max"]
+
+
+@pytest.mark.parametrize("env_name", ["dev", "staging", "prod"])
+def test_the_broker_waits_longer_than_the_providers_half_hour_and_its_job_outlasts_the_wait(env_name: str) -> None:
+    """A RabbitMQ cluster's create, or an update that reboots it, can take more than the provider's 30-minute wait
+    (terraform-provider-aws #27035): past it, broker's `up` failed midway with the broker still being created. The
+    broker sets its own wait on create, update and delete, and the layer's job lasts longer than that wait."""
+    from shared.amazonmq import BROKER_WAIT_MINUTES
+    from shared.synth.engine import synth_env
+
+    broker = synth_env(env_name, ["broker"])["broker"]["resources"]
+    [options] = [resource.get("custom_timeouts") for resource in broker if resource["type"] == "aws:mq/broker:Broker"]
+    assert BROKER_WAIT_MINUTES > 30
+    assert options == dict.fromkeys(("create", "update", "delete"), f"{BROKER_WAIT_MINUTES}m")
+    assert workflows.LAYER_MINUTES > BROKER_WAIT_MINUTES
+    assert jobs(workflows.render_deploy_dev())["up-broker"]["timeout-minutes"] > BROKER_WAIT_MINUTES

@@ -30,6 +30,7 @@ import pulumi_random as random
 
 from shared import REPO_ROOT
 from shared.amazonmq import (
+    BROKER_WAIT_MINUTES,
     CLUSTER_AZS,
     amazon_mq_rabbitmq_conf,
     broker_consumer_timeout_ms,
@@ -376,7 +377,9 @@ class AmazonMqBroker(pulumi.ComponentResource):
             # CreateBroker, BrokerName). Replacing loses the broker's queues: prod protects it, and the
             # README says what to run after a replacement elsewhere.
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect, ignore_changes=["users"],
-                                        delete_before_replace=True),
+                                        delete_before_replace=True, custom_timeouts=pulumi.CustomTimeouts(
+                                            create=f"{BROKER_WAIT_MINUTES}m", update=f"{BROKER_WAIT_MINUTES}m",
+                                            delete=f"{BROKER_WAIT_MINUTES}m")),
         )
 
         # Which broker the admin secret's first version was written for. A broker deleted outside Pulumi, which a

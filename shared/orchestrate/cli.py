@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 from shared import lifecycle
-from shared.amazonmq import engine_tuple
+from shared.amazonmq import BROKER_WAIT_MINUTES, engine_tuple
 from shared.broker_capacity import RUNNING_BROKER_VARIABLE, capacity_notes, running_broker, running_broker_value
 from shared.broker_upgrade import ENGINE_KEY
 from shared.catalog import load_catalog
@@ -388,10 +388,11 @@ def _answers_while_rebooting(env: EnvConfig, broker: RunningBroker | None) -> bo
 #: DescribeBroker ``BrokerState`` values (botocore mq ``BrokerState``) of a broker that does not run and will not by
 #: itself run for this env -> what it is and what to do, given (broker id, region, the ``describe-broker`` command)
 BROKER_NOT_RUNNING: dict[str, Callable[[str, str, str], str]] = {
-    # the provider waits 30 minutes for RUNNING (terraform-provider-aws mq/broker.go: Create timeout, waitBrokerCreated)
+    # the provider waits for RUNNING up to the broker's create timeout (terraform-provider-aws mq/broker.go:
+    # waitBrokerCreated; shared.components.broker sets it)
     "CREATION_IN_PROGRESS": lambda broker_id, region, state: (
-        "is still being created (CREATION_IN_PROGRESS: a create that outlasted the provider's 30-minute wait, or "
-        "one of a run that was stopped), and has no endpoint to answer on yet. Nothing was run. Wait until "
+        f"is still being created (CREATION_IN_PROGRESS: a create that outlasted up's {BROKER_WAIT_MINUTES}-minute "
+        "wait, or one of a run that was stopped), and has no endpoint to answer on yet. Nothing was run. Wait until "
         f"{state} says RUNNING, then run again"),
     # waitBrokerCreated stops on any state but CREATION_IN_PROGRESS, REBOOT_IN_PROGRESS and RUNNING; a broker that
     # failed is never re-created by the provider (its Read finds it, so `up` leaves it as recorded)
