@@ -754,6 +754,93 @@ def test_rollback_to_previous_finds_the_release_before_the_current_one_whatever_
     assert load_env("prod").release.promoted_from == f"prod@{first[:12]}"
 
 
+def test_rollback_to_previous_follows_main_s_first_parent_line(
+        env_dir: Path, moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release pinned on a branch merged later (a promotion pull request's intermediate commit) never ran on prod:
+    `prod@previous` takes the release main had before the merge, not the branch's (a walk of every parent, newest
+    first, meets the branch's commits before main's older one)."""
+    when = iter(range(1_700_000_000, 1_700_000_100, 10))
+
+    def commit(*args: str) -> None:
+        stamp = f"{next(when)} +0000"
+        monkeypatch.setenv("GIT_AUTHOR_DATE", stamp)
+        monkeypatch.setenv("GIT_COMMITTER_DATE", stamp)
+        git(env_dir, *args)
+
+    git(env_dir, "init", "-q", "-b", "main")
+    git(env_dir, "add", "dev.yaml", "staging.yaml", "prod.yaml")
+    commit("commit", "-q", "-m", "envs")
+    first = subprocess.run(["git", "-C", str(env_dir), "rev-parse", "HEAD"], check=True, capture_output=True,
+                           text=True).stdout.strip()
+    original = load_env("dev").release.images
+    git(env_dir, "checkout", "-q", "-b", "side")
+    set_image(env_dir, "prod", "inference", "sha256:" + "cd" * 32)
+    commit("commit", "-q", "-am", "a release pinned on the branch only")
+    set_image(env_dir, "prod", "inference", original["inference"])
+    set_image(env_dir, "prod", "gateway", NEW)
+    commit("commit", "-q", "-am", "the release the branch ends with")
+    git(env_dir, "checkout", "-q", "main")
+    commit("merge", "-q", "--no-ff", "-m", "merge side", "side")
+    prod = load_env("prod")
+    for service, digest in original.items():
+        push_image(prod, service, digest)
+    push_image(prod, "gateway", NEW)
+    code, output = promote(["prod@previous", "prod"], **real_aws())
+    assert code == 0, output
+    assert load_env("prod").release.promoted_from == f"prod@{first[:12]}"
+    assert load_env("prod").release.images == original
+
+
+def test_rollback_to_previous_passes_over_a_commit_without_a_release(
+        env_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A commit whose prod.yaml had no release.images (the env added before its first release) is no release to go
+    back to: with none other, it says so."""
+    import yaml as pyyaml
+
+    shipped = (env_dir / "prod.yaml").read_text()
+    bare = pyyaml.safe_load(shipped)
+    del bare["release"]
+    (env_dir / "prod.yaml").write_text(pyyaml.safe_dump(bare))
+    git(env_dir, "init", "-q")
+    git(env_dir, "add", "dev.yaml", "staging.yaml", "prod.yaml")
+    git(env_dir, "commit", "-q", "-m", "prod before its first release")
+    (env_dir / "prod.yaml").write_text(shipped)
+    git(env_dir, "commit", "-q", "-am", "prod's first release")
+    assert promote(["prod@previous", "prod"])[0] == 2
+    assert "prod has had no other release on this branch than its current one" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key", ["calls", "publishes", "artifacts", "protects_jobs"])
+def test_each_key_an_image_depends_on_is_compared_since_a_release_and_list_order_is_not(
+        env_dir: Path, monkeypatch: pytest.MonkeyPatch, key: str) -> None:
+    import shutil
+
+    import yaml as pyyaml
+
+    from shared import REPO_ROOT
+    from shared.promote import IMAGE_FACING_KEYS, catalog_changes_since
+
+    assert key in IMAGE_FACING_KEYS
+    catalog = env_dir / "catalog.yaml"
+    shutil.copy(REPO_ROOT / "shared" / "catalog.yaml", catalog)
+    monkeypatch.setenv("PLATFORM_CATALOG", str(catalog))
+    git(env_dir, "init", "-q")
+    git(env_dir, "add", "catalog.yaml")
+    git(env_dir, "commit", "-q", "-m", "catalog")
+    head = subprocess.run(["git", "-C", str(env_dir), "rev-parse", "HEAD"], check=True, capture_output=True,
+                          text=True).stdout.strip()
+    data = pyyaml.safe_load(catalog.read_text())
+    gateway = data["services"]["gateway"]
+    # the order of a list is no change (calls [a, b] is [b, a])
+    gateway["calls"] = list(reversed(gateway["calls"]))
+    catalog.write_text(pyyaml.safe_dump(data))
+    assert catalog_changes_since(head, ["gateway", "inference"]) == {}
+    gateway[key] = {"changed": ["since"]}
+    catalog.write_text(pyyaml.safe_dump(data))
+    assert catalog_changes_since(head, ["gateway", "inference"]) == {"gateway": [key]}
+    assert catalog_changes_since(head, ["inference"]) == {}  # only the services asked about
+
+
 def test_rollback_to_previous_without_an_earlier_release_exits_2(env_dir: Path, capsys: pytest.CaptureFixture[str]
                                                                  ) -> None:
     git(env_dir, "init", "-q")
@@ -927,8 +1014,11 @@ def test_a_rollback_notes_each_service_whose_catalog_entry_changed_since_that_re
     git(env_dir, "commit", "-q", "-am", "Promote staging -> prod")
     text = catalog.read_text()
     assert text.count("    calls: [preprocess, inference]\n") == 1
-    catalog.write_text(text.replace("    calls: [preprocess, inference]\n", "    calls: [preprocess]\n"))
-    git(env_dir, "commit", "-q", "-am", "gateway no longer calls inference")
+    # inference's entry changes too, but its image is the same in both releases: no note for it
+    assert text.count("    artifacts: read\n") == 1
+    catalog.write_text(text.replace("    calls: [preprocess, inference]\n", "    calls: [preprocess]\n")
+                       .replace("    artifacts: read\n", ""))
+    git(env_dir, "commit", "-q", "-am", "gateway no longer calls inference; inference reads no artifacts")
     original = load_env("dev").release.images
     prod = load_env("prod")
     for service, digest in original.items():
