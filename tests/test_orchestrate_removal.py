@@ -713,3 +713,43 @@ def test_the_runner_reads_the_log_groups_of_the_state_as_exported() -> None:
         {"urn": "urn:d", "type": "aws:iam/role:Role", "id": "/platform/dev/compute/role"}]}
     assert log_group_names(deployment) == ["/platform/dev/compute/gateway", "/platform/dev/compute/old"]
     assert log_group_names(None) == []
+
+
+@pytest.mark.parametrize("action", ["destroy", "refresh"])
+def test_a_destroy_or_refresh_with_another_account_s_credentials_stops_before_the_admin_secret_is_read(
+        moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str], action: str) -> None:
+    """A destroy or refresh runs no full preflight, so the external admin secret's read is its first AWS call: in
+    another account it finds no secret, and its refusal would have the on-call create prod's broker admin
+    credentials there. The account is checked first, and only that is said."""
+    from tests.test_orchestrate_account import Clients, checker, roomy, up
+
+    edit_env("prod", lambda data: data["messaging"].update(
+        broker="external", external={"amqps_endpoint": "amqps://mq.example.com:5671",
+                                     "management_endpoint": "https://mq.example.com"}))
+    exact = ["--exact"] if action == "refresh" else []
+    code, out, runner = up([action, "prod", "--yes", "--layers", "messaging", *exact],
+                           checker(Clients(roomy(), caller="999999999999")), DeployedRunner())
+    error = capsys.readouterr().err
+    assert code == 2 and runner.started() == [], out
+    assert "prod: the AWS credentials belong to account 999999999999" in out + error
+    assert "create-secret" not in out + error
+
+
+def test_a_destroy_s_log_group_check_asks_which_account_before_reading_any_group(moto_aws: None) -> None:
+    """With another account's credentials DescribeLogGroups finds none of the env's groups, and a protected one would
+    pass unseen: the account is checked first."""
+    from shared.envs import load_env
+    from shared.images import AwsAccessError
+    from tests.test_orchestrate_account import Clients, checker, roomy
+
+    logs_asked: list[str] = []
+
+    class RecordingLogs:
+        def get_paginator(self, name: str) -> Any:
+            logs_asked.append(name)
+            raise AssertionError("a log group was read before the account was checked")
+
+    check = checker(Clients(roomy(), caller="999999999999", replace={"logs": RecordingLogs()}))
+    with pytest.raises(AwsAccessError, match="the AWS credentials belong to account 999999999999"):
+        check.destroy_blockers(load_env("dev"), ["compute"], {"compute": None})
+    assert logs_asked == []
