@@ -1909,3 +1909,33 @@ def test_a_malformed_certificate_arn_is_refused_like_a_missing_one() -> None:
     report = AccountReport()
     AwsAccountCheck(lambda env, service: BadArn())._check_gateway_certificate(load_env("dev"), ["gateway"], report)
     assert len(report.refusals) == 1 and "does not hold the certificate" in report.refusals[0], report
+
+
+def test_the_preflight_counts_the_iam_roles_of_the_run_and_says_where_it_cannot(moto_aws: None) -> None:
+    """The account's room for IAM roles is asked by the preflight of every up and preview whose layers create roles
+    (a note, never a refusal: CreateRole beyond the quota fails a layer midway); where IAM does not say, a note says
+    that the room is unknown instead of passing in silence."""
+    dev = load_env("dev")
+    moto_iam = MotoAccounts.client(dev.account_id, dev.region, "iam")
+
+    class Crowded(AwsNamedIam):
+        def get_account_summary(self) -> Any:
+            return {"SummaryMap": {"Roles": 995, "RolesQuota": 1000}}
+
+    class Denied(AwsNamedIam):
+        def get_account_summary(self) -> Any:
+            raise client_error("AccessDenied", "not authorized", "GetAccountSummary")
+
+    class Partial(AwsNamedIam):
+        def get_account_summary(self) -> Any:
+            return {"SummaryMap": {"Users": 3}}
+
+    report = checker(Clients(roomy(), iam=Crowded(moto_iam))).check(dev, ["compute"])
+    assert report.refusals == [], report.refusals
+    assert any(note.startswith("IAM roles: account 111111111111 holds 995 of the 1000") for note in report.notes)
+    assert "IAM roles: the account holds 995 of 1000; dev's layers of the run create compute 8" in report.lines
+    report = checker(Clients(roomy(), iam=Denied(moto_iam))).check(dev, ["compute"])
+    assert any(note.startswith("IAM roles: how many the account holds is unknown (GetAccountSummary")
+               for note in report.notes), report.notes
+    report = checker(Clients(roomy(), iam=Partial(moto_iam))).check(dev, ["compute"])
+    assert "IAM roles: GetAccountSummary answered without Roles and RolesQuota" in report.notes
