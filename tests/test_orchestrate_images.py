@@ -1780,3 +1780,27 @@ def test_a_service_released_by_tag_has_no_digest_to_keep(edit_env: Any) -> None:
     assert "gateway@" not in released_images_kept(dev, ["gateway", "preprocess"])
     assert f"preprocess@{dev.release.images['preprocess']}" in released_images_kept(dev, ["gateway", "preprocess"])
     assert released_images_kept(dev, ["gateway"]) == ""
+
+
+def test_the_copy_back_names_the_kept_copy_and_each_replica_only_where_one_exists(edit_env: Any) -> None:
+    """The destroy asks to keep each released image in a registry that outlives the env; the next `up` names that copy
+    back (and each env that replicates from this one). With no env replicating from it, neither message names a
+    replica that does not exist."""
+    from shared.images import _how_to_provide, released_images_kept
+
+    dev = load_env("dev")
+    digest = dev.release.images["preprocess"]
+    uri = f"{dev.account_id}.dkr.ecr.{dev.region}.amazonaws.com/ml-platform/preprocess"
+    tag = release_tag(digest, "dev")
+    provide = _how_to_provide(dev, "preprocess", digest, uri, lambda env, service: None)
+    assert f"`crane copy <where you kept it>@{digest} {uri}:{tag}`" in provide
+    assert "(from staging, where dev's replication copied each push)" in provide
+    assert "copy them back from prod, staging after" in released_images_kept(dev, ["preprocess"])
+
+    for other in ("staging", "prod"):
+        edit_env(other, lambda data: data["compute"].pop("image_source", None))
+    dev = load_env("dev")
+    provide = _how_to_provide(dev, "preprocess", digest, uri, lambda env, service: None)
+    assert provide.endswith(f"copy it back, digest unchanged: `crane copy <where you kept it>@{digest} {uri}:{tag}`")
+    kept = released_images_kept(dev, ["preprocess"])
+    assert "<registry that outlives dev>" in kept and "copy them back from" not in kept

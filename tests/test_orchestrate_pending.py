@@ -280,6 +280,8 @@ def test_a_create_before_delete_replacement_killed_in_its_create_gets_no_import_
     assert op.replacing_live and not op.replacing
     text = pending_creates_refusal("dev", "up", {"compute": ("organization/compute/dev", [op])}, "s3://b/state")
     assert " pulumi import " not in text and "created before the old one is deleted" in text
+    # which copy to delete: the half-made new one, never the old one in use
+    assert "delete that one there first (the old one stays, in use)" in text
     assert "--clear-pending-creates" in text
     # an entry marked delete (an old copy awaiting deletion) is no live one at the URN: the import works there
     old["delete"] = True
