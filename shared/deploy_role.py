@@ -97,6 +97,7 @@ TYPE_SERVICES: dict[str, tuple[str, ...]] = {
     "aws:appmesh/virtualNode:VirtualNode": ("appmesh",),
     "aws:appmesh/virtualRouter:VirtualRouter": ("appmesh",),
     "aws:appmesh/virtualService:VirtualService": ("appmesh",),
+    "aws:budgets/budget:Budget": ("budgets",),
     "aws:cloudwatch/eventRule:EventRule": ("events",),
     "aws:cloudwatch/eventTarget:EventTarget": ("events",),
     "aws:cloudwatch/logGroup:LogGroup": ("logs",),
@@ -404,6 +405,10 @@ NAMED_STAR_ACTIONS: dict[str, tuple[str, ...]] = {
     "sns": ("sns:GetSubscriptionAttributes", "sns:ListSubscriptions", "sns:ListTopics",
             "sns:SetSubscriptionAttributes", "sns:Unsubscribe"),
     "events": ("events:ListRules",),
+    # AWS Budgets' actions each take the budget (Service Authorization Reference, AWS Budgets): the provider's reads and
+    # writes (CreateBudget, DescribeBudget, the notification and tag calls) are ModifyBudget, ViewBudget and the tag
+    # actions on it; only the account-wide list of budget actions takes "*", and no stack calls it
+    "budgets": (),
     # the provider's read of aws_ssm_parameter filters DescribeParameters by name (Service Authorization Reference,
     # Systems Manager: DescribeParameters has no resource type)
     "ssm": ("ssm:DescribeParameters",),
@@ -881,7 +886,8 @@ def runner_secret_arns(env: Any) -> list[str]:
 def named_resource_arns(env: Any) -> dict[str, list[str]]:
     """IAM prefix -> the ARNs (patterns) of the env's resources of that service (:data:`NAMED_STAR_ACTIONS`)."""
     from shared.broker_names import deploy_project_name, rotation_function_name
-    from shared.components.alarms import name_prefix, topic_name
+    from shared.components.alarms import cost_budget_name, name_prefix, topic_name
+    from shared.components.compute_containers import partition_of
     from shared.components.ecr import REPOSITORY_PREFIX
     from shared.components.queue_metrics import publisher_name
 
@@ -898,6 +904,8 @@ def named_resource_arns(env: Any) -> dict[str, list[str]]:
                    arn("events", f"rule/{publisher_name(env.name)}")],
         # the published contracts (shared.published), each by its name
         "ssm": published_parameter_arns(env),
+        # the env's cost budget (a budget's ARN has no region)
+        "budgets": [f"arn:{partition_of(env.region)}:budgets::{env.account_id}:budget/{cost_budget_name(env.name)}"],
     }
 
 
@@ -935,7 +943,8 @@ def named_statements(env: Any, services: Iterable[str]) -> list[dict[str, Any]]:
     for service in sorted(services):
         label = {"codebuild": "CodeBuild"}.get(service, service.title())
         statements.append(_statement(f"{label}Env", [f"{service}:*"], arns[service]))
-        statements.append(_statement(f"{label}Lists", NAMED_STAR_ACTIONS[service], ["*"]))
+        if NAMED_STAR_ACTIONS[service]:
+            statements.append(_statement(f"{label}Lists", NAMED_STAR_ACTIONS[service], ["*"]))
         if service == "lambda" and (subscribers := alarm_subscriber_functions(env)):
             statements.append(_statement("AlarmSubscriberPermissions", FUNCTION_PERMISSION_ACTIONS, subscribers))
     return statements

@@ -550,6 +550,11 @@ class AlarmsConfig(_Strict):
     broker_memory_percent: int = Field(default=80, ge=1, le=100, description="of the broker's memory limit")
     broker_disk_free_ratio: float = Field(default=2.0, gt=1.0, description="free disk / the broker's disk limit")
     gateway_5xx: int = Field(default=10, ge=1, description="5xx responses per period at the load balancer")
+    monthly_cost_usd: int | None = Field(
+        default=None, ge=1, le=1_000_000_000,
+        description="the env's monthly AWS cost in its region (USD) that an AWS Budgets budget holds it to: a "
+                    "notification on the alarm topic when the month's forecast passes it, and when the actual cost "
+                    "passes 80 % and 100 % of it; none: no budget")
 
     @field_validator("email")
     @classmethod

@@ -89,7 +89,8 @@ def _everything_on(data: dict[str, Any]) -> None:
                            certificate_arn="arn:aws:acm:eu-west-1:111111111111:certificate/0f0e0d0c-0b0a-0908-0706-050403020100")
     data["discovery"] = {"static_instances": [{"service": "inference", "instance_id": "legacy-1", "ipv4": "10.10.1.10",
                                                "port": 8080}]}
-    data["alarms"] = {"subscriptions": [{"protocol": "https", "endpoint": "https://hooks.example.com/alarms"}]}
+    data["alarms"] = {"subscriptions": [{"protocol": "https", "endpoint": "https://hooks.example.com/alarms"}],
+                      "monthly_cost_usd": 500}
     data["messaging"]["deploy_runner"] = {
         "github_repository": "https://github.com/acme/platform",
         # the deploy role reads them in the runner's build (its DeployRunnerSecrets statement); no runner role does

@@ -679,6 +679,11 @@ def topic_key_policy(partition: str, account_id: str, region: str, env_name: str
     policy["Statement"].append({
         "Sid": "EventBridgeRulesPublish", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"})
+    # AWS Budgets publishes the cost budget's notifications (:class:`CostBudget`) through the same key, held to this
+    # account by the topic policy as EventBridge is
+    policy["Statement"].append({
+        "Sid": "BudgetsPublish", "Effect": "Allow", "Principal": {"Service": "budgets.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"})
     return policy
 
 
@@ -702,7 +707,23 @@ def topic_policy(topic_arn: str, args: AlarmTopicArgs) -> dict[str, Any]:
         {"Sid": "EventBridgeRulesPublish", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
          "Action": "sns:Publish", "Resource": topic_arn,
          "Condition": event_rule_source_condition(args.partition, args.account_id, args.region, args.env_name)},
+        # AWS Cost Management user guide, "Creating an Amazon SNS topic for budget notifications": the budgets of this
+        # account (a budget's ARN has no region)
+        {"Sid": "BudgetsPublish", "Effect": "Allow", "Principal": {"Service": "budgets.amazonaws.com"},
+         "Action": "sns:Publish", "Resource": topic_arn,
+         "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id},
+                       "ArnLike": {"aws:SourceArn": f"arn:{args.partition}:budgets::{args.account_id}:*"}}},
     ]}
+
+
+def cost_budget_name(env_name: str) -> str:
+    """The env's AWS Budgets budget (unique in the account; a budget's ARN ``arn:<partition>:budgets::<account>:budget/
+    <name>``)."""
+    return f"{name_prefix(env_name)}cost"
+
+
+#: (notification type, percent of the budget): the forecast passing the budget, the actual cost passing 80 % and 100 %
+COST_NOTIFICATIONS = (("FORECASTED", 100), ("ACTUAL", 80), ("ACTUAL", 100))
 
 
 def event_rule_source_condition(partition: str, account_id: str, region: str, env_name: str) -> dict[str, Any]:
@@ -721,6 +742,25 @@ def lambda_in(function_arn: str, account_id: str, region: str) -> bool:
     function of this account and region: the only ones whose resource policy the env's stack can add to."""
     parts = function_arn.split(":")
     return len(parts) >= 7 and parts[2] == "lambda" and parts[3] == region and parts[4] == account_id
+
+
+def cost_budget(name: str, args: AlarmTopicArgs, topic_arn: pulumi.Input[str], parent: pulumi.Resource,
+                after: pulumi.Resource) -> aws.budgets.Budget:
+    """The env's monthly cost budget (``alarms.monthly_cost_usd``) on the costs of its region (a ``Region`` cost
+    filter: another env of the account, in another region, has its own), notifying the alarm topic. After the topic
+    policy that lets AWS Budgets publish to it. A fixed name (one budget of a name per account: botocore budgets
+    CreateBudget, DuplicateRecordException), so replaced delete first; its amount, filter and notifications change in
+    place (UpdateBudget, Create/UpdateNotification)."""
+    amount = args.settings.monthly_cost_usd
+    return aws.budgets.Budget(
+        f"{name}-cost-budget", name=cost_budget_name(args.env_name), budget_type="COST", time_unit="MONTHLY",
+        limit_amount=str(amount), limit_unit="USD",
+        cost_filters=[aws.budgets.BudgetCostFilterArgs(name="Region", values=[args.region])],
+        notifications=[aws.budgets.BudgetNotificationArgs(
+            notification_type=kind, comparison_operator="GREATER_THAN", threshold=percent,
+            threshold_type="PERCENTAGE", subscriber_sns_topic_arns=[topic_arn])
+            for kind, percent in COST_NOTIFICATIONS],
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[after], delete_before_replace=True))
 
 
 @dataclass(frozen=True)
@@ -802,6 +842,8 @@ class AlarmTopic(pulumi.ComponentResource):
             f"{name}-topic", arn=self.topic.arn,
             policy=self.topic.arn.apply(lambda arn: json.dumps(topic_policy(arn, args), sort_keys=True)),
             opts=pulumi.ResourceOptions(parent=self.topic))
+        if args.settings.monthly_cost_usd is not None:
+            self.budget = cost_budget(name, args, self.topic.arn, parent=self, after=self.policy)
         # Email (and https) subscriptions stay "pending confirmation" until the recipient confirms.
         subscriptions = args.settings.all_subscriptions()
         for subscription in subscriptions:
