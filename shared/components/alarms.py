@@ -679,7 +679,7 @@ def topic_key_policy(partition: str, account_id: str, region: str, env_name: str
     policy["Statement"].append({
         "Sid": "EventBridgeRulesPublish", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"})
-    # AWS Budgets publishes the cost budget's notifications (:class:`CostBudget`) through the same key, held to this
+    # AWS Budgets publishes the cost budget's notifications (:func:`cost_budget`) through the same key, held to this
     # account by the topic policy as EventBridge is
     policy["Statement"].append({
         "Sid": "BudgetsPublish", "Effect": "Allow", "Principal": {"Service": "budgets.amazonaws.com"},
