@@ -735,6 +735,16 @@ def test_rollback_returns_the_target_to_its_release_at_an_earlier_commit(
     assert f"    gateway: {original['gateway']}  # promoted with care\n" in (env_dir / "prod.yaml").read_text()
 
 
+def roll_prod_back_to_previous(original: dict[str, str]) -> tuple[int, str]:
+    """`prod@previous prod`, with prod's registry holding each image of ``original`` and the current release's gateway
+    (``NEW``)."""
+    prod = load_env("prod")
+    for service, digest in original.items():
+        push_image(prod, service, digest)
+    push_image(prod, "gateway", NEW)
+    return promote(["prod@previous", "prod"], **real_aws())
+
+
 def test_rollback_to_previous_finds_the_release_before_the_current_one_whatever_came_since(
         env_dir: Path, moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
     """`prod@HEAD~1` is the release before only while the promotion is main's newest commit: after any other commit it
@@ -744,11 +754,7 @@ def test_rollback_to_previous_finds_the_release_before_the_current_one_whatever_
     original = load_env("dev").release.images  # the shipped envs pin the same release everywhere
     set_image(env_dir, "dev", "gateway", NEW)
     git(env_dir, "commit", "-q", "-am", "an unrelated change of dev")
-    prod = load_env("prod")
-    for service, digest in original.items():
-        push_image(prod, service, digest)
-    push_image(prod, "gateway", NEW)
-    code, output = promote(["prod@previous", "prod"], **real_aws())
+    code, output = roll_prod_back_to_previous(original)
     assert code == 0, output + capsys.readouterr().err
     assert load_env("prod").release.images == original
     assert load_env("prod").release.promoted_from == f"prod@{first[:12]}"
@@ -781,11 +787,7 @@ def test_rollback_to_previous_follows_main_s_first_parent_line(
     commit("commit", "-q", "-am", "the release the branch ends with")
     git(env_dir, "checkout", "-q", "main")
     commit("merge", "-q", "--no-ff", "-m", "merge side", "side")
-    prod = load_env("prod")
-    for service, digest in original.items():
-        push_image(prod, service, digest)
-    push_image(prod, "gateway", NEW)
-    code, output = promote(["prod@previous", "prod"], **real_aws())
+    code, output = roll_prod_back_to_previous(original)
     assert code == 0, output
     assert load_env("prod").release.promoted_from == f"prod@{first[:12]}"
     assert load_env("prod").release.images == original
@@ -1020,11 +1022,7 @@ def test_a_rollback_notes_each_service_whose_catalog_entry_changed_since_that_re
                        .replace("    artifacts: read\n", ""))
     git(env_dir, "commit", "-q", "-am", "gateway no longer calls inference; inference reads no artifacts")
     original = load_env("dev").release.images
-    prod = load_env("prod")
-    for service, digest in original.items():
-        push_image(prod, service, digest)
-    push_image(prod, "gateway", NEW)
-    code, output = promote(["prod@previous", "prod"], **real_aws())
+    code, output = roll_prod_back_to_previous(original)
     assert code == 0, output
     assert "note: gateway: its catalog entry's calls changed since" in output, output
     assert "note: inference" not in output and "note: preprocess" not in output
