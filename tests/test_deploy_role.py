@@ -31,7 +31,7 @@ ENVS = ("dev", "staging", "prod")
 #: IAM prefix -> botocore service whose signingName (else endpointPrefix) it must be. CloudWatch's API is
 #: "monitoring" to botocore, "cloudwatch" to IAM (Service Authorization Reference, Amazon CloudWatch).
 BOTOCORE_SERVICE = {
-    "acm": "acm", "application-autoscaling": "application-autoscaling", "appmesh": "appmesh",
+    "acm": "acm", "application-autoscaling": "application-autoscaling", "appmesh": "appmesh", "budgets": "budgets",
     "cloudwatch": "cloudwatch",
     "codebuild": "codebuild", "codeconnections": "codeconnections", "codestar-connections": "codestar-connections",
     "ec2": "ec2", "ecr": "ecr", "ecs": "ecs", "elasticloadbalancing": "elbv2", "events": "events", "iam": "iam",
@@ -1179,8 +1179,9 @@ def test_documents_are_valid_iam_within_the_size_quotas(shipped: Any, everything
                         continue
                     arn = r"arn:aws:[a-z0-9-]+:[a-z0-9-]*:(\d{12}|aws)?:.+"
                     assert resource == "*" or re.fullmatch(arn, resource), resource
-                    # global: IAM, S3 and Route 53 (hostedzone/<id>: no region or account in the ARN)
-                    if resource != "*" and not any(part in resource for part in (":iam::", ":s3:::", ":route53:::")):
+                    # global: IAM, S3, Route 53 (hostedzone/<id>: no region or account in the ARN) and AWS Budgets
+                    if resource != "*" and not any(part in resource for part in (":iam::", ":s3:::", ":route53:::",
+                                                                                   ":budgets::")):
                         assert f":{env.region}:" in resource or ":kms:" in resource or "connection/" in resource
                 for action in as_list(statement["Action"]):
                     prefix, _, name = action.partition(":")
