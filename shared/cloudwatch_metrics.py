@@ -144,11 +144,16 @@ CONTAINER_INSIGHTS: dict[str, DimensionSets] = _merge(
 ECS: dict[str, DimensionSets] = _merge(
     _same("CPUUtilization MemoryUtilization", _sets(("ClusterName",), _SERVICE)),
     _same("CPUReservation MemoryReservation GPUReservation EBSFilesystemUtilization", None),
-    # Service Connect's proxy metrics (ClusterName, ServiceName with DiscoveryName or TargetDiscoveryName)
+    # Service Connect's proxy metrics: by the callee's DiscoveryName or the caller's TargetDiscoveryName, alone or
+    # with ClusterName and ServiceName (ECS developer guide, "Amazon ECS CloudWatch metrics", Service Connect
+    # dimensions; under TargetDiscoveryName, ServiceName is the caller). Which metric is published under which of
+    # the two names is not pinned here: either family passes, a set of neither is reported.
     _same("ActiveConnectionCount NewConnectionCount ProcessedBytes RequestCount GrpcRequestCount "
           "HTTPCode_Target_2XX_Count HTTPCode_Target_3XX_Count HTTPCode_Target_4XX_Count HTTPCode_Target_5XX_Count "
           "RequestCountPerTarget TargetProcessedBytes TargetResponseTime ClientTLSNegotiationErrorCount "
-          "TargetTLSNegotiationErrorCount", None),
+          "TargetTLSNegotiationErrorCount",
+          _sets(("DiscoveryName",), ("ClusterName", "DiscoveryName", "ServiceName"), ("TargetDiscoveryName",),
+                ("ClusterName", "ServiceName", "TargetDiscoveryName"))),
 )
 
 _LB = ("LoadBalancer",)

@@ -39,13 +39,17 @@ def findings_of(policy_findings: Any, resource: dict[str, Any]) -> list[dict[str
     alarm("AWS/ApplicationELB", "UnHealthyHostCount", {"LoadBalancer": LB_SUFFIX, "TargetGroup": TG_SUFFIX}),
     alarm("AWS/ECS", "CPUUtilization", {"ClusterName": "prod-ml-platform", "ServiceName": "inference"}),
     alarm("AWS/Lambda", "Errors", {"FunctionName": "ml-platform-prod-broker-admin-rotation"}),
+    # Service Connect: the callee's side and the caller's
+    alarm("AWS/ECS", "HTTPCode_Target_5XX_Count",
+          {"ClusterName": "prod-ml-platform", "ServiceName": "inference", "DiscoveryName": "inference"}),
+    alarm("AWS/ECS", "TargetResponseTime", {"TargetDiscoveryName": "inference"}),
     alarm("Platform/Custom", "AnythingAtAll", {"Whatever": "x"}),  # not AWS's: not judged
     # the platform's own queue metrics publisher (shared/rotation/queue_metrics.py): what it writes
     alarm("MLPlatform/RabbitMQ", "MessagesReady", {"VirtualHost": "ml-prod", "Queue": "inference.work"}),
     # the blank-name limit is RabbitMQ's (queue series carry VirtualHost), not an ActiveMQ destination's
     alarm("AWS/AmazonMQ", "QueueSize", {"Broker": "ml-prod-1", "Queue": "orders queue"}),
 ], ids=["container-insights-math", "queue-depth", "broker-memory", "node-disk", "alb-5xx", "alb-unhealthy",
-        "ecs-cpu", "lambda-errors", "custom-namespace", "platform-queue-metric", "activemq-queue-with-blank"])
+        "ecs-cpu", "lambda-errors", "sc-callee", "sc-caller", "custom-namespace", "platform-queue-metric", "activemq-queue-with-blank"])
 def test_series_aws_publishes_pass(policy_findings, resource):
     assert RULE not in rule_ids(policy_findings([resource]))
 
@@ -57,6 +61,10 @@ def test_series_aws_publishes_pass(policy_findings, resource):
      "publishes 'UnHealthyHostCount', not 'UnhealthyHostCount'"),
     (alarm("AWS/ApplicationELB", "UnHealthyHostCount", {"LoadBalancer": LB_SUFFIX}),
      "{LoadBalancer} matches no series"),
+    # a Service Connect metric by cluster and service alone: ECS publishes it with a discovery name only (an alarm on
+    # it would never leave INSUFFICIENT_DATA)
+    (alarm("AWS/ECS", "RequestCount", {"ClusterName": "prod-ml-platform", "ServiceName": "inference"}),
+     "{ClusterName, ServiceName} matches no series"),
     (alarm("AWS/AmazonMQ", "RabbitMQMemUsed", {"Broker": "ml-prod", "VirtualHost": "ml-prod"}),
      "publishes RabbitMQMemUsed with {Broker} or {Broker, Node}"),
     (alarm("AWS/AmazonMQ", "MessageCount", {"Broker": "ml-prod", "Queue": "inference.work"}),
