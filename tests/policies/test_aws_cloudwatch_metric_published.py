@@ -49,7 +49,8 @@ def findings_of(policy_findings: Any, resource: dict[str, Any]) -> list[dict[str
     # the blank-name limit is RabbitMQ's (queue series carry VirtualHost), not an ActiveMQ destination's
     alarm("AWS/AmazonMQ", "QueueSize", {"Broker": "ml-prod-1", "Queue": "orders queue"}),
 ], ids=["container-insights-math", "queue-depth", "broker-memory", "node-disk", "alb-5xx", "alb-unhealthy",
-        "ecs-cpu", "lambda-errors", "sc-callee", "sc-caller", "custom-namespace", "platform-queue-metric", "activemq-queue-with-blank"])
+        "ecs-cpu", "lambda-errors", "sc-callee", "sc-caller", "custom-namespace", "platform-queue-metric",
+        "activemq-queue-with-blank"])
 def test_series_aws_publishes_pass(policy_findings, resource):
     assert RULE not in rule_ids(policy_findings([resource]))
 
