@@ -241,6 +241,20 @@ def _notes_from_release() -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
+_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+          "seventeen eighteen nineteen").split()
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+         "ninety": 90}
+
+
+def _number(words: str) -> int:
+    """An English number below a hundred, as the notes write it ("seventy-two")."""
+    tens, _, unit = words.partition("-")
+    if tens in _TENS:
+        return _TENS[tens] + (_UNITS.index(unit) if unit else 0)
+    return _UNITS.index(words)
+
+
 def _snapshot_at(commit: str, env: str, layer: str) -> dict[str, Any] | None:
     shown = subprocess.run(["git", "show", f"{commit}:tests/snapshots/{env}/{layer}.json"], cwd=ROOT,
                            capture_output=True, text=True, check=False)
@@ -273,6 +287,9 @@ def test_the_notes_from_the_last_release_name_every_resource_its_first_up_change
     named = {(layer, cells.split("`")[1].replace("<env>", env), kind.split(" ")[0]) for layer, cells, kind in rows}
     changed = {(layer, change.name, change.action) for layer, change in changes}
     assert named == changed, f"the table names {sorted(named - changed)}; the first up does {sorted(changed - named)}"
+    # the count the paragraph gives in words is the diff's (a role and its inline policy share a row)
+    said = re.search(r"these ([a-z]+(?:-[a-z]+)?)\s+resources and nothing else", paragraph)
+    assert said and _number(said.group(1)) == len(changes), (said and said.group(1), len(changes))
     for layer, cells, kind in rows:
         resource = cells.split("`")[1].replace("<env>", env)
         # a role and its inline policy may share a resource name: the row names the inputs of one of them

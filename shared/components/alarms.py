@@ -679,8 +679,10 @@ def topic_key_policy(partition: str, account_id: str, region: str, env_name: str
     policy["Statement"].append({
         "Sid": "EventBridgeRulesPublish", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"})
-    # AWS Budgets publishes the cost budget's notifications (:func:`cost_budget`) through the same key, held to this
-    # account by the topic policy as EventBridge is
+    # AWS Budgets publishes the cost budget's notifications (:func:`cost_budget`) through the same key. No aws:Source*
+    # condition, on purpose: AWS documents only the topic statement for Budgets ("Creating an Amazon SNS topic for
+    # budget notifications"), not which keys its KMS request carries, and a condition it lacks would drop every
+    # notification silently, as for EventBridge; the topic policy holds it to this account's budgets
     policy["Statement"].append({
         "Sid": "BudgetsPublish", "Effect": "Allow", "Principal": {"Service": "budgets.amazonaws.com"},
         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"})

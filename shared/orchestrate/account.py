@@ -323,17 +323,18 @@ def _deploy_runner_builds_need(env: EnvConfig) -> QuotaNeed:
 
     compute_type = env.messaging.deploy_runner.compute_type
     code, name = CODEBUILD_CONCURRENT_BUILDS[compute_type]
-    unapplied = ("CodeBuild may still hold a new account below AWS's default (\"internal metrics\", CodeBuild "
-                 "quotas): where broker's up fails with \"Project-level concurrent build limit cannot exceed the "
-                 "account-level concurrent build limit\", or a job on the deploy runner waits and never starts, ask "
-                 "for the quota with this command, or AWS Support")
+    below = "CodeBuild may still hold a new account below AWS's default (\"internal metrics\", CodeBuild quotas)"
     if DeployRunnerArgs.from_env(env).concurrent_build_limit is None:
+        unapplied = (f"{below}: where a job on the deploy runner waits and never starts, ask for the quota with this "
+                     "command, or AWS Support")
         return QuotaNeed("codebuild", code, name, "broker", 1, 1,
                          f"each GitHub Actions job in the VPC is a build of the deploy runner's project on "
                          f"{compute_type} (messaging.deploy_runner.compute_type), and none starts while the account "
                          "may run none", unapplied=unapplied,
                          blocked=f"the jobs of {env.name}'s workflows on the deploy runner (messaging's deploy, "
                                  "the settle check)")
+    unapplied = (f"{below}: where broker's up fails with \"Project-level concurrent build limit cannot exceed the "
+                 "account-level concurrent build limit\", ask for the quota with this command, or AWS Support")
     return QuotaNeed("codebuild", code, name, "broker", 1, 1,
                      f"the deploy runner's project, one build at a time on {compute_type} "
                      "(messaging.deploy_runner.compute_type)", unapplied=unapplied)
