@@ -872,6 +872,45 @@ def test_the_promotion_workflow_runs_a_rollback_as_to_at_revision(rollback_to: s
     assert "Merging this deploys `prod`" in base64.b64decode(outputs["body"]).decode()
 
 
+@pytest.mark.parametrize("outcome", ["success", "failure"])
+def test_the_promotion_forecasts_the_deploy_s_tried_gate_in_its_pull_request(outcome: str, tmp_path: Path) -> None:
+    """review-rollback B3: the deploy of TO after the merge passes `tried-TO` only where the env before TO deployed this
+    commit's platform code; a rollback merged at 3 a.m. learnt it only then. The gates job runs the same gate first, as
+    a forecast that never fails the promotion (`continue-on-error`, GitHub's token with `actions: read`), and the pull
+    request's body says what it found and what to do."""
+    job = load(workflows.WORKFLOW_DIR / "promote.yml")["jobs"]["promote"]
+    assert job["permissions"]["actions"] == "read"
+    forecast = next(step for step in steps_of(job) if step.get("id") == "tried")
+    assert forecast["continue-on-error"] is True
+    assert 'python3 -m nox -s workflows -- tried "$TO_ENV" --commit "$GITHUB_SHA"' in forecast["run"]
+    assert forecast["env"] == {"GITHUB_TOKEN": "${{ github.token }}", "TO_ENV": "${{ inputs.to }}"}
+    names = [step.get("name") for step in steps_of(job)]
+    assert names.index(forecast["name"]) < names.index("gates")
+    gates = next(step for step in steps_of(job) if step.get("name") == "gates")
+    assert gates["env"]["TRIED_OUTCOME"] == "${{ steps.tried.outcome }}"
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "python3").write_text("#!/bin/sh\necho gate log\n")
+    (stub / "python3").chmod(0o755)
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "prod.yaml").write_text("release: {}\n")
+    for git in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm",
+                                                  "c"]):
+        subprocess.run(["git", *git], cwd=tmp_path, check=True, capture_output=True)
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "tried.log").write_text("staging has not deployed the platform code of commit abc\n")
+    environ = {"PATH": f"{stub}:{os.environ['PATH']}", "FROM_ENV": "staging", "TO_ENV": "prod", "ALLOW_SKIP": "false",
+               "ROLLBACK_TO": "previous", "TRIED_OUTCOME": outcome, "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+               "GITHUB_OUTPUT": str(tmp_path / "output")}
+    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", gates["run"]], cwd=tmp_path,
+                   env=environ, check=True, capture_output=True)
+    body = (tmp_path / "build" / "promotion-body.md").read_text()
+    assert "staging has not deployed the platform code of commit abc" in body
+    held = "it would hold the deploy after the merge" in body and "`deploy_untried_reason`" in body
+    assert held == (outcome == "failure"), body
+    assert ("`tried-prod` gate for this commit's platform code: it passes." in body) == (outcome == "success")
+
+
 def test_the_promotion_pull_request_token_is_an_environment_secret_of_a_job_without_aws() -> None:
     """PROMOTION_PR_TOKEN (a GitHub App's or a fine-grained token of another identity) could approve a pull request:
     a repository secret reaches a workflow of any branch, an environment's only jobs of that environment (deployment
@@ -884,7 +923,8 @@ def test_the_promotion_pull_request_token_is_an_environment_secret_of_a_job_with
     assert job["environment"] == "promotion" and "id-token" not in job["permissions"]
     assert job["needs"] == "promote" and job["if"] == "${{ needs.promote.outputs.changed == 'true' }}"
     gates = workflow["jobs"]["promote"]
-    assert gates.get("environment") is None and gates["permissions"] == {"contents": "read", "id-token": "write"}
+    assert gates.get("environment") is None and gates["permissions"] == {"contents": "read", "id-token": "write",
+                                                                         "actions": "read"}
 
 
 def test_ci_runs_the_readme_s_test_command() -> None:
