@@ -93,6 +93,15 @@ CALLS: dict[str, Call] = {
     "aws:appautoscaling/policy:Policy": Call("application-autoscaling", "PutScalingPolicy", {"name": "PolicyName"}),
     "aws:appautoscaling/target:Target": Call("application-autoscaling", "RegisterScalableTarget",
                                              {"roleArn": "RoleARN"}),
+    "aws:budgets/budget:Budget": Call("budgets", "CreateBudget", {
+        "name": "Budget.BudgetName", "budgetType": "Budget.BudgetType", "timeUnit": "Budget.TimeUnit",
+        "limitAmount": "Budget.BudgetLimit.Amount", "limitUnit": "Budget.BudgetLimit.Unit",
+        # a list of {name, values} the provider makes the CostFilters map of (name -> values)
+        "costFilters": None,
+        "notifications": "NotificationsWithSubscribers.Notification",
+        # each topic becomes a Subscriber of the notification (SubscriptionType SNS, Address the topic's ARN)
+        "notifications.subscriberSnsTopicArns": None,
+        "tags": None}),  # ResourceTags, a list of Key/Value pairs the provider makes of the map
     "aws:cloudwatch/eventRule:EventRule": Call("events", "PutRule", {"isEnabled": None}),
     "aws:cloudwatch/eventTarget:EventTarget": Call("events", "PutTargets", {
         "arn": "Targets.Arn", "targetId": "Targets.Id", "inputTransformer": "Targets.InputTransformer",
