@@ -49,6 +49,8 @@ REAL_ARNS: dict[str, re.Pattern[str]] = {
     "aws:appautoscaling/policy:Policy":
         _arn("autoscaling", rf"scalingPolicy:{UUID}:resource/ecs/service/[^/:]+/[^/:]+:policyName/[^/:]+"),
     "aws:appautoscaling/target:Target": _arn("application-autoscaling", r"scalable-target/[0-9a-z]{36}"),
+    # a budget's ARN has no region (Service Authorization Reference, AWS Budgets: budget/${BudgetName})
+    "aws:budgets/budget:Budget": _arn("budgets", r"budget/[^:\\]{1,100}", region=False),
     "aws:cloudwatch/eventRule:EventRule": _arn("events", r"rule/(?:[^/:]+/)?[.\-_A-Za-z0-9]{1,64}"),
     # pulumi_aws LogGroup.arn: "Any `:*` suffix added by the API ... is removed"
     "aws:cloudwatch/logGroup:LogGroup": _arn("logs", r"log-group:[^:*]+"),

@@ -225,6 +225,10 @@ CASES: list[tuple[str, dict[str, Any], str, Any, str]] = [
     ("aws:sns/topicSubscription:TopicSubscription", SUBSCRIPTION, "endpoint", "https://hooks.example.com/other",
      "replace"),
     ("aws:sns/topicSubscription:TopicSubscription", SUBSCRIPTION, "rawMessageDelivery", True, "update"),
+    # budgets/budget.go: the name (and account) ForceNew; the amount updates in place (UpdateBudget).
+    ("aws:budgets/budget:Budget", {"name": "prod-ml-cost", "limitAmount": "2000"}, "name", "prod-ml-cost-2",
+     "replace"),
+    ("aws:budgets/budget:Budget", {"name": "prod-ml-cost", "limitAmount": "2000"}, "limitAmount", "3000", "update"),
     # sns/topic.go: name and fifo_topic are ForceNew; the key and the policy update in place.
     ("aws:sns/topic:Topic", {"name": "prod-ml-alarms"}, "name", "prod-ml-alarms-2", "replace"),
     ("aws:sns/topic:Topic", {"name": "prod-ml-alarms"}, "kmsMasterKeyId", "alias/other", "update"),

@@ -57,6 +57,7 @@ from shared.components.compute_plan import serve_gated
 from shared.components.task_stops import task_group
 from shared.envs import DEPLOY_OVERHEAD_SECONDS, AlarmsConfig, AlarmSubscription, EnvConfig
 from shared.mesh_names import unit_name
+from shared.synth.mocks import ResourceMock, register_mock
 
 if TYPE_CHECKING:
     from shared.catalog import Catalog
@@ -744,6 +745,10 @@ def lambda_in(function_arn: str, account_id: str, region: str) -> bool:
     function of this account and region: the only ones whose resource policy the env's stack can add to."""
     parts = function_arn.split(":")
     return len(parts) >= 7 and parts[2] == "lambda" and parts[3] == region and parts[4] == account_id
+
+
+#: Offline answers for the synth: a budget's ARN has no region (``arn:<partition>:budgets::<account>:budget/<name>``)
+register_mock("aws:budgets/budget:Budget", ResourceMock(arn="budget/{name}", regional=False))
 
 
 def cost_budget(name: str, args: AlarmTopicArgs, topic_arn: pulumi.Input[str], parent: pulumi.Resource,

@@ -162,6 +162,9 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     # sns/topic.go: name, name_prefix and fifo_topic are ForceNew; sns/topic_subscription.go: topic_arn (pulumi-aws's
     # `topic`), protocol and endpoint are ForceNew (a new subscription, to be confirmed again where the protocol asks).
     "aws:sns/topic:Topic": frozenset({"name", "namePrefix", "fifoTopic"}),
+    # terraform-provider-aws budgets/budget.go: account_id, name and name_prefix ForceNew; the amount, filters and
+    # notifications change in place (UpdateBudget, Create/Update/DeleteNotification)
+    "aws:budgets/budget:Budget": frozenset({"accountId", "name", "namePrefix"}),
     "aws:sns/topicSubscription:TopicSubscription": frozenset({"topic", "protocol", "endpoint"}),
     # ssm/parameter.go: name is ForceNew (value, type, description: PutParameter with Overwrite; a tier lowered from
     # Advanced to Standard is recreated by its CustomizeDiff, which no platform parameter does: Standard only).

@@ -176,8 +176,9 @@ class ResourceMock:
     """The offline answers for one resource type (see the tables below for the built-in ones).
 
     ``arn`` is the ARN's resource part, a template over ``{id}``, ``{name}``, ``{family}``,
-    ``{cluster}``, ``{suffix6}``, ``{hex16}``, ``{hex36}`` and ``{uuid}``; ``computed`` returns the outputs AWS
-    computes that programs read (e.g. a queue's ``url``).
+    ``{cluster}``, ``{suffix6}``, ``{hex16}``, ``{hex36}`` and ``{uuid}``; ``regional``: whether the ARN names the
+    region (a global service's, e.g. AWS Budgets', does not); ``computed`` returns the outputs AWS computes that
+    programs read (e.g. a queue's ``url``).
     """
 
     id_prefix: str | None = None
@@ -185,11 +186,12 @@ class ResourceMock:
     id_is_name: bool = False
     autonamed: bool = False
     computed: Callable[[MockRequest], dict[str, Any]] | None = field(default=None, compare=False)
+    regional: bool = True
 
     @property
     def key(self) -> tuple[Any, ...]:
         origin = (self.computed.__module__, self.computed.__qualname__) if self.computed else None
-        return (self.id_prefix, self.arn, self.id_is_name, self.autonamed, origin)
+        return (self.id_prefix, self.arn, self.id_is_name, self.autonamed, origin, self.regional)
 
 
 _REGISTERED: dict[str, ResourceMock] = {}
@@ -387,7 +389,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         template = (registered.arn if registered is not None and registered.arn else
                     _ARN_RESOURCE.get(type_, _camel_to_kebab(type_.rsplit(":", 1)[-1]) + "/{id}"))
         resource = template.format(**fields)
-        region = "" if service in ("s3",) else self.region
+        region = "" if service in ("s3",) or (registered is not None and not registered.regional) else self.region
         return f"arn:{self.partition}:{service}:{region}:{self.account_id}:{resource}"
 
     def computed(self, type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
