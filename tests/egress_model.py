@@ -84,7 +84,7 @@ PROVIDER_SERVICES = {
     "ec2": "ec2", "vpc": "ec2", "iam": "iam", "ecs": "ecs", "lambda": "lambda", "mq": "mq", "codebuild": "codebuild",
     "secretsmanager": "secretsmanager", "kms": "kms", "ecr": "ecr", "s3": "s3", "servicediscovery": "servicediscovery",
     "appautoscaling": "application-autoscaling", "sns": "sns", "lb": "elbv2", "alb": "elbv2", "appmesh": "appmesh",
-    "sqs": "sqs", "ssm": "ssm", "acm": "acm", "route53": "route53",
+    "sqs": "sqs", "ssm": "ssm", "acm": "acm", "route53": "route53", "budgets": "budgets",
 }
 #: The dynamic providers' own calls (shared/components/broker_logs.py: sts and logs; service_connect_drain.py:
 #: servicediscovery; lambda_eni_drain.py: ec2), made by the program on the machine that deploys.
