@@ -28,7 +28,8 @@ REGIONS = sorted(REGION_AZS)
 #: alarms, the log groups and the EventBridge rules). App Mesh: none, as no env may pick it after its end of support
 #: (shared/lifecycle.py), and the regions opened since have no App Mesh endpoint.
 PROVIDER_MODULE_SERVICES: dict[str, tuple[str, ...]] = {
-    "appautoscaling": ("application-autoscaling",), "appmesh": (), "cloudwatch": ("cloudwatch", "logs", "events"),
+    "appautoscaling": ("application-autoscaling",), "appmesh": (), "budgets": ("budgets",),
+    "cloudwatch": ("cloudwatch", "logs", "events"),
     "codebuild": ("codebuild",), "ec2": ("ec2",), "ecr": ("ecr",), "ecs": ("ecs",), "iam": ("iam",), "kms": ("kms",),
     "lambda_": ("lambda",), "lb": ("elbv2",), "mq": ("mq",), "s3": ("s3",), "secretsmanager": ("secretsmanager",),
     "servicediscovery": ("servicediscovery",), "sns": ("sns",), "ssm": ("ssm",), "vpc": ("ec2",),
