@@ -47,6 +47,9 @@ TAG_RESOURCE: dict[str, str] = {
     "aws:appmesh/virtualNode:VirtualNode": "arn:aws:appmesh:{region}:{account}:mesh/m/virtualNode/{name}",
     "aws:appmesh/virtualRouter:VirtualRouter": "arn:aws:appmesh:{region}:{account}:mesh/m/virtualRouter/{name}",
     "aws:appmesh/virtualService:VirtualService": "arn:aws:appmesh:{region}:{account}:mesh/m/virtualService/{name}",
+    # AWS Budgets: CreateBudget with ResourceTags also takes budgets:TagResource on the budget (Service Authorization
+    # Reference, AWS Budgets), whose ARN has no region
+    "aws:budgets/budget:Budget": "arn:aws:budgets::{account}:budget/{name}",
     "aws:cloudwatch/eventRule:EventRule": "arn:aws:events:{region}:{account}:rule/{name}",
     "aws:cloudwatch/logGroup:LogGroup": "arn:aws:logs:{region}:{account}:log-group:{name}",
     "aws:cloudwatch/metricAlarm:MetricAlarm": "arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
