@@ -905,7 +905,8 @@ def named_resource_arns(env: Any) -> dict[str, list[str]]:
         # the published contracts (shared.published), each by its name
         "ssm": published_parameter_arns(env),
         # the env's cost budget (a budget's ARN has no region)
-        "budgets": [f"arn:{partition_of(env.region)}:budgets::{env.account_id}:budget/{cost_budget_name(env.name)}"],
+        "budgets": [_arn(partition_of(env.region), "budgets", "", env.account_id,
+                         f"budget/{cost_budget_name(env.name)}")],
     }
 
 
