@@ -762,6 +762,8 @@ def cost_budget(name: str, args: AlarmTopicArgs, topic_arn: pulumi.Input[str], p
     return aws.budgets.Budget(
         f"{name}-cost-budget", name=cost_budget_name(args.env_name), budget_type="COST", time_unit="MONTHLY",
         limit_amount=str(amount), limit_unit="USD",
+        # CostFilters, which botocore marks deprecated for FilterExpression: the provider's filter_expression (it needs
+        # `metrics` too) makes a budget AWS cannot chart (terraform-provider-aws #46866, open).
         cost_filters=[aws.budgets.BudgetCostFilterArgs(name="Region", values=[args.region])],
         notifications=[aws.budgets.BudgetNotificationArgs(
             notification_type=kind, comparison_operator="GREATER_THAN", threshold=percent,
