@@ -1220,6 +1220,30 @@ def _rule_steady_state_covers_startup(path: Path, env: EnvConfig, catalog: Catal
                 f"{-(-needed // 60)} minutes")
 
 
+def _rule_ttl_covers_retries(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """A work queue's ``message-ttl`` counts from the enqueue, and a delivery returned to the queue (a task stopped
+    mid-job, the consumer timeout) keeps its first expiry (RabbitMQ docs, "Time-To-Live and Expiration": "The
+    original expiry time of a message is preserved if it is requeued"): returned past the TTL, a job is dead-lettered
+    as expired instead of tried again. The TTL must cover ``delivery_limit`` tries of each consumer's longest job
+    (its ``max_job_seconds``, else the 30-minute consumer timeout), or the redelivery the platform promises is cut
+    short: a 6-hour training job behind a 1-hour TTL is never retried."""
+    ttl = env.messaging.message_ttl_ms
+    if ttl is None:
+        return
+    short = sorted(((env.messaging.delivery_limit * spec.queue_consumer_timeout_ms, spec.name)
+                    for spec in catalog if spec.queue and spec.dead_letter_queue), reverse=True)
+    short = [(needed, name) for needed, name in short if needed > ttl]
+    if short:
+        needed, name = short[0]
+        yield path, "messaging.message_ttl_ms", (
+            f"{ttl} ms is shorter than {env.messaging.delivery_limit} tries (messaging.delivery_limit) of "
+            f"{name}'s longest job ({needed // env.messaging.delivery_limit} ms: its max_job_seconds, else the "
+            f"30-minute consumer timeout) take: a job returned to {name}'s queue after the TTL (a task stopped "
+            "mid-job) keeps its first expiry and is dead-lettered as expired, not tried again"
+            + (f" (also {', '.join(n for _, n in short[1:])})" if short[1:] else "")
+            + f"; give at least {needed} ({needed / 3_600_000:g} hours), or unset the key")
+
+
 def _rule_deploy_runner_outlasts_a_deploy(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """The deploy runner's build limit covers an `up` of the whole env: CodeBuild stops a build at its project's
     timeout, also a CodeBuild-hosted GitHub Actions job (staging's and prod's deploy job runs every layer there),
@@ -1594,6 +1618,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_public_gateway, ("compute", "network", "region", "account_id")),
     (_rule_steady_state_covers_startup, ("compute",)),
     (_rule_deploy_runner_outlasts_a_deploy, ("messaging", "compute")),
+    (_rule_ttl_covers_retries, ("messaging",)),
     (_rule_discovery_names, ("name", "discovery", "mesh")),
     (_rule_policy_ids, ("name", "policy")),
     (_rule_cidr_overlap, ("network",)),

@@ -14,6 +14,7 @@ import pytest
 
 from shared import REPO_ROOT
 from shared.envs import load_env
+from shared.errors import ConfigError
 
 
 def synth_cli(*args: str, build_dir: Path, env_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -198,6 +199,13 @@ MALFORMED = [
     ("DLQ depth alarm above the DLQ's length limit", _both(_set("alarms.dead_letter_depth", 20),
                                                            _set("messaging.dead_letter_max_length", 10)),
      "alarms.dead_letter_depth", "20 is above messaging.dead_letter_max_length (10)"),
+    # a delivery returned to its queue keeps its first expiry (RabbitMQ, "Time-To-Live and Expiration"): past the
+    # TTL a stopped job is dead-lettered as expired, not tried again (tests/test_queue_ttl_change.py shows it)
+    ("message TTL shorter than the retries of the longest job", _set("messaging.message_ttl_ms", 3_600_000),
+     "messaging.message_ttl_ms", "shorter than 5 tries (messaging.delivery_limit) of training's longest job "
+                                 "(21600000 ms"),
+    ("message TTL that one more try no longer fits", _set("messaging.delivery_limit", 6),
+     "messaging.message_ttl_ms", "give at least 129600000 (36 hours)"),
     # PutMetricAlarm refuses it midway through an up (botocore cloudwatch: period x evaluation periods <= 1 day)
     ("alarm window over a day", _both(_set("alarms.period_seconds", 1800), _set("alarms.evaluation_periods", 49)),
      "alarms", "88200 s; CloudWatch allows at most 86400 s"),
@@ -1113,3 +1121,18 @@ def test_a_canary_has_at_most_the_weighted_targets_an_app_mesh_route_takes(edit_
             load_env("dev")
     else:
         assert len(load_env("dev").mesh.canaries["inference"]) == 10
+
+
+@pytest.mark.parametrize(("ttl", "refused"), [(108_000_000, False), (107_999_999, True), (None, False)])
+def test_the_message_ttl_must_cover_every_try_of_the_longest_job(edit_env: Any, ttl: int | None,
+                                                                   refused: bool) -> None:
+    """training's jobs last up to 6 hours (catalog max_job_seconds) and get 5 tries (messaging.delivery_limit): a TTL
+    of 30 hours or more is taken, one of less refused, and no TTL (messages never expire) needs no rule."""
+    edit_env("dev", _set("messaging.message_ttl_ms", ttl))
+    if not refused:
+        assert load_env("dev").messaging.message_ttl_ms == ttl
+        return
+    with pytest.raises(ConfigError) as error:
+        load_env("dev")
+    assert error.value.key == "messaging.message_ttl_ms"
+    assert "(also preprocess, inference, gateway)" not in str(error.value), "those need 2.5 hours: covered"

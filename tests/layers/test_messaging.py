@@ -376,13 +376,13 @@ def test_a_new_max_job_seconds_updates_its_queues_policy_in_place(tmp_path: Path
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     before = messaging("dev")
     data = yaml.safe_load(SPEC_CATALOG.read_text())
-    data["services"]["training"]["max_job_seconds"] = 43200
+    data["services"]["training"]["max_job_seconds"] = 18000
     data["services"]["inference"]["max_job_seconds"] = 300
     path = tmp_path / "catalog.yaml"
     path.write_text(yaml.safe_dump(data))
     monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
     after = synth_env("dev", ["messaging"])["messaging"]
-    assert applied(after, "training.work", POLICY)["policy"]["definition"]["consumer-timeout"] == "43200000"
+    assert applied(after, "training.work", POLICY)["policy"]["definition"]["consumer-timeout"] == "18000000"
     assert applied(after, "inference.work", POLICY)["policy"]["definition"]["consumer-timeout"] == "300000"
     assert {n: q["inputs"] for n, q in queues_by_name(after).items()} == {
         n: q["inputs"] for n, q in queues_by_name(before).items()}, "the queues themselves do not change"
