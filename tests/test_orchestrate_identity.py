@@ -32,7 +32,7 @@ from shared.orchestrate.identity import (
     mismatches,
     provider_name,
 )
-from shared.orchestrate.images import engine_urn
+from shared.urns import engine_urn
 from tests.aws_helpers import ReleasedEverywhere
 from tests.conftest import EnvEditor
 from tests.synth_helpers import spec_document

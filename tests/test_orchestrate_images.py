@@ -22,12 +22,12 @@ from shared.orchestrate.cli import main
 from shared.orchestrate.images import (
     AwsImageChecks,
     ImageGatedRunner,
-    engine_urn,
     program_buckets,
     registry_targets,
     synth_registry_targets,
 )
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
+from shared.urns import engine_urn
 from tests.aws_helpers import (
     CONFIGS,
     MANIFEST,

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from shared.orchestrate.images import engine_urn
 from shared.orchestrate.pending import (
     ECS_SERVICE,
     IMPORT_ID_INPUT,
@@ -26,6 +25,7 @@ from shared.orchestrate.pending import (
     pending_operations,
     refresh_command,
 )
+from shared.urns import engine_urn
 from tests.synth_helpers import spec_document
 from tests.test_orchestrate_automation import FakeCli, fake_cli, management_api, run
 from tests.test_orchestrate_identity import changed_operations, deploy, state_as_deployed

@@ -75,7 +75,7 @@ def test_a_protected_resource_that_would_be_replaced_is_blocked() -> None:
 
 def test_a_renamed_protected_resource_is_a_blocked_delete_plus_an_add() -> None:
     fresh = copy.deepcopy(BASE)
-    fresh["resources"][0]["urn"] = VPC.replace("::vpc", "::main-vpc")
+    fresh["resources"][0].update(urn=VPC.replace("::vpc", "::main-vpc"), name="main-vpc")
     assert sorted(_actions(BASE, fresh)) == [("add", "main-vpc", False), ("delete", "vpc", True)]
 
 
@@ -281,6 +281,27 @@ def test_the_alarm_topic_is_replaced_delete_first_with_its_policy_and_subscripti
     changes = {(c.action, c.type) for c in diff_documents("broker", deployed, fresh).changes}
     assert ("replace", SNS_TOPIC) in changes
     assert ("replace", "aws:sns/topicPolicy:TopicPolicy") in changes  # (the shipped envs have no subscription)
+
+
+def test_a_component_s_new_type_token_moves_every_descendant_not_only_its_children() -> None:
+    """The engine's URN carries every ancestor's type (shared.urns); the synth's, only the parent's. A new type token
+    for the broker component (a rename in a refactor) gives its grandchildren new URNs too: the admin secret's version
+    (its create would put the first generated password back as AWSCURRENT, which no longer opens a rotated broker)
+    is deleted and created again, and prod's protected rotation key and log group block the `up`."""
+    deployed = synth_env("prod", ["broker"])["broker"]
+    fresh = copy.deepcopy(deployed)
+    (component,) = [r for r in fresh["resources"] if r["type"] == "mlplatform:broker:AmazonMqBroker"]
+    component["type"] = "mlplatform:broker:RabbitMqBroker"
+    grandchildren = {r["urn"] for r in fresh["resources"]
+                     if any(p["urn"] == r.get("parent") and p.get("parent") == component["urn"]
+                            for p in fresh["resources"])}
+    assert grandchildren, "the component has grandchildren"
+    changes = diff_documents("broker", deployed, fresh).changes
+    version = [(c.action, c.blocked) for c in changes if c.type == "aws:secretsmanager/secretVersion:SecretVersion"]
+    assert sorted(version) == [("add", False), ("delete", False)]
+    blocked = {c.type for c in changes if c.blocked}
+    assert {"aws:kms/key:Key", "aws:cloudwatch/logGroup:LogGroup"} <= blocked
+    assert not diff_documents("broker", deployed, copy.deepcopy(deployed)).changes
 
 
 @pytest.mark.parametrize("env", env_names(USER_ENV_DIR))

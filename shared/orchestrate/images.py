@@ -79,6 +79,7 @@ from shared.orchestrate.automation import (
 )
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, OutputSink, Status
 from shared.orchestrate.report import failure_detail
+from shared.urns import engine_urn
 
 if TYPE_CHECKING:
     # shared.release_tags imports pulumi and pulumi_aws (through shared.components.ecr): imported when a
@@ -97,27 +98,6 @@ ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 
 
 # -- which resources step 1 updates -------------------------------------------------------------------
-
-
-def engine_urn(resource: Mapping[str, Any], by_urn: Mapping[str, Mapping[str, Any]]) -> str:
-    """The URN the Pulumi engine gives ``resource`` of a synth document.
-
-    The engine's URN is ``urn:pulumi:<stack>::<project>::<qualified type>::<name>``, where the
-    qualified type is the types of every ancestor below the root stack and the resource's own,
-    joined by ``$`` (e.g. ``a:b:Component$aws:ec2/vpc:Vpc$aws:ec2/internetGateway:InternetGateway`` in
-    pulumi/pulumi#5869). The mock runtime behind the synth keeps only the parent's last type, so
-    the chain is rebuilt from the document's parent links.
-    """
-    prefix, project = str(resource["urn"]).split("::")[:2]
-    # The engine's URN carries the bare stack name, also for a stack selected as <org>/<project>/<stack>.
-    stack = prefix.removeprefix("urn:pulumi:").rsplit("/", 1)[-1]
-    chain = [str(resource["type"])]
-    parent = resource.get("parent")
-    while parent and parent in by_urn:
-        ancestor = by_urn[parent]
-        chain.insert(0, str(ancestor["type"]))
-        parent = ancestor.get("parent")
-    return f"urn:pulumi:{stack}::{project}::{'$'.join(chain)}::{resource['name']}"
 
 
 def registry_targets(document: Mapping[str, Any]) -> list[str]:

@@ -53,8 +53,8 @@ def pack_configs(env_name: str, documents: Sequence[dict[str, Any]] = ()) -> dic
 def engine_urns(documents: Sequence[dict[str, Any]]) -> dict[str, str]:
     """Each synth URN -> the URN the engine gives the same resource, which the CLI sends the packs: the synth's mock
     runtime keeps only a parent's last type where the engine chains every ancestor's
-    (:func:`shared.orchestrate.images.engine_urn`)."""
-    from shared.orchestrate.images import engine_urn
+    (:func:`shared.urns.engine_urn`)."""
+    from shared.urns import engine_urn
 
     mapping: dict[str, str] = {}
     for document in documents:

@@ -33,7 +33,7 @@ DESTRUCTIVE_OPS: frozenset[str] = frozenset({
 
 def urn_parts(urn: str) -> tuple[str, str, str, str] | None:
     """(stack, project, qualified type, name) of an engine URN ``urn:pulumi:<stack>::<project>::<type>::<name>``
-    (the stack is the bare stack name, see :func:`shared.orchestrate.images.engine_urn`); None if it is not one."""
+    (the stack is the bare stack name, see :func:`shared.urns.engine_urn`); None if it is not one."""
     if not urn.startswith("urn:pulumi:"):
         return None
     parts = urn.removeprefix("urn:pulumi:").split("::", 3)

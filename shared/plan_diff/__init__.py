@@ -4,7 +4,9 @@
 or replace, and exits 1 when a ``protect``ed resource would be replaced or deleted -- the change a
 2,000-line snapshot diff hides (a renamed component moves every child's URN: delete + create).
 
-How a change is classified, resource by resource (matched by URN):
+How a change is classified, resource by resource (matched by the URN the engine gives it, every ancestor's type in
+it: :mod:`shared.urns`; the synth's own URNs name the parent's type only, and a component's new type token would
+move its grandchildren's URNs unseen):
 
 * URN only in the fresh synth: **add**; only in the baseline: **delete** (a rename shows as both);
 * same URN, an input differs: **replace** when the input is one the provider cannot change in place
@@ -45,6 +47,7 @@ from typing import Any
 from shared import REPO_ROOT
 from shared.errors import UsageError
 from shared.synth.engine import UNKNOWN
+from shared.urns import engine_document
 
 BASELINE_DIR = REPO_ROOT / "tests" / "snapshots"
 
@@ -370,8 +373,15 @@ def _delete_before_replace_dependents(resources: dict[str, dict[str, Any]], resu
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 
+def _in_engine_urns(document: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if document is None else engine_document(document)
+
+
 def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str, Any] | None) -> LayerDiff:
-    """What ``up`` would do to go from ``baseline`` to ``fresh`` (synth documents of one layer)."""
+    """What ``up`` would do to go from ``baseline`` to ``fresh`` (synth documents of one layer), by the URNs the engine
+    gives their resources (:func:`shared.urns.engine_document`: a component's new type token or parent changes
+    every descendant's, which the synth's own URNs show for its children only)."""
+    baseline, fresh = _in_engine_urns(baseline), _in_engine_urns(fresh)
     new = _by_urn(fresh)
     old = _aliased(_by_urn(baseline), new)
     result = LayerDiff(layer)
@@ -458,6 +468,8 @@ def _cascade(diffs: list[LayerDiff], fresh: dict[str, dict[str, Any] | None],
 def diff_layers(baseline: dict[str, dict[str, Any] | None], fresh: dict[str, dict[str, Any] | None],
                 layers: list[str]) -> list[LayerDiff]:
     """What ``up`` would do to each of ``layers`` (in DAG order), replacements carried to their readers."""
+    baseline = {layer: _in_engine_urns(document) for layer, document in baseline.items()}
+    fresh = {layer: _in_engine_urns(document) for layer, document in fresh.items()}
     diffs = [diff_documents(layer, baseline.get(layer), fresh.get(layer)) for layer in layers]
     _cascade(diffs, fresh, baseline)
     return diffs
