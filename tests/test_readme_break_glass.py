@@ -118,3 +118,15 @@ def test_the_break_glass_credentials_are_ones_an_operator_can_have() -> None:
     intro = " ".join(_section().split("\n- ", 1)[0].split())
     assert "as the deploy role" not in intro
     assert "administrator" in intro and "nox -s roles -- <env>" in intro
+
+
+def test_a_lost_broker_admin_is_recovered_through_iam_before_a_replacement_loses_the_queues() -> None:
+    """Amazon MQ has no API to reset a RabbitMQ user's password, but AWS documents a way back in through IAM
+    authentication (RabbitMQ 3.13 and 4.2+) that keeps the queues: the README names it before the replacement, and
+    says the broker layer's own configuration goes back afterwards (the recovery edits it outside the stacks)."""
+    text = readme_rendered()
+    start = text.index("If the broker accepts none of them")
+    paragraph = text[start:text.index("starts over with the first generated password", start)]
+    assert "Recovering broker access using IAM authentication for recovery" in paragraph
+    assert paragraph.index("IAM authentication") < paragraph.index("Replacing the broker (its queues are lost)")
+    assert "`refresh` and `up` the broker layer" in paragraph
