@@ -31,7 +31,9 @@ def test_each_shipped_env_holds_its_region_to_a_monthly_amount_and_notifies_the_
     assert (inputs["limitAmount"], inputs["limitUnit"]) == (str(SHIPPED_AMOUNTS[env_name]), "USD")
     # another env of the account, in another region, has a budget of its own
     assert inputs["costFilters"] == [{"name": "Region", "values": [env.region]}]
-    assert [(n["notificationType"], n["threshold"]) for n in inputs["notifications"]] == list(COST_NOTIFICATIONS)
+    # the forecast past the amount, then the actual cost at 80 % and 100 % (README, "The cost budget")
+    assert [(n["notificationType"], n["threshold"]) for n in inputs["notifications"]] == [
+        ("FORECASTED", 100), ("ACTUAL", 80), ("ACTUAL", 100)] == list(COST_NOTIFICATIONS)
     assert all(n["comparisonOperator"] == "GREATER_THAN" and n["thresholdType"] == "PERCENTAGE"
                and n["subscriberSnsTopicArns"] == [topic] for n in inputs["notifications"])
     # one budget of a name per account: replaced delete first; created after the policy that lets Budgets publish

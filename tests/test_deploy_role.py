@@ -1165,6 +1165,7 @@ def test_documents_are_valid_iam_within_the_size_quotas(shipped: Any, everything
             assert set(policy.document) == {"Version", "Statement"} and policy.document["Version"] == "2012-10-17"
             for statement in policy.document["Statement"]:
                 assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}
+                assert as_list(statement["Action"]), ("a statement with no action", statement["Sid"])
                 # Deny: only the boundary's protection (deploy_role.boundary_denials) and the writes held to the env's
                 # tags (deploy_role.tag_held_denials, in every region and account)
                 held = statement["Sid"].startswith("DenyUnlessEnvTagged") or statement["Sid"] == "DenyEc2NeverCalled"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from shared.amazonmq import BROKER_WAIT_MINUTES
 from shared.envs import EnvConfig, load_env
 from tests.aws_helpers import MotoAccounts
 from tests.test_orchestrate import RecordingRunner, management_api
@@ -361,6 +362,8 @@ def test_a_broker_that_does_not_run_stops_the_layers_that_need_it(moto_aws: None
     assert f"aws mq describe-broker --broker-id {broker_id} --region {dev.region} --query BrokerState" in error
     if state == "CREATION_FAILED":
         assert f"`aws mq delete-broker --broker-id {broker_id} --region {dev.region}`" in error
+    if state == "CREATION_IN_PROGRESS":  # the wait the broker's create gets (shared.amazonmq)
+        assert f"outlasted up's {BROKER_WAIT_MINUTES}-minute wait" in error and BROKER_WAIT_MINUTES == 60
 
 
 def test_a_broker_that_does_not_run_is_noted_by_a_preview_and_left_to_compute(moto_aws: None) -> None:

@@ -623,6 +623,10 @@ def test_every_log_group_a_layer_creates_is_known_as_that_layer_s() -> None:
         assert log_group_layer(env, f"/aws/lambda/ml-platform-{env_name}-other") is None
         assert log_group_layer(env, "/platform/other/compute/gateway") is None
         assert log_group_layer(env, f"/platform/{env_name}/made-by-hand") is None
+        # a group whose name only starts with a layer's own (made by hand beside it) is no layer's: its deletion
+        # protection must not stop that layer's destroy
+        assert log_group_layer(env, f"/platform/{env_name}/vpc-flow-logs-archive") is None
+        assert log_group_layer(env, f"/aws/lambda/ml-platform-{env_name}-broker-admin-rotation-old") is None
     assert found == 27
 
 

@@ -122,3 +122,23 @@ def test_the_synthesized_alarms_of_every_env_watch_published_series(policy_findi
     assert alarms
     assert RULE not in rule_ids(policy_findings(alarms))
     assert not [na for na in policy_not_applicable(alarms) if na["rule"] == RULE]
+
+
+#: ECS developer guide, "Amazon ECS CloudWatch metrics": the Service Connect proxy's metrics in AWS/ECS and the four
+#: dimension sets they come with (the callee's DiscoveryName or the caller's TargetDiscoveryName, alone or with
+#: ClusterName and ServiceName), written out here rather than read from the table the rule uses.
+SERVICE_CONNECT_METRICS = (
+    "ActiveConnectionCount NewConnectionCount ProcessedBytes RequestCount GrpcRequestCount HTTPCode_Target_2XX_Count "
+    "HTTPCode_Target_3XX_Count HTTPCode_Target_4XX_Count HTTPCode_Target_5XX_Count RequestCountPerTarget "
+    "TargetProcessedBytes TargetResponseTime ClientTLSNegotiationErrorCount TargetTLSNegotiationErrorCount").split()
+SERVICE_CONNECT_SETS = {frozenset({"DiscoveryName"}), frozenset({"ClusterName", "DiscoveryName", "ServiceName"}),
+                        frozenset({"TargetDiscoveryName"}),
+                        frozenset({"ClusterName", "ServiceName", "TargetDiscoveryName"})}
+
+
+def test_every_service_connect_metric_is_known_with_each_of_its_four_dimension_sets() -> None:
+    """A set or a metric missing from the table would have the rule refuse an alarm on a series ECS publishes."""
+    from shared.cloudwatch_metrics import ECS
+
+    for metric in SERVICE_CONNECT_METRICS:
+        assert ECS.get(metric) == SERVICE_CONNECT_SETS, metric
