@@ -888,6 +888,17 @@ def test_the_promotion_forecasts_the_deploy_s_tried_gate_in_its_pull_request(out
     assert names.index(forecast["name"]) < names.index("gates")
     gates = next(step for step in steps_of(job) if step.get("name") == "gates")
     assert gates["env"]["TRIED_OUTCOME"] == "${{ steps.tried.outcome }}"
+    # a gate that holds says why on stderr (shared.tried raises, run_main prints it) and exits non-zero: the log the
+    # pull request's body quotes has it, or the body leaves the forecast out exactly when it matters
+    holding = tmp_path / "holding"
+    (holding / "bin").mkdir(parents=True)
+    (holding / "bin" / "python3").write_text("#!/bin/sh\necho 'staging has not deployed it' >&2\nexit 2\n")
+    (holding / "bin" / "python3").chmod(0o755)
+    holds = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", forecast["run"]], cwd=holding,
+                          env={"PATH": f"{holding / 'bin'}:{os.environ['PATH']}", "TO_ENV": "prod",
+                               "GITHUB_SHA": "abc"}, capture_output=True, text=True)
+    assert holds.returncode == 2
+    assert (holding / "build" / "tried.log").read_text() == "staging has not deployed it\n"
     stub = tmp_path / "bin"
     stub.mkdir()
     (stub / "python3").write_text("#!/bin/sh\necho gate log\n")

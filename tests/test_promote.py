@@ -1026,3 +1026,33 @@ def test_a_rollback_notes_each_service_whose_catalog_entry_changed_since_that_re
     assert code == 0, output
     assert "note: gateway: its catalog entry's calls changed since" in output, output
     assert "note: inference" not in output and "note: preprocess" not in output
+
+
+def test_a_file_at_a_commit_is_read_from_its_own_folder_of_the_repository(tmp_path: Path) -> None:
+    """The env files sit in `environments/` and the catalog in `shared/`, not at the repository's root: a rollback
+    reads them at a commit relative to their folder (`<commit>:./<file>`), or it finds no file and every
+    `prod@previous` says the env holds no release."""
+    from shared.promote import _text_at
+
+    folder = tmp_path / "environments"
+    folder.mkdir()
+    (folder / "prod.yaml").write_text("release: {images: {}}\n", encoding="utf-8")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "environments/prod.yaml")
+    git(tmp_path, "commit", "-q", "-m", "first")
+    (folder / "prod.yaml").write_text("changed: true\n", encoding="utf-8")
+    assert _text_at(folder / "prod.yaml", "HEAD") == "release: {images: {}}\n"
+    assert _text_at(folder / "staging.yaml", "HEAD") is None
+
+
+@pytest.mark.parametrize("text", ["release: {images: [\n", "- a list\n- not a mapping\n"])
+def test_an_env_file_broken_at_a_past_commit_reads_as_none_not_a_traceback(tmp_path: Path, text: str) -> None:
+    """What only informs (the previous release, the catalog's changes) passes over a commit whose file is not a
+    YAML mapping instead of stopping the rollback with a traceback."""
+    from shared.promote import _mapping_at
+
+    (tmp_path / "prod.yaml").write_text(text, encoding="utf-8")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "prod.yaml")
+    git(tmp_path, "commit", "-q", "-m", "broken")
+    assert _mapping_at(tmp_path / "prod.yaml", "HEAD") is None
