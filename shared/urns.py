@@ -21,10 +21,11 @@ ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 def engine_urn(resource: Mapping[str, Any], by_urn: Mapping[str, Mapping[str, Any]]) -> str:
     """The engine's URN of ``resource`` of a synth document (``by_urn``: the document's resources by their URN), the
     chain rebuilt from the document's parent links. The same for a document already in engine URNs."""
-    prefix, project = str(resource["urn"]).split("::")[:2]
+    # urn:pulumi:<stack>::<project>::<qualified type>::<name>, the name last (it may itself hold "::")
+    prefix, project, _qualified, name = str(resource["urn"]).split("::", 3)
     # The engine's URN carries the bare stack name, also for a stack selected as <org>/<project>/<stack>.
     stack = prefix.removeprefix("urn:pulumi:").rsplit("/", 1)[-1]
-    return f"urn:pulumi:{stack}::{project}::{_qualified_type(resource, by_urn)}::{resource['name']}"
+    return f"urn:pulumi:{stack}::{project}::{_qualified_type(resource, by_urn)}::{name}"
 
 
 def _qualified_type(resource: Mapping[str, Any], by_urn: Mapping[str, Mapping[str, Any]]) -> str:
