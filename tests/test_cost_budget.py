@@ -64,7 +64,7 @@ def test_an_env_without_an_amount_has_no_budget(edit_env: Any) -> None:
     assert of_type(synth_env("dev", ["broker"])["broker"], BUDGET) == []
 
 
-@pytest.mark.parametrize("amount", [0, -5, "a lot"])
+@pytest.mark.parametrize("amount", [0, -5, "a lot", 1_000_000_001])  # the last: past the bound of a billion
 def test_an_amount_that_is_no_positive_whole_number_of_dollars_is_refused_naming_the_key(
         edit_env: Any, amount: Any) -> None:
     from shared.errors import ConfigError, ConfigErrors
