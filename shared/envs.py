@@ -421,7 +421,8 @@ class MessagingConfig(_Strict):
     deployment_mode: Literal["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"] = "SINGLE_INSTANCE"
     external: ExternalBroker | None = None
     # Queue settings, applied as RabbitMQ policies (changeable in place; see shared/components/messaging.py).
-    message_ttl_ms: int | None = Field(default=None, ge=1000)
+    #: at most 2^32 - 1 ms, what RabbitMQ takes (MESSAGE_TTL_MAX_MS, below)
+    message_ttl_ms: int | None = Field(default=None, ge=1000, le=4_294_967_295)
     max_length: int = Field(default=100_000, ge=1, description="length limit of each work queue (operator policy)")
     dead_letter_max_length: int = Field(default=100_000, ge=1, description="length limit of each DLQ (operator policy)")
     delivery_limit: int = Field(default=5, ge=1, le=100)
@@ -1220,28 +1221,41 @@ def _rule_steady_state_covers_startup(path: Path, env: EnvConfig, catalog: Catal
                 f"{-(-needed // 60)} minutes")
 
 
+#: RabbitMQ refuses a ``message-ttl`` above 2^32 - 1 ms, about 49.7 days (rabbit_policies, message-ttl validation)
+MESSAGE_TTL_MAX_MS = 4_294_967_295
+
+
 def _rule_ttl_covers_retries(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """A work queue's ``message-ttl`` counts from the enqueue, and a delivery returned to the queue (a task stopped
     mid-job, the consumer timeout) keeps its first expiry (RabbitMQ docs, "Time-To-Live and Expiration": "The
     original expiry time of a message is preserved if it is requeued"): returned past the TTL, a job is dead-lettered
-    as expired instead of tried again. The TTL must cover ``delivery_limit`` tries of each consumer's longest job
-    (its ``max_job_seconds``, else the 30-minute consumer timeout), or the redelivery the platform promises is cut
-    short: a 6-hour training job behind a 1-hour TTL is never retried."""
+    as expired instead of tried again. The TTL must cover every delivery the delivery limit allows of each consumer's
+    longest job (its ``max_job_seconds``, else the 30-minute consumer timeout): the first and ``delivery_limit`` more
+    (a quorum queue dead-letters a message returned more times than the limit: Amazon MQ's "Best practices for quorum
+    queues"), or the redelivery the platform promises is cut short: a 6-hour training job behind a 1-hour TTL is never
+    retried."""
     ttl = env.messaging.message_ttl_ms
     if ttl is None:
         return
-    short = sorted(((env.messaging.delivery_limit * spec.queue_consumer_timeout_ms, spec.name)
+    deliveries = env.messaging.delivery_limit + 1
+    short = sorted(((deliveries * spec.queue_consumer_timeout_ms, spec.name)
                     for spec in catalog if spec.queue and spec.dead_letter_queue), reverse=True)
     short = [(needed, name) for needed, name in short if needed > ttl]
-    if short:
-        needed, name = short[0]
+    if not short:
+        return
+    needed, name = short[0]
+    others = f" (also {', '.join(n for _, n in short[1:])})" if short[1:] else ""
+    what = (f"{ttl} ms is shorter than {deliveries} deliveries (the first and messaging.delivery_limit "
+            f"{env.messaging.delivery_limit} more) of {name}'s longest job ({needed // deliveries} ms: its "
+            "max_job_seconds, else the 30-minute consumer timeout) take: a job returned to its queue after the TTL (a "
+            f"task stopped mid-job) keeps its first expiry and is dead-lettered as expired, not tried again{others}")
+    if needed > MESSAGE_TTL_MAX_MS:
         yield path, "messaging.message_ttl_ms", (
-            f"{ttl} ms is shorter than {env.messaging.delivery_limit} tries (messaging.delivery_limit) of "
-            f"{name}'s longest job ({needed // env.messaging.delivery_limit} ms: its max_job_seconds, else the "
-            f"30-minute consumer timeout) take: a job returned to {name}'s queue after the TTL (a task stopped "
-            "mid-job) keeps its first expiry and is dead-lettered as expired, not tried again"
-            + (f" (also {', '.join(n for _, n in short[1:])})" if short[1:] else "")
-            + f"; give at least {needed} ({needed / 3_600_000:g} hours), or unset the key")
+            f"{what}; no TTL RabbitMQ takes covers them (at most {MESSAGE_TTL_MAX_MS} ms, about 49 days): unset the "
+            "key, or lower messaging.delivery_limit")
+        return
+    yield path, "messaging.message_ttl_ms", (
+        f"{what}; give at least {needed} ({needed / 3_600_000:g} hours), or unset the key")
 
 
 def _rule_deploy_runner_outlasts_a_deploy(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:

@@ -202,10 +202,12 @@ MALFORMED = [
     # a delivery returned to its queue keeps its first expiry (RabbitMQ, "Time-To-Live and Expiration"): past the
     # TTL a stopped job is dead-lettered as expired, not tried again (tests/test_queue_ttl_change.py shows it)
     ("message TTL shorter than the retries of the longest job", _set("messaging.message_ttl_ms", 3_600_000),
-     "messaging.message_ttl_ms", "shorter than 5 tries (messaging.delivery_limit) of training's longest job "
-                                 "(21600000 ms"),
+     "messaging.message_ttl_ms", "shorter than 6 deliveries (the first and messaging.delivery_limit 5 more) of "
+                                 "training's longest job (21600000 ms"),
     ("message TTL that one more try no longer fits", _set("messaging.delivery_limit", 6),
-     "messaging.message_ttl_ms", "give at least 129600000 (36 hours)"),
+     "messaging.message_ttl_ms", "give at least 151200000 (42 hours)"),
+    ("message TTL past what RabbitMQ takes", _set("messaging.message_ttl_ms", 4_294_967_296),
+     "messaging.message_ttl_ms", "less than or equal to 4294967295"),
     # PutMetricAlarm refuses it midway through an up (botocore cloudwatch: period x evaluation periods <= 1 day)
     ("alarm window over a day", _both(_set("alarms.period_seconds", 1800), _set("alarms.evaluation_periods", 49)),
      "alarms", "88200 s; CloudWatch allows at most 86400 s"),
@@ -1123,11 +1125,12 @@ def test_a_canary_has_at_most_the_weighted_targets_an_app_mesh_route_takes(edit_
         assert len(load_env("dev").mesh.canaries["inference"]) == 10
 
 
-@pytest.mark.parametrize(("ttl", "refused"), [(108_000_000, False), (107_999_999, True), (None, False)])
+@pytest.mark.parametrize(("ttl", "refused"), [(129_600_000, False), (129_599_999, True), (None, False)])
 def test_the_message_ttl_must_cover_every_try_of_the_longest_job(edit_env: Any, ttl: int | None,
                                                                    refused: bool) -> None:
-    """training's jobs last up to 6 hours (catalog max_job_seconds) and get 5 tries (messaging.delivery_limit): a TTL
-    of 30 hours or more is taken, one of less refused, and no TTL (messages never expire) needs no rule."""
+    """training's jobs last up to 6 hours (catalog max_job_seconds) and are delivered up to 6 times (the first and
+    messaging.delivery_limit 5 more): a TTL of 36 hours or more is taken, one of less refused, and no TTL (messages
+    never expire) needs no rule."""
     edit_env("dev", _set("messaging.message_ttl_ms", ttl))
     if not refused:
         assert load_env("dev").messaging.message_ttl_ms == ttl
@@ -1135,4 +1138,19 @@ def test_the_message_ttl_must_cover_every_try_of_the_longest_job(edit_env: Any, 
     with pytest.raises(ConfigError) as error:
         load_env("dev")
     assert error.value.key == "messaging.message_ttl_ms"
-    assert "(also preprocess, inference, gateway)" not in str(error.value), "those need 2.5 hours: covered"
+    assert "(also preprocess, inference, gateway)" not in str(error.value), "those need 3 hours: covered"
+
+
+def test_a_retry_budget_no_ttl_can_cover_says_to_unset_the_key(edit_env: Any, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """RabbitMQ takes a TTL of at most 2^32 - 1 ms (about 49 days): 31 deliveries of a 48-hour job need more, and the
+    refusal says what can be done instead of a value RabbitMQ would refuse."""
+    from tests.catalog_helpers import write_catalog
+
+    write_catalog(tmp_path, monkeypatch, lambda services: services["training"].update(max_job_seconds=172_800))
+    edit_env("dev", _set("messaging.delivery_limit", 30))
+    with pytest.raises(ConfigError) as error:
+        load_env("dev")
+    assert error.value.key == "messaging.message_ttl_ms"
+    assert "no TTL RabbitMQ takes covers them (at most 4294967295 ms" in str(error.value)
+    assert "give at least" not in str(error.value)

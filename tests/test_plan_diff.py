@@ -304,6 +304,38 @@ def test_a_component_s_new_type_token_moves_every_descendant_not_only_its_childr
     assert not diff_documents("broker", deployed, copy.deepcopy(deployed)).changes
 
 
+@pytest.mark.parametrize("renamed", ["type", "name"])
+def test_an_alias_on_a_renamed_component_keeps_every_descendant(renamed: str) -> None:
+    """The engine gives each child the aliases its parent's aliases imply, all the way down (step_generator.go,
+    generateAliases): a component renamed with `Alias(type_=...)` or `Alias(name=...)` (README, "Renaming a resource")
+    changes nothing in the cloud, and the diff says so, a child named after the component included."""
+    deployed = synth_env("prod", ["broker"])["broker"]
+    fresh = copy.deepcopy(deployed)
+    (component,) = [r for r in fresh["resources"] if r["type"] == "mlplatform:broker:AmazonMqBroker"]
+    component["aliases"] = [component["urn"]]
+    old_name = component["urn"].split("::", 3)[3]
+    if renamed == "type":
+        component["type"] = "mlplatform:broker:RabbitMqBroker"
+    else:
+        new_name = f"{old_name}-main"
+        below = {component["urn"]}
+        for resource in fresh["resources"]:  # the synth's own URNs: the component and its children named anew
+            if resource.get("parent") in below or resource is component:
+                below.add(resource["urn"])
+        renames = {urn: urn.replace(f"::{old_name}", f"::{new_name}", 1) if urn.split("::", 3)[3].startswith(old_name)
+                   else urn for urn in below}
+        renames[component["urn"]] = component["urn"].rsplit("::", 1)[0] + f"::{new_name}"
+        for resource in fresh["resources"]:
+            resource["urn"] = renames.get(resource["urn"], resource["urn"])
+            resource["parent"] = renames.get(resource.get("parent"), resource.get("parent"))
+            resource["name"] = resource["urn"].split("::", 3)[3]
+        assert any(name != old_name and name.startswith(new_name) for name in
+                   (r["name"] for r in fresh["resources"])), "a child named after the component"
+    assert diff_documents("broker", deployed, fresh).changes == []
+    component["aliases"] = []
+    assert {c.action for c in diff_documents("broker", deployed, fresh).changes} == {"add", "delete"}
+
+
 @pytest.mark.parametrize("env", env_names(USER_ENV_DIR))
 def test_every_protected_resource_keeps_its_urn_and_is_not_replaced(env: str) -> None:
     """URN stability: against the accepted snapshots, nothing protected of the env files that deploy (environments/)

@@ -307,7 +307,7 @@ def test_changing_ttl_and_limit_applies_to_the_existing_queue_and_keeps_its_mess
     assert change.ok, change.problem
     assert change.queue == next(spec.queue for spec in load_catalog() if spec.queue)
     assert change.kept == 3
-    assert "message-ttl 108000000 -> 216000000" in change.change and "max-length 100000 -> 3" in change.change
+    assert "message-ttl 129600000 -> 259200000" in change.change and "max-length 100000 -> 3" in change.change
 
 
 def test_settings_as_queue_arguments_are_reported_as_a_policy_change_that_cannot_apply(

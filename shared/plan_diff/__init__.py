@@ -19,8 +19,9 @@ move its grandchildren's URNs unseen):
   input as a replacement;
 * a resource replaced with ``delete_before_replace`` takes with it each resource whose replace-on-change input
   comes from it (its property dependencies: a binding naming a replaced exchange), as the engine does;
-* a resource that answers to a baseline URN through an alias (``aliases`` in the synth document) is that
-  resource, compared input by input, not a delete and an add;
+* a resource that answers to a baseline URN through an alias (``aliases`` in the synth document, or one its
+  parent's alias gives it, as the engine multiplies them out) is that resource, compared input by input, not a
+  delete and an add;
 * an input the program names in ``ignore_changes`` (the synth document's ``ignore_changes``: an ECS service's
   ``desiredCount``, which autoscaling owns) keeps its deployed value on an update, as the engine keeps it (Pulumi
   docs, "ignoreChanges"): a change of it alone is no change, and a replaced resource's new id in it changes
@@ -319,14 +320,45 @@ def _replaced_tokens(diffs: list[LayerDiff], fresh: dict[str, dict[str, Any] | N
     return tokens
 
 
+def _inherited_aliases(new: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """Each fresh resource's aliases and those it takes from its parent's, as the engine multiplies them out (pulumi
+    pkg/resource/deploy/step_generator.go, generateAliases: "multiply out any aliases our parent had"): for each alias
+    of the parent, the child's URN under that alias's qualified type, its name's leading parent name renamed as the
+    alias renames the parent. A component renamed with ``Alias(type_=...)`` or ``Alias(name=...)`` keeps every
+    descendant. Engine URNs (:func:`shared.urns.engine_document`): the parent's qualified type is in its URN."""
+    found: dict[str, list[str]] = {}
+
+    def of(urn: str) -> list[str]:
+        if urn in found:
+            return found[urn]
+        resource = new[urn]
+        aliases = list(resource.get("aliases", ()))
+        parent = resource.get("parent")
+        if parent in new:
+            name = urn.split("::", 3)[3]
+            parent_name = str(parent).split("::", 3)[3]
+            for alias in of(str(parent)):
+                prefix, project, qualified, alias_name = alias.split("::", 3)
+                child = alias_name + name[len(parent_name):] if name.startswith(parent_name) else name
+                aliases.append(f"{prefix}::{project}::{qualified}${resource['type']}::{child}")
+        found[urn] = aliases
+        return aliases
+
+    for urn in new:
+        of(urn)
+    return found
+
+
 def _aliased(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """``old`` keyed by the fresh URN of each resource that answers to its former URN through an alias (the engine
-    carries its state over: no delete, no create)."""
+    """``old`` keyed by the fresh URN of each resource that answers to its former URN through an alias, its own or one
+    its parent's alias gives it (:func:`_inherited_aliases`): the engine carries its state over, no delete, no
+    create."""
     moved = dict(old)
-    for urn, resource in new.items():
+    aliases = _inherited_aliases(new)
+    for urn in new:
         if urn in old:
             continue
-        former = next((alias for alias in resource.get("aliases", ()) if alias in moved and alias not in new), None)
+        former = next((alias for alias in aliases[urn] if alias in moved and alias not in new), None)
         if former is not None:
             moved[urn] = moved.pop(former)
     return moved

@@ -586,8 +586,8 @@ def test_a_longer_job_leaves_the_broker_alone(env: str, tmp_path: Path, monkeypa
     """A new max_job_seconds is its queue's policy (updated in place by the messaging layer, at once): the broker's
     configuration, whose revisions wait for a reboot, does not change."""
     before = synth_env(env, ["broker"])
-    # five tries of a 12-hour job need a longer TTL (the loader's rule); the broker layer reads neither
-    edit_env(env, lambda data: data["messaging"].update(message_ttl_ms=5 * 43200 * 1000))
+    # six deliveries of a 12-hour job need a longer TTL (the loader's rule); the broker layer reads neither
+    edit_env(env, lambda data: data["messaging"].update(message_ttl_ms=6 * 43200 * 1000))
     _catalog_with(tmp_path, monkeypatch, training=43200)
     after = synth_env(env, ["broker"])
     assert one(after["broker"], MQ_CONFIGURATION)["inputs"]["data"] == (
