@@ -61,12 +61,18 @@ def _engine_alias(alias: str, resource: Mapping[str, Any], by_urn: Mapping[str, 
     return alias
 
 
+def engine_urns_of(document: Mapping[str, Any]) -> dict[str, str]:
+    """Each URN of a synth document -> the engine's URN of the same resource."""
+    by_urn = {str(resource["urn"]): resource for resource in document.get("resources", [])}
+    return {urn: engine_urn(resource, by_urn) for urn, resource in by_urn.items()}
+
+
 def engine_document(document: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``document`` whose every URN (a resource's, its parent's, provider's, dependencies' and aliases') is
     the engine's. Idempotent: a document already in engine URNs comes back the same."""
     result = copy.deepcopy(dict(document))
     by_urn = {str(resource["urn"]): resource for resource in document.get("resources", [])}
-    urns = {urn: engine_urn(resource, by_urn) for urn, resource in by_urn.items()}
+    urns = engine_urns_of(document)
 
     def mapped(urn: Any) -> Any:
         return urns.get(urn, urn) if isinstance(urn, str) else urn

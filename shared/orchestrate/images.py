@@ -79,7 +79,7 @@ from shared.orchestrate.automation import (
 )
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, OutputSink, Status
 from shared.orchestrate.report import failure_detail
-from shared.urns import engine_urn
+from shared.urns import ROOT_STACK_TYPE, engine_urn
 
 if TYPE_CHECKING:
     # shared.release_tags imports pulumi and pulumi_aws (through shared.components.ecr): imported when a
@@ -94,7 +94,6 @@ REGISTRY_TYPES = (
     "aws:ecr/registryPolicy:RegistryPolicy",
     "aws:ecr/replicationConfiguration:ReplicationConfiguration",
 )
-ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 
 
 # -- which resources step 1 updates -------------------------------------------------------------------

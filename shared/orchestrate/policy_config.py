@@ -54,12 +54,11 @@ def engine_urns(documents: Sequence[dict[str, Any]]) -> dict[str, str]:
     """Each synth URN -> the URN the engine gives the same resource, which the CLI sends the packs: the synth's mock
     runtime keeps only a parent's last type where the engine chains every ancestor's
     (:func:`shared.urns.engine_urn`)."""
-    from shared.urns import engine_urn
+    from shared.urns import engine_urns_of
 
     mapping: dict[str, str] = {}
     for document in documents:
-        by_urn = {resource["urn"]: resource for resource in document["resources"]}
-        mapping.update({urn: engine_urn(resource, by_urn) for urn, resource in by_urn.items()})
+        mapping.update(engine_urns_of(document))
     return mapping
 
 

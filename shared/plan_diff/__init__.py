@@ -413,7 +413,11 @@ def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str,
     """What ``up`` would do to go from ``baseline`` to ``fresh`` (synth documents of one layer), by the URNs the engine
     gives their resources (:func:`shared.urns.engine_document`: a component's new type token or parent changes
     every descendant's, which the synth's own URNs show for its children only)."""
-    baseline, fresh = _in_engine_urns(baseline), _in_engine_urns(fresh)
+    return _diff_engine_documents(layer, _in_engine_urns(baseline), _in_engine_urns(fresh))
+
+
+def _diff_engine_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str, Any] | None) -> LayerDiff:
+    """:func:`diff_documents` of documents in engine URNs already."""
     new = _by_urn(fresh)
     old = _aliased(_by_urn(baseline), new)
     result = LayerDiff(layer)
@@ -502,7 +506,7 @@ def diff_layers(baseline: dict[str, dict[str, Any] | None], fresh: dict[str, dic
     """What ``up`` would do to each of ``layers`` (in DAG order), replacements carried to their readers."""
     baseline = {layer: _in_engine_urns(document) for layer, document in baseline.items()}
     fresh = {layer: _in_engine_urns(document) for layer, document in fresh.items()}
-    diffs = [diff_documents(layer, baseline.get(layer), fresh.get(layer)) for layer in layers]
+    diffs = [_diff_engine_documents(layer, baseline.get(layer), fresh.get(layer)) for layer in layers]
     _cascade(diffs, fresh, baseline)
     return diffs
 

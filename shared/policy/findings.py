@@ -12,8 +12,9 @@ from typing import Any
 
 from shared.dag import LAYERS
 from shared.policy_catalog import load_rules
+from shared.urns import ROOT_STACK_TYPE
 
-STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_TYPE = ROOT_STACK_TYPE
 
 
 def resource_name(urn: str | None) -> str | None:
