@@ -148,6 +148,10 @@ class ServiceSpec(BaseModel):
     cpu: int = 256
     memory: int = 512
     public: bool = False
+    #: how its public load balancer picks a task for a request (the target group's ``load_balancing.algorithm.type``):
+    #: ``round_robin`` (the default), or ``least_outstanding_requests`` for requests of very uneven length (inference
+    #: of varied inputs), which sends each to the task with the fewest in flight; public services only
+    load_balancing: Literal["round_robin", "least_outstanding_requests"] = "round_robin"
     #: task ephemeral storage in GiB (Fargate: 21..200; unset = Fargate's default 20 GiB); /tmp lives on it, and the
     #: pulled image, compressed and unpacked (shared.images.oversized_images)
     ephemeral_storage_gib: int | None = Field(default=None, ge=21, le=200)
@@ -364,6 +368,10 @@ class Catalog(BaseModel):
                     f"services.{name}.protects_jobs: its jobs may last {spec.queue_consumer_timeout_ms // 1000} s "
                     f"(max_job_seconds), longer than one task protection lasts ({TASK_PROTECTION_MAX_MINUTES * 60} s, "
                     "48 hours); shorten its max_job_seconds or remove the key")
+            if spec.load_balancing != "round_robin" and not spec.public:
+                raise ValueError(
+                    f"services.{name}.load_balancing: {name} is not public, so no load balancer routes to it (its "
+                    "callers reach it through the mesh proxy); remove the key")
             if spec.public and spec.request_timeout_seconds > PUBLIC_REQUEST_TIMEOUT_MAX:
                 raise ValueError(
                     f"services.{name}.request_timeout_seconds: {spec.request_timeout_seconds} s is longer than a "

@@ -315,6 +315,7 @@ class ComputePlatform(pulumi.ComponentResource):
                         account_id=settings.account_id, region=settings.region, partition=settings.partition,
                         log_retention_days=settings.log_retention_days,
                         request_timeout_seconds=plan.spec.request_timeout_seconds,
+                        load_balancing=plan.spec.load_balancing,
                         server_access_logs=self.artifacts.server_access_logs() if self.artifacts else None),
                     opts=child,
                 )

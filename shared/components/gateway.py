@@ -96,6 +96,8 @@ class PublicGatewayArgs:
     #: the catalog's request_timeout_seconds of the service: how long the ALB waits for one response, and
     #: how long in-flight requests may take to finish while a task leaves (the catalog keeps it <= 3600)
     request_timeout_seconds: int = DEFAULT_REQUEST_TIMEOUT_SECONDS
+    #: the catalog's load_balancing: how the target group picks a task for a request
+    load_balancing: str = "round_robin"
     #: the env's server-access-log bucket (the artifact store's), where the access-log bucket logs its own requests
     #: (Security Hub S3.9); None where the env has no artifact store, and the bucket logs nothing
     server_access_logs: ServerAccessLogTarget | None = None
@@ -163,6 +165,9 @@ class PublicGateway(pulumi.ComponentResource):
             # A leaving task (deploy, scale-in) drains this long before ECS sends it SIGTERM: a request in flight
             # gets its whole request timeout before the ALB breaks its connection (deregistration_delay).
             deregistration_delay=deregistration_delay(args.request_timeout_seconds),
+            # Always set, the default too: removing the catalog key then moves the target group back to round_robin
+            # (ModifyTargetGroupAttributes, in place), not to whatever the provider makes of an unset attribute.
+            load_balancing_algorithm_type=args.load_balancing,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
                 enabled=True, path=args.health_path, matcher="200-399", interval=TARGET_HEALTH_INTERVAL_SECONDS,
                 timeout=TARGET_HEALTH_TIMEOUT_SECONDS, healthy_threshold=TARGET_HEALTHY_THRESHOLD,
