@@ -1139,6 +1139,10 @@ def test_the_message_ttl_must_cover_every_try_of_the_longest_job(edit_env: Any, 
         load_env("dev")
     assert error.value.key == "messaging.message_ttl_ms"
     assert "(also preprocess, inference, gateway)" not in str(error.value), "those need 3 hours: covered"
+    edit_env("dev", _set("messaging.message_ttl_ms", 3_600_000))
+    with pytest.raises(ConfigError) as error:
+        load_env("dev")
+    assert "(also preprocess, inference, gateway)" in str(error.value), "6 x 30 minutes each: not covered either"
 
 
 def test_a_retry_budget_no_ttl_can_cover_says_to_unset_the_key(edit_env: Any, tmp_path: Path,

@@ -19,7 +19,9 @@ from shared.synth.engine import synth_env
 from tests.spec_envs import USER_ENV_DIR, USER_ENVIRON, user_envs
 from tests.synth_helpers import write_spec_baseline
 
-VPC = "urn:pulumi:prod::network::mlplatform:network:Network$aws:ec2/vpc:Vpc::vpc"
+#: top-level resources, as the synth names them (the root stack's type before their own; the diff compares the engine's
+#: URNs, which drop it: shared.urns)
+VPC = "urn:pulumi:prod::network::pulumi:pulumi:Stack$aws:ec2/vpc:Vpc::vpc"
 ROUTE = "urn:pulumi:prod::network::aws:ec2/route:Route::default"
 
 
@@ -149,6 +151,14 @@ def test_an_alias_naming_a_urn_another_fresh_resource_still_holds_takes_nothing_
     second = _resource(VPC.replace("::vpc", "::second-vpc"), "aws:ec2/vpc:Vpc", {"cidrBlock": "10.30.0.0/16"})
     fresh["resources"].append({**second, "aliases": [VPC]})
     assert sorted(_actions(BASE, fresh)) == [("add", "second-vpc", False), ("replace", "vpc", True)]
+
+
+def test_a_resource_that_keeps_its_urn_takes_no_other_state_through_its_alias() -> None:
+    # the engine looks a resource up by its own URN first and by its aliases only where that finds nothing: the VPC
+    # keeps its state, and the route its alias names is deleted (shown, so a protected one would block)
+    fresh = copy.deepcopy(BASE)
+    fresh["resources"] = [{**fresh["resources"][0], "aliases": [ROUTE]}]
+    assert _actions(BASE, fresh) == [("delete", "default", False)]
 
 
 def test_a_replaced_resources_id_in_an_ignored_input_of_a_reader_changes_nothing() -> None:
@@ -317,20 +327,25 @@ def test_an_alias_on_a_renamed_component_keeps_every_descendant(renamed: str) ->
     if renamed == "type":
         component["type"] = "mlplatform:broker:RabbitMqBroker"
     else:
-        new_name = f"{old_name}-main"
-        below = {component["urn"]}
-        for resource in fresh["resources"]:  # the synth's own URNs: the component and its children named anew
-            if resource.get("parent") in below or resource is component:
-                below.add(resource["urn"])
-        renames = {urn: urn.replace(f"::{old_name}", f"::{new_name}", 1) if urn.split("::", 3)[3].startswith(old_name)
-                   else urn for urn in below}
-        renames[component["urn"]] = component["urn"].rsplit("::", 1)[0] + f"::{new_name}"
+        # the SDK's naming convention the engine follows: a child named after its parent is renamed with it
+        names = {component["urn"]: (old_name, f"{old_name}-main")}  # synth URN -> (old name, new name)
+        grown = True
+        while grown:
+            grown = False
+            for resource in fresh["resources"]:
+                if resource["urn"] in names or resource.get("parent") not in names:
+                    continue
+                old_parent, new_parent = names[resource["parent"]]
+                name = resource["urn"].split("::", 3)[3]
+                names[resource["urn"]] = (name, new_parent + name[len(old_parent):] if name.startswith(old_parent)
+                                          else name)
+                grown = True
+        renames = {urn: urn.rsplit("::", 1)[0] + f"::{new}" for urn, (_old, new) in names.items()}
         for resource in fresh["resources"]:
             resource["urn"] = renames.get(resource["urn"], resource["urn"])
             resource["parent"] = renames.get(resource.get("parent"), resource.get("parent"))
             resource["name"] = resource["urn"].split("::", 3)[3]
-        assert any(name != old_name and name.startswith(new_name) for name in
-                   (r["name"] for r in fresh["resources"])), "a child named after the component"
+        assert f"{old_name}-main-sg" in {r["name"] for r in fresh["resources"]}, "a child named after the component"
     assert diff_documents("broker", deployed, fresh).changes == []
     component["aliases"] = []
     assert {c.action for c in diff_documents("broker", deployed, fresh).changes} == {"add", "delete"}

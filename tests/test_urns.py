@@ -54,3 +54,29 @@ def test_a_document_in_engine_urns_comes_back_the_same() -> None:
     assert engine_document(once) == once
     assert once != spec_document("prod", "compute"), "the synth's own URNs differ from the engine's"
     assert len({r["urn"] for r in once["resources"]}) == len(once["resources"])
+
+
+def test_every_reference_in_an_engine_document_names_one_of_its_resources() -> None:
+    """Parents, providers and dependencies follow the resources they name: the plan diff matches a replaced resource's
+    readers by them (a delete-first replacement several levels down takes its readers with it)."""
+    from shared.synth.engine import synth_env
+
+    document = engine_document(synth_env("prod", ["broker"])["broker"])
+    urns = {resource["urn"] for resource in document["resources"]}
+    nested = [r for r in document["resources"] if str(r["urn"]).split("::")[2].count("$") >= 2]
+    assert nested, "resources below a component's child, whose URNs the engine changes"
+    for resource in document["resources"]:
+        for key in ("parent", "provider"):
+            assert not resource.get(key) or resource[key] in urns or "::pulumi:pulumi:Stack::" in resource[key], \
+                (key, resource[key])
+        assert set(resource.get("dependencies", ())) <= urns, resource["urn"]
+        for named in resource.get("property_dependencies", {}).values():
+            assert set(named) <= urns, resource["urn"]
+
+
+def test_a_name_may_hold_the_separator() -> None:
+    """A URN's name is what follows its third ``::`` (Pulumi's URN format), "::" in it included."""
+    resource = _resource("urn:pulumi:prod::broker::a:b:Component$aws:s3/bucket:Bucket::c::bucket",
+                         "aws:s3/bucket:Bucket", COMPONENT)
+    (_, converted) = engine_document({"resources": [DOCUMENT["resources"][0], resource]})["resources"]
+    assert converted["urn"] == "urn:pulumi:prod::broker::a:b:Component$aws:s3/bucket:Bucket::c::bucket"

@@ -69,3 +69,4 @@ def test_the_catalog_offers_only_algorithms_elb_documents() -> None:
     values = {value.strip() for value in documented.group(1).split(",")} | {documented.group(2)}
     offered = set(get_args(ServiceSpec.model_fields["load_balancing"].annotation))
     assert offered <= values and "round_robin" in offered, (offered, values)
+    assert "weighted_random" not in offered, "its anomaly mitigation settings are not offered"
