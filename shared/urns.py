@@ -43,21 +43,21 @@ def _engine_alias(alias: str, resource: Mapping[str, Any], by_urn: Mapping[str, 
     one under the resource's own parent gets that parent's whole chain, a top-level one loses the root stack's type.
     One under another parent (an alias spec's ``parentUrn``) stays as it is: the synth does not know that parent's
     ancestors."""
-    head, sep, name = alias.rpartition("::")
-    prefix, _, qualified = head.rpartition("::")
-    if not sep or not prefix:
+    parts = alias.split("::", 3)
+    if len(parts) != 4:
         return alias
+    stack, project, qualified, name = parts
     above, dollar, own = qualified.rpartition("$")
     if not dollar:
         return alias  # top-level already
     if above == ROOT_STACK_TYPE:
-        return f"{prefix}::{own}::{name}"
+        return f"{stack}::{project}::{own}::{name}"
     parent = by_urn.get(str(resource.get("parent") or ""))
     if parent is None:
         return alias
     chain = _qualified_type(parent, by_urn)
     if above in (chain, str(parent["type"])):
-        return f"{prefix}::{chain}${own}::{name}"
+        return f"{stack}::{project}::{chain}${own}::{name}"
     return alias
 
 

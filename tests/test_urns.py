@@ -78,5 +78,7 @@ def test_a_name_may_hold_the_separator() -> None:
     """A URN's name is what follows its third ``::`` (Pulumi's URN format), "::" in it included."""
     resource = _resource("urn:pulumi:prod::broker::a:b:Component$aws:s3/bucket:Bucket::c::bucket",
                          "aws:s3/bucket:Bucket", COMPONENT)
+    resource["aliases"] = ["urn:pulumi:prod::broker::pulumi:pulumi:Stack$aws:s3/bucket:Bucket::c::old"]  # top-level
     (_, converted) = engine_document({"resources": [DOCUMENT["resources"][0], resource]})["resources"]
     assert converted["urn"] == "urn:pulumi:prod::broker::a:b:Component$aws:s3/bucket:Bucket::c::bucket"
+    assert converted["aliases"] == ["urn:pulumi:prod::broker::aws:s3/bucket:Bucket::c::old"]
