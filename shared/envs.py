@@ -407,6 +407,10 @@ class MaintenanceWindow(_Strict):
         return self.day_of_week, self.time_of_day, self.time_zone
 
 
+#: RabbitMQ refuses a ``message-ttl`` above 2^32 - 1 ms, about 49.7 days (rabbit_policies, message-ttl validation)
+MESSAGE_TTL_MAX_MS = 4_294_967_295
+
+
 class MessagingConfig(_Strict):
     broker: Literal["amazon-mq", "external"]
     #: the broker's weekly maintenance window (amazon-mq only); unset: Sunday 03:00 UTC
@@ -421,8 +425,7 @@ class MessagingConfig(_Strict):
     deployment_mode: Literal["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"] = "SINGLE_INSTANCE"
     external: ExternalBroker | None = None
     # Queue settings, applied as RabbitMQ policies (changeable in place; see shared/components/messaging.py).
-    #: at most 2^32 - 1 ms, what RabbitMQ takes (MESSAGE_TTL_MAX_MS, below)
-    message_ttl_ms: int | None = Field(default=None, ge=1000, le=4_294_967_295)
+    message_ttl_ms: int | None = Field(default=None, ge=1000, le=MESSAGE_TTL_MAX_MS)
     max_length: int = Field(default=100_000, ge=1, description="length limit of each work queue (operator policy)")
     dead_letter_max_length: int = Field(default=100_000, ge=1, description="length limit of each DLQ (operator policy)")
     delivery_limit: int = Field(default=5, ge=1, le=100)
@@ -1219,10 +1222,6 @@ def _rule_steady_state_covers_startup(path: Path, env: EnvConfig, catalog: Catal
                 f"check's next pass, the old task's "
                 f"drain and stop, {DEPLOY_OVERHEAD_SECONDS} s to place and pull); give at least "
                 f"{-(-needed // 60)} minutes")
-
-
-#: RabbitMQ refuses a ``message-ttl`` above 2^32 - 1 ms, about 49.7 days (rabbit_policies, message-ttl validation)
-MESSAGE_TTL_MAX_MS = 4_294_967_295
 
 
 def _rule_ttl_covers_retries(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:

@@ -18,14 +18,30 @@ from typing import Any
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 
 
+def urn_parts(urn: str) -> tuple[str, str, str, str] | None:
+    """(stack, project, qualified type, name) of a URN ``urn:pulumi:<stack>::<project>::<type>::<name>``, the name
+    last (it may itself hold "::"); None if it is not one."""
+    if not urn.startswith("urn:pulumi:"):
+        return None
+    parts = urn.removeprefix("urn:pulumi:").split("::", 3)
+    if len(parts) != 4 or not all(parts[:3]):
+        return None
+    return parts[0], parts[1], parts[2], parts[3]
+
+
+def make_urn(stack: str, project: str, qualified_type: str, name: str) -> str:
+    return f"urn:pulumi:{stack}::{project}::{qualified_type}::{name}"
+
+
 def engine_urn(resource: Mapping[str, Any], by_urn: Mapping[str, Mapping[str, Any]]) -> str:
     """The engine's URN of ``resource`` of a synth document (``by_urn``: the document's resources by their URN), the
     chain rebuilt from the document's parent links. The same for a document already in engine URNs."""
-    # urn:pulumi:<stack>::<project>::<qualified type>::<name>, the name last (it may itself hold "::")
-    prefix, project, _qualified, name = str(resource["urn"]).split("::", 3)
+    parts = urn_parts(str(resource["urn"]))
+    if parts is None:
+        raise ValueError(f"{resource['urn']!r} is not a Pulumi URN")
+    stack, project, _qualified, name = parts
     # The engine's URN carries the bare stack name, also for a stack selected as <org>/<project>/<stack>.
-    stack = prefix.removeprefix("urn:pulumi:").rsplit("/", 1)[-1]
-    return f"urn:pulumi:{stack}::{project}::{_qualified_type(resource, by_urn)}::{name}"
+    return make_urn(stack.rsplit("/", 1)[-1], project, _qualified_type(resource, by_urn), name)
 
 
 def _qualified_type(resource: Mapping[str, Any], by_urn: Mapping[str, Mapping[str, Any]]) -> str:
@@ -43,21 +59,21 @@ def _engine_alias(alias: str, resource: Mapping[str, Any], by_urn: Mapping[str, 
     one under the resource's own parent gets that parent's whole chain, a top-level one loses the root stack's type.
     One under another parent (an alias spec's ``parentUrn``) stays as it is: the synth does not know that parent's
     ancestors."""
-    parts = alias.split("::", 3)
-    if len(parts) != 4:
+    parts = urn_parts(alias)
+    if parts is None:
         return alias
     stack, project, qualified, name = parts
     above, dollar, own = qualified.rpartition("$")
     if not dollar:
         return alias  # top-level already
     if above == ROOT_STACK_TYPE:
-        return f"{stack}::{project}::{own}::{name}"
+        return make_urn(stack, project, own, name)
     parent = by_urn.get(str(resource.get("parent") or ""))
     if parent is None:
         return alias
     chain = _qualified_type(parent, by_urn)
     if above in (chain, str(parent["type"])):
-        return f"{stack}::{project}::{chain}${own}::{name}"
+        return make_urn(stack, project, f"{chain}${own}", name)
     return alias
 
 

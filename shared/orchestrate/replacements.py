@@ -21,6 +21,7 @@ from pulumi import automation as auto
 
 from shared.errors import UsageError
 from shared.protect import is_stateful
+from shared.urns import urn_parts
 
 #: Steps that destroy the resource's current instance (``delete-replaced`` is the old one going,
 #: ``create-replacement``/``replace`` announce it). ``discard``/``read-replacement``/``import-replacement``
@@ -29,17 +30,6 @@ DESTRUCTIVE_OPS: frozenset[str] = frozenset({
     auto.OpType.REPLACE.value, auto.OpType.CREATE_REPLACEMENT.value, auto.OpType.DELETE_REPLACED.value,
     auto.OpType.DELETE.value,
 })
-
-
-def urn_parts(urn: str) -> tuple[str, str, str, str] | None:
-    """(stack, project, qualified type, name) of an engine URN ``urn:pulumi:<stack>::<project>::<type>::<name>``
-    (the stack is the bare stack name, see :func:`shared.urns.engine_urn`); None if it is not one."""
-    if not urn.startswith("urn:pulumi:"):
-        return None
-    parts = urn.removeprefix("urn:pulumi:").split("::", 3)
-    if len(parts) != 4 or not all(parts[:3]):
-        return None
-    return parts[0], parts[1], parts[2], parts[3]
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ from typing import Any
 from shared import REPO_ROOT
 from shared.errors import UsageError
 from shared.synth.engine import UNKNOWN
-from shared.urns import engine_document
+from shared.urns import engine_document, make_urn, urn_parts
 
 BASELINE_DIR = REPO_ROOT / "tests" / "snapshots"
 
@@ -334,13 +334,16 @@ def _inherited_aliases(new: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
         resource = new[urn]
         aliases = list(resource.get("aliases", ()))
         parent = resource.get("parent")
-        if parent in new:
-            name = urn.split("::", 3)[3]
-            parent_name = str(parent).split("::", 3)[3]
+        own, above = urn_parts(urn), urn_parts(str(parent)) if parent in new else None
+        if own is not None and above is not None:
+            name, parent_name = own[3], above[3]
             for alias in of(str(parent)):
-                prefix, project, qualified, alias_name = alias.split("::", 3)
+                parts = urn_parts(alias)
+                if parts is None:
+                    continue
+                stack, project, qualified, alias_name = parts
                 child = alias_name + name[len(parent_name):] if name.startswith(parent_name) else name
-                aliases.append(f"{prefix}::{project}::{qualified}${resource['type']}::{child}")
+                aliases.append(make_urn(stack, project, f"{qualified}${resource['type']}", child))
         found[urn] = aliases
         return aliases
 
