@@ -154,8 +154,12 @@ CALLS: dict[str, Call] = {
         "name": "repositoryName", "encryptionConfigurations": "encryptionConfiguration",
         "forceDelete": None}),  # the provider's: delete the images with the repository
     "aws:ecs/cluster:Cluster": Call("ecs", "CreateCluster", {"name": "clusterName"}),
+    # the provider sends an empty default strategy when none is set (the member is required)
+    "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": Call("ecs", "PutClusterCapacityProviders", {
+        "clusterName": "cluster", "defaultCapacityProviderStrategies": "defaultCapacityProviderStrategy"}),
     "aws:ecs/service:Service": Call("ecs", "CreateService", {
         "name": "serviceName", "enableEcsManagedTags": "enableECSManagedTags",
+        "capacityProviderStrategies": "capacityProviderStrategy",
         "deploymentMaximumPercent": "deploymentConfiguration.maximumPercent",
         "deploymentMinimumHealthyPercent": "deploymentConfiguration.minimumHealthyPercent",
         "deploymentCircuitBreaker": "deploymentConfiguration.deploymentCircuitBreaker",

@@ -123,6 +123,7 @@ TYPE_SERVICES: dict[str, tuple[str, ...]] = {
     "aws:ecr/replicationConfiguration:ReplicationConfiguration": ("ecr",),
     "aws:ecr/repository:Repository": ("ecr", "kms"),
     "aws:ecs/cluster:Cluster": ("ecs", "servicediscovery"),
+    "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": ("ecs",),
     "aws:ecs/service:Service": ("ecs",),
     "aws:ecs/taskDefinition:TaskDefinition": ("ecs",),
     "aws:iam/role:Role": ("iam",),

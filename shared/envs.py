@@ -448,6 +448,10 @@ class ServiceSettings(_Strict):
     min_count: int = Field(default=1, ge=0)
     max_count: int = Field(default=2, ge=1)
     cpu_target_percent: int = Field(default=60, ge=10, le=95)
+    #: where its tasks run: ``on_demand`` (Fargate) or ``spot`` (Fargate Spot: spare capacity at a discount, taken
+    #: back with two minutes' warning, none launched while there is none); spot only for a service that only its
+    #: queue brings work to (:func:`_rule_spot_queue_only`)
+    capacity: Literal["on_demand", "spot"] = "on_demand"
 
     @model_validator(mode="after")
     def _counts(self) -> ServiceSettings:
@@ -1332,6 +1336,22 @@ def _rule_cpu_target_applies(path: Path, env: EnvConfig, catalog: Catalog) -> It
                    "Autoscaling); remove the key")
 
 
+def _rule_spot_queue_only(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """``capacity: spot`` for a service an HTTP request reaches. Fargate Spot takes a task back with two minutes'
+    warning and launches none while it has no spare capacity (AWS does not fall back to on-demand): a caller's or the
+    load balancer's requests then fail, where a queue's messages wait for the next task (README, Fargate Spot)."""
+    for service, settings in env.services.items():
+        if service in catalog.services and settings.capacity == "spot" and not catalog.queue_only(service):
+            spec = catalog[service]
+            reached = ("it is public (its load balancer's requests)" if spec.public else
+                       f"{', '.join(catalog.callers(service))} call it over HTTP" if catalog.callers(service) else
+                       "it consumes no queue (only HTTP requests bring it work)")
+            yield (path, f"services.{service}.capacity",
+                   f"spot is for a service only its queue brings work to, and {reached}: Fargate Spot stops a task "
+                   "with two minutes' warning and starts none while it has no spare capacity, so those requests would "
+                   "fail; use on_demand")
+
+
 def _rule_protected_consumer_canaries(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """A consumer that protects its working tasks (catalog ``protects_jobs``) scales in on its work queue's
     IdleConsumers, a figure of the whole queue; each canary version is its own ECS service on that queue, with its own
@@ -1624,6 +1644,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_fargate_sizes, ("services",)),
     (_rule_min_count_wakes, ("services", "messaging")),
     (_rule_cpu_target_applies, ("services", "messaging")),
+    (_rule_spot_queue_only, ("services",)),
     (_rule_protected_consumer_canaries, ("mesh", "messaging")),
     (_rule_depth_alarms_reachable, ("alarms", "messaging")),
     (_rule_cloud_map_instances, ("services", "mesh")),

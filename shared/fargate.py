@@ -23,6 +23,12 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
 OPERATING_SYSTEM_FAMILY = "LINUX"
 CPU_ARCHITECTURE = "X86_64"
 IMAGE_PLATFORM = ("linux", "amd64")
+#: The Fargate capacity providers, by an env's ``services.<svc>.capacity`` (shared.envs.ServiceSettings): each ECS
+#: service names its own in a capacity provider strategy, and the cluster is associated with both (botocore ecs
+#: CapacityProviderStrategyItem: "The Fargate capacity providers are available to all accounts and only need to be
+#: associated with a cluster to be used"). FARGATE_SPOT runs a task on spare capacity and takes it back with a
+#: two-minute warning (a SIGTERM, then the stopTimeout, at most Fargate's 120 s).
+CAPACITY_PROVIDERS: dict[str, str] = {"on_demand": "FARGATE", "spot": "FARGATE_SPOT"}
 #: A task's ephemeral storage when its task definition sets none (Linux platform 1.4.0 and later), GiB: it holds the
 #: pulled (compressed) image and its unpacked layers besides the bind mounts (ECS developer guide, "Fargate task
 #: ephemeral storage for Amazon ECS").

@@ -44,7 +44,7 @@ from shared.envs import (
     scales_in_while_working,
 )
 from shared.errors import ConfigError
-from shared.fargate import fargate_size_problem
+from shared.fargate import CAPACITY_PROVIDERS, fargate_size_problem
 from shared.gateway_names import s3_bucket_arn
 from shared.mesh_names import unit_name
 from shared.port_retirement import CALLED_PORTS_OUTPUT
@@ -85,6 +85,7 @@ def plan_service(env: EnvConfig, catalog: Catalog, service: str) -> ServicePlan:
         queue_only=catalog.queue_only(spec.name),
         called=bool(catalog.callers(service)),
         handoff_sources=tuple(catalog.handoff_sources(service)),
+        capacity_provider=CAPACITY_PROVIDERS[settings.capacity],
         # Weighted canaries exist only in App Mesh (the mesh layer refuses them otherwise); each version
         # has its own virtual node, so its own ECS service with its own Envoy.
         versions=tuple(v.version for v in env.mesh.canaries.get(service, ())) if env.mesh.provider == "appmesh"
@@ -243,6 +244,13 @@ class ComputePlatform(pulumi.ComponentResource):
             ) if namespace_arn is not None else None,
             opts=child,
         )
+        # Both Fargate capacity providers, whichever the env's services use now: an ECS service names its own in its
+        # strategy, which must name one associated with the cluster (botocore ecs CapacityProviderStrategyItem), and a
+        # service moved between them (env `capacity`) then changes in place with the cluster as it is. No default
+        # strategy: none of the platform's services goes without one of its own.
+        self.capacity_providers = aws.ecs.ClusterCapacityProviders(
+            f"{name}-capacity-providers", cluster_name=self.cluster.name,
+            capacity_providers=sorted(set(CAPACITY_PROVIDERS.values())), opts=child)
         # Discovery's namespace outlives compute's ECS services (a service dropped from the release or the catalog,
         # `destroy --layers compute`), and ECS removes the Cloud Map service of a deleted ECS service only later, while
         # a discovery name must be unique in it (botocore ecs ServiceConnectService.discoveryName): each ECS service
@@ -302,6 +310,9 @@ class ComputePlatform(pulumi.ComponentResource):
             # what the ECS service is created after: its callees' ECS services and, behind a gateway, the listener
             start_after: list[pulumi.Resource] = [self.service_connect_drains[service]] \
                 if service in self.service_connect_drains else []
+            # its strategy's capacity provider is associated with the cluster first (and, on delete, stays until the
+            # ECS service is gone: ECS refuses to drop a provider a service still uses)
+            start_after.append(self.capacity_providers)
             if plan.spec.public and args.public_gateway:
                 assert args.certificate_arn is not None, "the env schema requires it with public_gateway"
                 gateway = PublicGateway(

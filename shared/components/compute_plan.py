@@ -76,6 +76,8 @@ class ServicePlan:
     called: bool = False
     #: the publishers whose handoffs it may get (shared.catalog.Catalog.handoff_sources): it consumes their keys
     handoff_sources: tuple[str, ...] = ()
+    #: the Fargate capacity provider its tasks run on (env ``services.<svc>.capacity``; shared.fargate)
+    capacity_provider: str = "FARGATE"
 
     @property
     def name(self) -> str:

@@ -302,7 +302,16 @@ def ecs_service(name: str, args: FargateServiceArgs, task: aws.ecs.TaskDefinitio
         name=upstreams.mesh.apply(lambda mesh: ecs_service_name(mesh, service, version)) if version else service,
         cluster=args.cluster_arn,
         task_definition=after_callees_rolled_out(settings.env_name, args.unit, task.arn, args.callee_rollouts),
-        launch_type="FARGATE",
+        # A strategy, not a launch type, also on on-demand Fargate: a service then moves between FARGATE and
+        # FARGATE_SPOT (env `capacity`) in place, with a new deployment, where a launch-type service would have to be
+        # replaced (the provider's launch_type is ForceNew; ECS takes a strategy change only with a forced new
+        # deployment, which the provider refuses to plan without force_new_deployment: terraform-provider-aws
+        # ecs/service.go capacityProviderStrategyCustomizeDiff, PR #43533).
+        capacity_provider_strategies=[aws.ecs.ServiceCapacityProviderStrategyArgs(
+            capacity_provider=plan.capacity_provider, weight=1, base=0)],
+        # Any update of the service starts a new deployment (UpdateService forceNewDeployment), as a task definition
+        # change does anyway; with minimum healthy 100 % it replaces tasks without a gap.
+        force_new_deployment=True,
         desired_count=plan.desired_count,
         network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
             subnets=upstreams.network.private_subnet_ids,

@@ -394,8 +394,16 @@ def roles_declared(env: EnvConfig, layers: Iterable[str]) -> dict[str, int]:
     return {layer: count for layer, count in declared.items() if count}
 
 
-def _compute_needs(env: EnvConfig) -> list[QuotaNeed]:
-    running = released_units(env)
+#: Fargate capacity provider -> its vCPU quota (service code "fargate"): ECS developer guide, "Amazon ECS service
+#: quotas" (Fargate): "Fargate On-Demand vCPU resource count" L-3032A538, "Fargate Spot vCPU resource count" L-36FBB829.
+FARGATE_VCPU_QUOTAS: dict[str, tuple[str, str]] = {
+    "FARGATE": ("L-3032A538", "Fargate On-Demand vCPU resource count"),
+    "FARGATE_SPOT": ("L-36FBB829", "Fargate Spot vCPU resource count"),
+}
+
+
+def _fargate_need(provider: str, running: list[tuple[ServicePlan, int]]) -> QuotaNeed:
+    """The vCPUs ``running`` (the released units on ``provider``) need of its quota."""
     desired = sum(_vcpus(plan.cpu, plan.desired_count * units) for plan, units in running)
     # A release rolls each service with its minimum healthy percent at 100: a new task starts before an old one stops,
     # so a quota of exactly the desired tasks lets the first `up` create them and then stalls every release of the
@@ -407,15 +415,22 @@ def _compute_needs(env: EnvConfig) -> list[QuotaNeed]:
                       f" (max {plan.max_count * units})" for plan, units in running)
     rolling = (f"; and {headroom:g} for one more {largest.name} task while a release replaces one (minimum healthy "
                "100 %)") if largest is not None else ""
-    # ECS developer guide, "Amazon ECS service quotas" (Fargate): quota code L-3032A538, service "fargate".
-    needs = [QuotaNeed("fargate", "L-3032A538", "Fargate On-Demand vCPU resource count", "compute",
-                       desired + headroom, max(peak, desired + headroom),
-                       f"vCPU x desired count of each released service: {parts}{rolling}; peak: every service at "
-                       f"max_count during a rolling deployment ({DEPLOYMENT_MAXIMUM_PERCENT} %)",
-                       unapplied=("a new account's Fargate vCPUs can be a few, below AWS's default, until its use "
-                                  "grows: where compute's tasks stay PROVISIONING or ECS says \"You've reached the "
-                                  "limit on the number of vCPUs you can run concurrently\", ask for the quota with "
-                                  "this command"))]
+    code, quota = FARGATE_VCPU_QUOTAS[provider]
+    return QuotaNeed("fargate", code, quota, "compute", desired + headroom, max(peak, desired + headroom),
+                     f"vCPU x desired count of each released service on {provider}: {parts}{rolling}; peak: every "
+                     f"service at max_count during a rolling deployment ({DEPLOYMENT_MAXIMUM_PERCENT} %)",
+                     unapplied=("a new account's Fargate vCPUs can be a few, below AWS's default, until its use "
+                                "grows: where compute's tasks stay PROVISIONING or ECS says \"You've reached the "
+                                "limit on the number of vCPUs you can run concurrently\", ask for the quota with "
+                                "this command"))
+
+
+def _compute_needs(env: EnvConfig) -> list[QuotaNeed]:
+    running = released_units(env)
+    # On-demand always (its count is the preflight's first figure); Spot where a service runs there (env `capacity`).
+    needs = [_fargate_need(provider, [(plan, units) for plan, units in running if plan.capacity_provider == provider])
+             for provider in FARGATE_VCPU_QUOTAS
+             if provider == "FARGATE" or any(plan.capacity_provider == provider for plan, _ in running)]
     # Every task is an instance of its service's Cloud Map service, all of them in the env's one namespace
     # (shared.aws_limits); a Cloud Map service's own 1,000 is refused by the env loader.
     needs.append(QuotaNeed(

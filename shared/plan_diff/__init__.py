@@ -229,6 +229,13 @@ ONE_OF_KIND: dict[str, frozenset[str]] = {
 }
 
 
+#: type -> inputs the provider's schema marks Optional and Computed: a program that stops setting one leaves the state's
+#: value as it is (no diff, so no replace where it is replace-on-change). terraform-provider-aws ecs/service.go:
+#: launch_type is Optional, Computed and ForceNew, so a service moved from a launch type to a capacity provider
+#: strategy changes in place (the strategy; UpdateService with a forced new deployment).
+KEPT_WHEN_UNSET: dict[str, frozenset[str]] = {"aws:ecs/service:Service": frozenset({"launchType"})}
+
+
 def _kind_changes(type_: str, before: dict[str, Any], after: dict[str, Any]) -> bool:
     kinds = ONE_OF_KIND.get(type_, frozenset())
     return {k for k in kinds if before.get(k)} != {k for k in kinds if after.get(k)}
@@ -439,6 +446,7 @@ def _diff_engine_documents(layer: str, baseline: dict[str, Any] | None, fresh: d
             continue  # a component has no inputs of its own in the cloud
         before_inputs, after_inputs = before.get("inputs", {}), after.get("inputs", {})
         ignored = set(after.get("ignore_changes", ())) & set(before_inputs)  # without an old value the new one goes
+        ignored |= KEPT_WHEN_UNSET.get(after["type"], frozenset()) - set(after_inputs)
         changed = tuple(sorted(key for key in set(before_inputs) | set(after_inputs)
                                if key not in ignored and _differs(before_inputs.get(key), after_inputs.get(key))))
         if not changed:

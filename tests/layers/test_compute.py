@@ -162,7 +162,9 @@ def test_services_run_in_the_network_layers_private_subnets_with_its_service_sg_
             "assignPublicIp": False,
         }
         assert not set(network["public_subnet_ids"]) & set(inputs["networkConfiguration"]["subnets"])
-        assert inputs["launchType"] == "FARGATE"
+        # on-demand Fargate through a capacity provider strategy (env `capacity`), not a launch type
+        assert "launchType" not in inputs
+        assert inputs["capacityProviderStrategies"] == [{"capacityProvider": "FARGATE", "weight": 1, "base": 0}]
         assert inputs["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
         assert inputs["waitForSteadyState"] is True  # up fails when a service does not settle
         assert inputs["enableExecuteCommand"] is False

@@ -1,0 +1,136 @@
+"""Where a service's tasks run: on-demand Fargate, or Fargate Spot (env ``services.<svc>.capacity``) for a service only
+its queue brings work to. Every ECS service names its capacity provider in a strategy (no launch type), the cluster
+is associated with both Fargate providers before any service is created, and moving a service between them is an
+update in place with a new deployment, never a replace (which would stop every task at once and, for a consumer,
+drop the jobs it holds)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import botocore.session
+import pytest
+
+from shared.envs import load_env
+from shared.errors import ConfigError, ConfigErrors
+from shared.fargate import CAPACITY_PROVIDERS
+from shared.orchestrate.account import FARGATE_VCPU_QUOTAS, _compute_needs
+from shared.plan_diff import diff_documents
+from tests.layers.compute_helpers import fresh
+from tests.synth_helpers import by_name, of_type
+
+SERVICE = "aws:ecs/service:Service"
+CAPACITY = "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders"
+CLUSTER = "aws:ecs/cluster:Cluster"
+
+
+def _spot(edit_env: Any, service: str = "training") -> None:
+    edit_env("dev", lambda data: data["services"][service].update(capacity="spot"))
+
+
+def _strategy(compute: dict[str, Any], service: str) -> list[dict[str, Any]]:
+    return by_name(compute, SERVICE, service)["inputs"]["capacityProviderStrategies"]
+
+
+def test_every_service_names_its_provider_and_the_cluster_has_both_before_any_service(edit_env: Any) -> None:
+    _spot(edit_env)
+    compute = fresh("dev")["compute"]
+    (association,) = of_type(compute, CAPACITY)
+    (cluster,) = of_type(compute, CLUSTER)
+    assert association["inputs"]["clusterName"] == cluster["inputs"]["name"]
+    assert sorted(association["inputs"]["capacityProviders"]) == ["FARGATE", "FARGATE_SPOT"]
+    assert not association["inputs"].get("defaultCapacityProviderStrategies")  # each service names its own
+    services = of_type(compute, SERVICE)
+    assert services
+    for service in services:
+        inputs = service["inputs"]
+        expected = "FARGATE_SPOT" if service["name"] == "training" else "FARGATE"
+        assert inputs["capacityProviderStrategies"] == [{"capacityProvider": expected, "weight": 1, "base": 0}]
+        assert "launchType" not in inputs  # CreateService refuses both (botocore ecs CreateService)
+        # ECS takes a strategy change only with a forced new deployment; the provider refuses to plan one without it
+        assert inputs["forceNewDeployment"] is True
+        # created after the association (a strategy may name only a provider associated with the cluster), deleted
+        # before it (ECS refuses to drop a provider a service uses)
+        assert association["urn"] in service["dependencies"], service["name"]
+
+
+def test_moving_a_consumer_to_spot_and_back_is_an_update_in_place(edit_env: Any) -> None:
+    before = fresh("dev")["compute"]
+    _spot(edit_env)
+    after = fresh("dev")["compute"]
+    assert _strategy(after, "training") == [{"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}]
+    for old, new in ((before, after), (after, before)):
+        changes = [(c.action, c.name, c.inputs) for c in diff_documents("compute", old, new).changes]
+        assert changes == [("update", "training", ("capacityProviderStrategies",))]
+
+
+def test_a_launch_type_service_deployed_before_moves_to_its_strategy_in_place() -> None:
+    """The deployed services of releases before this one have ``launchType: FARGATE`` (ForceNew in the provider) and
+    no strategy. The program no longer sets it; the provider's launch_type is Optional and Computed, so the state
+    keeps it without a diff, and the strategy is added in place (terraform-provider-aws ecs/service.go)."""
+    after = fresh("dev")["compute"]
+    before = {**after, "resources": [dict(resource) for resource in after["resources"]]}
+    for resource in before["resources"]:
+        if resource["type"] == SERVICE:
+            inputs = {key: value for key, value in resource["inputs"].items()
+                      if key not in ("capacityProviderStrategies", "forceNewDeployment")}
+            resource["inputs"] = {**inputs, "launchType": "FARGATE"}
+    changes = {(c.action, c.inputs) for c in diff_documents("compute", before, after).changes if c.type == SERVICE}
+    assert changes == {("update", ("capacityProviderStrategies", "forceNewDeployment"))}
+    # and a launch type the program does set is still replace-on-change
+    for resource in before["resources"]:
+        if resource["type"] == SERVICE:
+            resource["inputs"] = {**resource["inputs"], "launchType": "EC2"}
+    for resource in after["resources"]:
+        if resource["type"] == SERVICE:
+            resource["inputs"] = {**resource["inputs"], "launchType": "FARGATE"}
+    assert {c.action for c in diff_documents("compute", before, after).changes if c.type == SERVICE} == {"replace"}
+
+
+@pytest.mark.parametrize(("service", "reason"), [
+    ("gateway", "it is public"),
+    ("inference", "gateway, preprocess call it over HTTP"),
+])
+def test_spot_is_refused_for_a_service_an_http_request_reaches(edit_env: Any, service: str, reason: str) -> None:
+    _spot(edit_env, service)
+    with pytest.raises((ConfigError, ConfigErrors)) as raised:
+        load_env("dev")
+    message = str(raised.value)
+    assert f"services.{service}.capacity" in message and reason in message and "use on_demand" in message, message
+
+
+def test_an_unknown_capacity_is_refused(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["services"]["training"].update(capacity="FARGATE_SPOT"))
+    with pytest.raises((ConfigError, ConfigErrors)) as raised:
+        load_env("dev")
+    assert "services.training.capacity" in str(raised.value)
+
+
+def test_spot_tasks_count_against_the_spot_vcpu_quota(edit_env: Any) -> None:
+    """ECS developer guide, "Amazon ECS service quotas": a Fargate Spot task's vCPUs count against "Fargate Spot vCPU
+    resource count" (L-36FBB829), not the on-demand one (L-3032A538)."""
+    on_demand = {need.quota_code: need for need in _compute_needs(load_env("dev"))}
+    assert "L-3032A538" in on_demand and "L-36FBB829" not in on_demand
+    _spot(edit_env)
+    needs = {need.quota_code: need for need in _compute_needs(load_env("dev"))}
+    spot, regular = needs["L-36FBB829"], needs["L-3032A538"]
+    assert (spot.service_code, spot.name) == ("fargate", "Fargate Spot vCPU resource count")
+    assert "training" in spot.what and "training" not in regular.what
+    training_vcpus = 2048 / 1024  # catalog cpu 2048, desired 1 in dev: and one more while a release rolls it
+    assert spot.need == 2 * training_vcpus
+    assert regular.need <= on_demand["L-3032A538"].need - training_vcpus
+
+
+def test_the_capacity_providers_are_the_ones_ecs_names() -> None:
+    """botocore ecs CapacityProviderStrategyItem: "To use a Fargate capacity provider, specify either the FARGATE or
+    FARGATE_SPOT capacity providers"; each has its vCPU quota."""
+    model = botocore.session.get_session().get_service_model("ecs")
+    documentation = model.shape_for("CapacityProviderStrategyItem").documentation
+    for provider in CAPACITY_PROVIDERS.values():
+        assert f"<code>{provider}</code>" in documentation, provider
+    assert set(FARGATE_VCPU_QUOTAS) == set(CAPACITY_PROVIDERS.values())
+
+
+def test_the_shipped_envs_run_on_demand() -> None:
+    for name in ("dev", "staging", "prod"):
+        assert {settings.capacity for settings in load_env(name).services.values()} == {"on_demand"}, name
