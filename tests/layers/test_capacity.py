@@ -134,3 +134,13 @@ def test_the_capacity_providers_are_the_ones_ecs_names() -> None:
 def test_the_shipped_envs_run_on_demand() -> None:
     for name in ("dev", "staging", "prod"):
         assert {settings.capacity for settings in load_env(name).services.values()} == {"on_demand"}, name
+
+
+def test_an_interruption_is_no_unexpected_task_stop() -> None:
+    """botocore ecs TaskStopCode: ECS stops an interrupted Spot task with ``SpotInterruption``; the task-stops alarm
+    counts a container's own exit and a failed start, so an interruption pages no one (README, Fargate Spot)."""
+    from shared.components.task_stops import UNEXPECTED_STOP_CODES
+
+    codes = botocore.session.get_session().get_service_model("ecs").shape_for("TaskStopCode").enum
+    assert "SpotInterruption" in codes and "SpotInterruption" not in UNEXPECTED_STOP_CODES
+    assert set(UNEXPECTED_STOP_CODES) <= set(codes)
