@@ -1168,6 +1168,10 @@ class RunningImage:
     #: its PRIMARY deployment completed at a desired count of 0 and no task of it runs (a service at ``min_count`` 0
     #: with no backlog): ECS reports the deployment's digest, but no task runs it now, so nothing shows it starts
     resting: bool = False
+    #: a Fargate Spot service whose completed deployment runs no task while one is on its way or Spot has no capacity
+    #: for it (env ``capacity: spot``): AWS takes Spot tasks back and starts none without capacity, so that is how
+    #: Spot runs, not a failed release; still, no task shows the digest starts
+    awaiting_spot: bool = False
 
     @property
     def where(self) -> str:
@@ -1178,6 +1182,8 @@ class RunningImage:
             return f"{self.where}: {self.problem}"
         if self.resting:
             return f"{self.where} rests at 0 tasks: no task runs {self.digest or 'its image'}"
+        if self.awaiting_spot:
+            return f"{self.where} waits for Fargate Spot capacity: no task runs {self.digest or 'its image'}"
         return f"{self.where} runs {self.digest or 'an image not pinned by digest'}"
 
 
@@ -1242,11 +1248,31 @@ def running_images(env: EnvConfig, services: Iterable[str], clients: ClientFacto
             reason = deployment.get("rolloutStateReason") or ""
             problem = (f"its deployment of {digest or 'an image not pinned by digest'} is {rollout}"
                        f"{' (' + reason + ')' if reason else ''}")
-        elif desired > 0 and running < 1:
+        elif desired > 0 and running < 1 and not _awaits_spot(item, deployment):
             problem = f"its deployment of {digest} runs no task"
         results.append(RunningImage(service, name, digest, problem, arn,
-                                    resting=problem is None and desired == 0 and running == 0))
+                                    resting=problem is None and desired == 0 and running == 0,
+                                    awaiting_spot=problem is None and desired > 0 and running < 1))
     return results
+
+
+#: What ECS says when Fargate has no capacity for a task: a service's event "(service <name>) was unable to place a
+#: task. Reason: Capacity is unavailable at this time. Please try again later or in a different availability zone"
+#: (AWS re:Post knowledge center, "ecs-fargate-runtask-capacity", quotes the same reason for RunTask).
+CAPACITY_UNAVAILABLE = "Capacity is unavailable"
+
+
+def _awaits_spot(service: Mapping[str, Any], deployment: Mapping[str, Any]) -> bool:
+    """Whether a Fargate Spot service (its strategy names FARGATE_SPOT) runs no task because Spot took it back: a
+    replacement is pending, or the service's newest event says Fargate has no capacity. Fargate Spot does not fall back
+    to on-demand; ECS retries until capacity comes. Any other service, or a Spot one whose tasks stop for another
+    reason, is a problem."""
+    strategy = service.get("capacityProviderStrategy") or []
+    if not any(item.get("capacityProvider") == "FARGATE_SPOT" for item in strategy):
+        return False
+    events = sorted(service.get("events") or [], key=lambda event: str(event.get("createdAt", "")), reverse=True)
+    newest = str(events[0].get("message", "")) if events else ""
+    return int(deployment.get("pendingCount", 0)) > 0 or CAPACITY_UNAVAILABLE in newest
 
 
 def applied_task_definitions(outputs: Mapping[str, Any] | None) -> dict[str, str]:

@@ -167,6 +167,15 @@ def check_deployed(images: Mapping[str, str], source: EnvConfig, running: Sequen
             f"queue, or raise its desired count (`aws ecs update-service --cluster {cluster} --service "
             f"{entry.ecs_service} --desired-count 1`); wait until its task runs the digest, then promote again"
             for entry in resting))
+    # A Fargate Spot service Spot took its tasks back from: its digest ran, but no task runs it now to show it still
+    # starts (and its next task starts only when Spot has capacity).
+    waiting = [entry for entry in running if entry.awaiting_spot and entry.service in pending]
+    if waiting:
+        raise GateRefused("deployed", "; ".join(
+            f"{source.name}'s {entry.describe()}: nothing shows it starts now. Promote again once a task runs it "
+            f"(`aws ecs describe-services --cluster {cluster_name(source.name)} --services {entry.ecs_service}` "
+            "shows its running count and events), or move it to on-demand Fargate in "
+            f"{source.name} (services.{entry.service}.capacity: on_demand)" for entry in waiting))
     out.write(f"gate deployed: ok (ECS in {source.name} runs every promoted digest, rollouts completed)\n")
 
 

@@ -743,11 +743,14 @@ class ImageGatedRunner:
         from shared.promote import PROMOTION_ORDER  # shared.promote imports this module
 
         for entry in running:
+            promoted = (f"; promoting it from {env.name} is refused until a task runs it"
+                        if env.name in PROMOTION_ORDER[:-1] else "")
             if entry.resting:
-                promoted = (f"; promoting it from {env.name} is refused until a task runs it"
-                            if env.name in PROMOTION_ORDER[:-1] else "")
                 on_output(f"ecs: note: {entry.describe()} (its deployment completed without a task): it first "
                           f"starts when its queue's backlog wakes it{promoted}")
+            elif entry.awaiting_spot:
+                on_output(f"ecs: note: {entry.describe()} (its deployment completed; Spot took its tasks back or has "
+                          f"no capacity, and AWS starts none on on-demand Fargate): its queue waits{promoted}")
         compared = " and the task definition compute applied" if applied else ""
         on_output(f"ecs: every service runs its released digest{compared} ({len(images)} checked)")
         return result
