@@ -144,3 +144,17 @@ def test_an_interruption_is_no_unexpected_task_stop() -> None:
     codes = botocore.session.get_session().get_service_model("ecs").shape_for("TaskStopCode").enum
     assert "SpotInterruption" in codes and "SpotInterruption" not in UNEXPECTED_STOP_CODES
     assert set(UNEXPECTED_STOP_CODES) <= set(codes)
+
+
+def test_the_installed_provider_changes_a_strategy_in_place() -> None:
+    """The move of a deployed service from its launch type to a strategy (and any later strategy change) is an
+    in-place UpdateService only with terraform-provider-aws PR #43533 (2025-07) and later: before it, the provider's
+    CustomizeDiff forced a new resource, so every ECS service would be deleted and created again. The installed
+    pulumi_aws documents the later behaviour; a downgrade past it fails here."""
+    import inspect
+
+    import pulumi_aws
+
+    text = " ".join(inspect.getsource(pulumi_aws.ecs.service).split())  # the resource's own docstrings
+    assert ("capacity_provider_strategies: Capacity provider strategies to use for the service. Can be one or more. "
+            "Updating this argument requires `force_new_deployment = true`.") in text
