@@ -317,7 +317,7 @@ def test_a_scale_out_waits_for_the_tasks_it_started_before_adding_more(tmp_path:
 
 def test_a_replaced_service_takes_its_scalable_target_and_policies_with_it() -> None:
     """ECS refuses a second service of the same name while the first is ACTIVE or DRAINING (ECS DeleteService), so a
-    service whose replace-on-change input changes (cluster, launch type, name) is deleted before it is created again,
+    service whose replace-on-change input changes (cluster, name) is deleted before it is created again,
     and AWS drops its scalable target and policies with it. The target's resourceId (service/<cluster>/<name>) is the
     same string for the new service, so only the engine's delete-before-replace scan re-creates them: each dependent
     whose replace-on-change input takes a value from the replaced service (its property dependencies) is deleted
@@ -329,7 +329,7 @@ def test_a_replaced_service_takes_its_scalable_target_and_policies_with_it() -> 
     service = next(r for r in of_type(baseline, "aws:ecs/service:Service") if r["name"] == "gateway")
     assert service.get("delete_before_replace") is True, "the engine's dependent replacement needs it explicit"
     before = copy.deepcopy(baseline)
-    next(r for r in before["resources"] if r["urn"] == service["urn"])["inputs"]["launchType"] = "EC2"
+    next(r for r in before["resources"] if r["urn"] == service["urn"])["inputs"]["cluster"] = "arn:aws:ecs:old"
     changes = {c.name: c.action for c in diff_documents("compute", before, baseline).changes
                if c.type in (TARGET, POLICY, "aws:ecs/service:Service")}
     assert changes == {"gateway": "replace", "gateway-cpu": "replace", "gateway-backlog-out": "replace",
