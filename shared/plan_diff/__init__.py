@@ -121,6 +121,9 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
                                                        "dnsConfig.namespaceId", "dnsConfig.routingPolicy",
                                                        "dnsConfig.dnsRecords.type"}),
     "aws:ecs/cluster:Cluster": frozenset({"name"}),
+    # ecs/cluster_capacity_providers.go: cluster_name is ForceNew (the providers and default strategy: PutCluster-
+    # CapacityProviders in place).
+    "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": frozenset({"clusterName"}),
     # serviceRegistries and serviceConnectConfiguration change in place (ECS UpdateService takes both since
     # 2022; the provider's schema forces neither, and sends serviceRegistries: [] when the block goes).
     "aws:ecs/service:Service": frozenset({"name", "cluster", "launchType", "schedulingStrategy", "iamRole"}),
