@@ -152,6 +152,10 @@ class ServiceSpec(BaseModel):
     #: ``round_robin`` (the default), or ``least_outstanding_requests`` for requests of very uneven length (inference
     #: of varied inputs), which sends each to the task with the fewest in flight; public services only
     load_balancing: Literal["round_robin", "least_outstanding_requests"] = "round_robin"
+    #: the CPU architecture its image is built for and its tasks run on: ``amd64`` (x86-64, the default) or ``arm64``
+    #: (AWS Graviton: Fargate's price per vCPU and GiB is lower); its released images must provide that platform
+    #: (shared.fargate.CPU_ARCHITECTURES)
+    architecture: Literal["amd64", "arm64"] = "amd64"
     #: task ephemeral storage in GiB (Fargate: 21..200; unset = Fargate's default 20 GiB); /tmp lives on it, and the
     #: pulled image, compressed and unpacked (shared.images.oversized_images)
     ephemeral_storage_gib: int | None = Field(default=None, ge=21, le=200)

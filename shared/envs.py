@@ -1069,6 +1069,18 @@ def _rule_appmesh_only_keys(path: Path, env: EnvConfig, catalog: Catalog) -> Ite
                                         "group's); remove it")
 
 
+def _rule_arm64_service_connect_only(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """An arm64 service (catalog ``architecture``) in an App Mesh env: each task runs the Envoy sidecar of
+    ``mesh.envoy_image``, whose platforms nothing checks (the image checks read the services' own images, and the
+    default digest was taken from an amd64 deployment), and App Mesh reached its end of support on 2026-09-30."""
+    arm = [spec.name for spec in catalog if spec.architecture == "arm64"]
+    if env.mesh.provider == "appmesh" and arm:
+        yield (path, "mesh.provider", f"appmesh cannot run the catalog's arm64 services ({', '.join(arm)}: their tasks "
+               "would run App Mesh's Envoy sidecar, an image no check proves runs on arm64); move the env to "
+               "service-connect (README, \"Moving an env from appmesh to service-connect\"), or build those services "
+               "for amd64")
+
+
 def _rule_appmesh_acknowledged(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     if env.mesh.provider == "appmesh" and not env.mesh.appmesh_end_of_support_acknowledged:
         yield path, "mesh.appmesh_end_of_support_acknowledged", (
@@ -1633,6 +1645,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_appmesh_only_keys, ("mesh",)),
     (_rule_canary_role_names, ("mesh",)),
     (_rule_appmesh_acknowledged, ("mesh",)),
+    (_rule_arm64_service_connect_only, ("mesh",)),
     (_rule_broker_matrix, ("messaging",)),
     (_rule_maintenance_business_hours, ("messaging", "name", "policy")),
     (_rule_maintenance_shared, ("messaging", "name", "policy")),

@@ -23,6 +23,17 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
 OPERATING_SYSTEM_FAMILY = "LINUX"
 CPU_ARCHITECTURE = "X86_64"
 IMAGE_PLATFORM = ("linux", "amd64")
+#: A catalog service's ``architecture`` (its image's OCI architecture) -> the task definition's
+#: ``runtimePlatform.cpuArchitecture`` (botocore ecs RuntimePlatform: "You can run your Linux tasks on an ARM-based
+#: platform by setting the value to ARM64", on Fargate platform 1.4.0 and later, Fargate Spot included).
+CPU_ARCHITECTURES: dict[str, str] = {"amd64": CPU_ARCHITECTURE, "arm64": "ARM64"}
+
+
+def image_platform(architecture: str = IMAGE_PLATFORM[1]) -> tuple[str, str]:
+    """The OCI (os, architecture) of an image a task of that ``architecture`` runs."""
+    return IMAGE_PLATFORM[0], architecture
+
+
 #: The Fargate capacity providers, by an env's ``services.<svc>.capacity`` (shared.envs.ServiceSettings): each ECS
 #: service names its own in a capacity provider strategy, and the cluster is associated with both (botocore ecs
 #: CapacityProviderStrategyItem: "The Fargate capacity providers are available to all accounts and only need to be

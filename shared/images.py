@@ -379,18 +379,21 @@ class WrongPlatform:
     absent: str = ""
     """The digest of the index entry naming the task's platform whose manifest the registry does not hold, if that is
     what is wrong: the index itself is there (:func:`missing_images` finds it), the image a task pulls is not."""
+    platform: tuple[str, str] = ("linux", "amd64")
+    """The OCI platform the service's tasks run (:func:`task_platform`)."""
 
     def reason(self) -> str:
         """What is wrong and what to do, without the service's name."""
-        from shared.fargate import CPU_ARCHITECTURE, IMAGE_PLATFORM, OPERATING_SYSTEM_FAMILY
+        from shared.fargate import CPU_ARCHITECTURES, OPERATING_SYSTEM_FAMILY
 
-        wanted = "/".join(IMAGE_PLATFORM)
+        wanted = "/".join(self.platform)
         if self.absent:
             return (f"{self.repository_uri}@{self.reference} is an image index whose {wanted} manifest "
                     f"{self.absent} {_LOST_MANIFEST}, so every task would stop with CannotPullContainerError; "
-                    f"{whole_index_again()}")
+                    f"{whole_index_again(self.platform)}")
         return (f"{self.repository_uri}@{self.reference} is {self.found}, but the task definitions ask Fargate for "
-                f"{OPERATING_SYSTEM_FAMILY}/{CPU_ARCHITECTURE}, which runs {wanted} images only (a task would stop "
+                f"{OPERATING_SYSTEM_FAMILY}/{CPU_ARCHITECTURES[self.platform[1]]}, which runs {wanted} images only "
+                "(a task would stop "
                 f"with \"exec format error\" or find no matching manifest); build it for {wanted} "
                 f"(`docker buildx build --platform {wanted} ...`), push it and release its digest")
 
@@ -406,12 +409,13 @@ _ARCHITECTURE_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64
 def normalized_platform(system: str, architecture: str, variant: str = "") -> tuple[str, str, str]:
     """(os, architecture, variant) as containerd compares them (containerd/platforms Normalize): an image config
     saying ``x86_64`` runs where ``amd64`` does; an empty os is the host's (normalizeOS: runtime.GOOS, linux on
-    Fargate); amd64's ``v1`` is no variant (normalizeArch's other variant rules concern ARM and 386)."""
+    Fargate); amd64's ``v1`` and arm64's ``8`` or ``v8`` are no variant (normalizeArch; its other variant rules
+    concern 32-bit ARM and 386)."""
     from shared.fargate import IMAGE_PLATFORM
 
     architecture, variant = architecture.lower(), variant.lower()
     architecture = _ARCHITECTURE_ALIASES.get(architecture, architecture)
-    if (architecture, variant) == ("amd64", "v1"):
+    if (architecture, variant) in (("amd64", "v1"), ("arm64", "8"), ("arm64", "v8")):
         variant = ""
     return system.lower() or IMAGE_PLATFORM[0], architecture, variant
 
@@ -474,8 +478,10 @@ def _platforms(ecr: Any, registry_id: str, repository: str, manifest: Mapping[st
 
 
 def _judge_released(env: EnvConfig, images: Mapping[str, str], clients: ClientFactory, what: str,
-                    judge: Callable[[Any, str, dict[str, Any]], _Judged | None]) -> list[tuple[str, str, str, _Judged]]:
-    """``judge(ecr, repository, manifest)`` of each released image of ``images`` (service -> digest or tag) that the
+                    judge: Callable[[Any, str, dict[str, Any], tuple[str, str]], _Judged | None],
+                    ) -> list[tuple[str, str, str, _Judged]]:
+    """``judge(ecr, repository, manifest, platform)`` (the platform its tasks run: :func:`task_platform`) of each
+    released image of ``images`` (service -> digest or tag) that the
     env's registry serves, in ``images`` order: (service, reference, repository URI, what it judged); an image the
     registry lacks is :func:`missing_images`' to report, one ``judge`` answers None of is left out. A registry that
     cannot be read, or a manifest (or its config blob) that tells no ``what``, is an AwsAccessError (exit 2)."""
@@ -490,7 +496,7 @@ def _judge_released(env: EnvConfig, images: Mapping[str, str], clients: ClientFa
         image_id = {"imageDigest": reference} if is_digest(reference) else {"imageTag": reference}
         try:
             manifest = _manifest_of(ecr, env.account_id, repository, image_id)
-            found = None if manifest is None else judge(ecr, repository, manifest)
+            found = None if manifest is None else judge(ecr, repository, manifest, task_platform(service))
         except aws_errors() as error:
             if aws_error_code(error) in ("RepositoryNotFoundException", "ImageNotFoundException"):
                 continue
@@ -509,11 +515,19 @@ _LOST_MANIFEST = ("is not in the registry (the registry's lifecycle rule expired
                   "brought the index left it out)")
 
 
-def whole_index_again() -> str:
-    """What brings back a per-platform manifest an index's registry lost."""
-    from shared.fargate import IMAGE_PLATFORM
+def task_platform(service: str) -> tuple[str, str]:
+    """The OCI (os, architecture) the tasks of catalog ``service`` run: its catalog ``architecture`` (linux/amd64 for a
+    service the catalog lacks, as the task definitions asked before the key)."""
+    from shared.catalog import load_catalog
+    from shared.fargate import image_platform
 
-    return (f"push or copy the whole index again (`docker buildx build --platform {'/'.join(IMAGE_PLATFORM)} --push`, "
+    spec = load_catalog().services.get(service)
+    return image_platform(spec.architecture) if spec is not None else image_platform()
+
+
+def whole_index_again(platform: tuple[str, str] = ("linux", "amd64")) -> str:
+    """What brings back a per-platform manifest an index's registry lost."""
+    return (f"push or copy the whole index again (`docker buildx build --platform {'/'.join(platform)} --push`, "
             "or `crane copy` of the index from a registry that holds all of it), which brings the manifest back "
             "under the same digests")
 
@@ -522,27 +536,25 @@ def lost_platform_manifests(env: EnvConfig, images: Mapping[str, str], clients: 
     """The images of ``images`` (service -> digest or tag; all in the registry, :func:`missing_images`) of which the
     registry holds the index only, not the manifest a task pulls (:func:`_absent_platform_manifest`), in the words
     of a missing image: a promotion's images gate reads no config blob, which :func:`wrong_platforms` would."""
-    from shared.fargate import IMAGE_PLATFORM
-
     return [MissingImage(service, reference, uri,
-                         f"only its index is: its {'/'.join(IMAGE_PLATFORM)} manifest {absent} {_LOST_MANIFEST}",
-                         whole_index_again())
+                         f"only its index is: its {'/'.join(task_platform(service))} manifest {absent} "
+                         f"{_LOST_MANIFEST}",
+                         whole_index_again(task_platform(service)))
             for service, reference, uri, absent in _judge_released(
                 env, images, clients, "platform",
-                lambda ecr, repository, manifest: _absent_platform_manifest(
-                    ecr, env.account_id, repository, manifest) or None)]
+                lambda ecr, repository, manifest, wanted: _absent_platform_manifest(
+                    ecr, env.account_id, repository, manifest, wanted) or None)]
 
 
-def _is_task_platform(platform: Mapping[str, Any]) -> bool:
-    """Whether an index entry's ``platform`` is the one the task definitions ask Fargate for, as containerd matches
-    it (:func:`normalized_platform`)."""
-    from shared.fargate import IMAGE_PLATFORM
-
+def _is_task_platform(platform: Mapping[str, Any], wanted: tuple[str, str]) -> bool:
+    """Whether an index entry's ``platform`` is ``wanted``, the one a task definition asks Fargate for, as containerd
+    matches it (:func:`normalized_platform`)."""
     return normalized_platform(str(platform.get("os", "")), str(platform.get("architecture", "")),
-                               str(platform.get("variant", ""))) == (*IMAGE_PLATFORM, "")
+                               str(platform.get("variant", ""))) == (*wanted, "")
 
 
-def _absent_platform_manifest(ecr: Any, registry_id: str, repository: str, manifest: Mapping[str, Any]) -> str:
+def _absent_platform_manifest(ecr: Any, registry_id: str, repository: str, manifest: Mapping[str, Any],
+                              wanted: tuple[str, str]) -> str:
     """The digest of an index entry naming the task's platform when the registry holds the manifest of no such entry,
     else empty. A replica's or a pushed index's per-platform manifests are untagged, and an untagged-image lifecycle
     rule may expire them while the tagged index stays (:func:`shared.release_tags.tag_release` tags them for that
@@ -550,7 +562,7 @@ def _absent_platform_manifest(ecr: Any, registry_id: str, repository: str, manif
     if not is_index(manifest):
         return ""
     named = [str(entry["digest"]) for entry in manifest.get("manifests", [])
-             if isinstance(platform := entry.get("platform"), dict) and _is_task_platform(platform)]
+             if isinstance(platform := entry.get("platform"), dict) and _is_task_platform(platform, wanted)]
     if not named or any(_manifest_of(ecr, registry_id, repository, {"imageDigest": digest}) is not None
                         for digest in named):
         return ""
@@ -559,24 +571,24 @@ def _absent_platform_manifest(ecr: Any, registry_id: str, repository: str, manif
 
 def wrong_platforms(env: EnvConfig, images: Mapping[str, str], clients: ClientFactory,
                     read: BlobReader | None = None) -> list[WrongPlatform]:
-    """The images of ``images`` (service -> digest or tag) that Fargate's platform of the task definitions
-    cannot run (:data:`shared.fargate.IMAGE_PLATFORM`), in ``images`` order: built for another platform, or an index
-    whose manifest for it the registry no longer holds; an image the registry lacks is :func:`missing_images`' to
-    report, not this function's."""
-    from shared.fargate import IMAGE_PLATFORM
-
+    """The images of ``images`` (service -> digest or tag) that Fargate's platform of their task definitions
+    cannot run (:func:`task_platform`: the catalog's ``architecture``), in ``images`` order: built for another
+    platform, or an index whose manifest for it the registry no longer holds; an image the registry lacks is
+    :func:`missing_images`' to report, not this function's."""
     reader = read or read_blob
     wrong = []
     for service, reference, uri, (platforms, absent) in _judge_released(
             env, images, clients, "platform",
-            lambda ecr, repository, manifest: (_platforms(ecr, env.account_id, repository, manifest, reader),
-                                               _absent_platform_manifest(ecr, env.account_id, repository, manifest))):
+            lambda ecr, repository, manifest, wanted: (
+                _platforms(ecr, env.account_id, repository, manifest, reader),
+                _absent_platform_manifest(ecr, env.account_id, repository, manifest, wanted))):
+        wanted = task_platform(service)
         if absent:
-            wrong.append(WrongPlatform(service, reference, uri, "an index without its manifest", absent))
-        elif (*IMAGE_PLATFORM, "") not in {normalized_platform(*platform) for platform in platforms}:
+            wrong.append(WrongPlatform(service, reference, uri, "an index without its manifest", absent, wanted))
+        elif (*wanted, "") not in {normalized_platform(*platform) for platform in platforms}:
             shown = ", ".join(sorted({_shown(platform) for platform in platforms if _UNKNOWN not in platform[:2]})) \
                 or "an index that names no platform"
-            wrong.append(WrongPlatform(service, reference, uri, shown))
+            wrong.append(WrongPlatform(service, reference, uri, shown, platform=wanted))
     return wrong
 
 
@@ -656,16 +668,14 @@ class OversizedImage:
 
 
 def _runnable_manifest(ecr: Any, registry_id: str, repository: str, manifest: Mapping[str, Any], read: BlobReader,
-                       depth: int = 0) -> Mapping[str, Any] | None:
-    """The single-image manifest a linux/amd64 task pulls of ``manifest`` (itself, or the first entry of an index
+                       wanted: tuple[str, str], depth: int = 0) -> Mapping[str, Any] | None:
+    """The single-image manifest a task of ``wanted`` pulls of ``manifest`` (itself, or the first entry of an index
     that matches, as containerd picks it); None when there is none (:func:`wrong_platforms` reports that)."""
-    from shared.fargate import IMAGE_PLATFORM
-
     if not is_index(manifest):
         return manifest
     for entry in manifest.get("manifests", []):
         platform = entry.get("platform")
-        if isinstance(platform, dict) and not _is_task_platform(platform):
+        if isinstance(platform, dict) and not _is_task_platform(platform, wanted):
             continue
         if not isinstance(platform, dict) and depth >= _MAX_INDEX_DEPTH:
             continue
@@ -674,9 +684,9 @@ def _runnable_manifest(ecr: Any, registry_id: str, repository: str, manifest: Ma
             continue
         if not isinstance(platform, dict) and not is_index(child):  # judged by its config, as the platform check does
             platforms = _platforms(ecr, registry_id, repository, child, read, depth + 1)
-            if (*IMAGE_PLATFORM, "") not in {normalized_platform(*platform) for platform in platforms}:
+            if (*wanted, "") not in {normalized_platform(*platform) for platform in platforms}:
                 continue
-        found = _runnable_manifest(ecr, registry_id, repository, child, read, depth + 1)
+        found = _runnable_manifest(ecr, registry_id, repository, child, read, wanted, depth + 1)
         if found is not None:
             annotations = entry.get("annotations")
             if isinstance(annotations, dict) and _SOCI_INDEX_DIGEST in annotations:  # the descriptor's, kept with it
@@ -713,9 +723,10 @@ def oversized_images(env: EnvConfig, images: Mapping[str, str], storage_gib: Map
 
     reader = read or read_blob
 
-    def sized(ecr: Any, repository: str, manifest: dict[str, Any]) -> tuple[int, int, str] | None:
+    def sized(ecr: Any, repository: str, manifest: dict[str, Any],
+              wanted: tuple[str, str]) -> tuple[int, int, str] | None:
         """(its blobs' bytes, each once; its layers' bytes, as listed; its SOCI index v2) of the runnable manifest."""
-        runnable = _runnable_manifest(ecr, env.account_id, repository, manifest, reader)
+        runnable = _runnable_manifest(ecr, env.account_id, repository, manifest, reader, wanted)
         if runnable is None:
             return None
         layers = runnable.get("layers", [])

@@ -57,7 +57,7 @@ from shared.components.compute_wiring import (
     virtual_node_arn,
 )
 from shared.envs import DEPLOY_OVERHEAD_SECONDS
-from shared.fargate import CPU_ARCHITECTURE, DEPLOYMENT_MAXIMUM_PERCENT, OPERATING_SYSTEM_FAMILY
+from shared.fargate import CPU_ARCHITECTURES, DEPLOYMENT_MAXIMUM_PERCENT, OPERATING_SYSTEM_FAMILY
 from shared.gateway_names import s3_bucket_arn
 from shared.mesh_names import execution_role_resource_name, task_role_resource_name, unit_name, unit_tags
 from shared.role_boundary import boundary_arn
@@ -273,7 +273,8 @@ def task_definition(name: str, args: FargateServiceArgs, roles: ServiceRoles,
         cpu=str(plan.cpu),
         memory=str(plan.memory),
         runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
-            operating_system_family=OPERATING_SYSTEM_FAMILY, cpu_architecture=CPU_ARCHITECTURE),
+            operating_system_family=OPERATING_SYSTEM_FAMILY,
+            cpu_architecture=CPU_ARCHITECTURES[plan.spec.architecture]),
         execution_role_arn=roles.execution_role.arn,
         task_role_arn=roles.task_role.arn,
         container_definitions=wiring.apply(

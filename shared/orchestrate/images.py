@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from shared.envs import EnvConfig, env_path, is_digest
 from shared.errors import ConfigError, PlatformError, display_path, raise_all
-from shared.fargate import IMAGE_PLATFORM
 from shared.gateway_names import ALB_LOG_BUCKET_MARK
 from shared.images import (
     ClientFactory,
@@ -617,7 +616,7 @@ class ImageGatedRunner:
             (foreign, "up stops before any change: repositories compute did not create ({})"),
             (missing, f"up stops before the services (after creating the registry): not in {env.name}'s registry: "
                       "{}"),
-            (wrong, f"up stops before the services: not {'/'.join(IMAGE_PLATFORM)}: {{}}"),
+            (wrong, "up stops before the services: not the platform their tasks run: {}"),
             (refused, "up stops before the services: images larger than their tasks' ephemeral storage: {}"),
         ]
         # each text's {} is its items' services
@@ -679,10 +678,11 @@ class ImageGatedRunner:
                 return LayerResult(layer, Status.INTERRUPTED, first.changes,
                                    detail="interrupted after step 1 (the registry); the services were not started")
             on_output("images: every released image is in the registry; step 2 of 2: the full update")
-        # Fargate runs what the task definitions' runtime_platform names (X86_64): an image of another platform would
-        # start, fail ("exec format error", or no matching manifest in an index) and be rolled back by the circuit
-        # breaker only after the deployment's retries. A task stores the pulled layers and their unpacked contents on
-        # its ephemeral storage: an image that does not fit fails every task's pull (no space left on device).
+        # Fargate runs what the task definitions' runtime_platform names (the catalog's architecture: linux/amd64
+        # unless it says arm64): an image of another platform would start, fail ("exec format error", or no matching
+        # manifest in an index) and be rolled back by the circuit breaker only after the deployment's retries. A task
+        # stores the pulled layers and their unpacked contents on its ephemeral storage: an image that does not fit
+        # fails every task's pull (no space left on device).
         wrong = self.checks.wrong_platforms(env, images)
         oversized = self.checks.oversized(env, images)
         for image in wrong:
@@ -691,8 +691,9 @@ class ImageGatedRunner:
             on_output(f"{_oversized_heading(big)}: {big.service}: {big.reason(catalog_file())}")
         too_large = [o for o in oversized if o.refused]
         if wrong or too_large:
-            why = [f"{', '.join(w.service for w in wrong)}: the released image is not {'/'.join(IMAGE_PLATFORM)}"] \
-                if wrong else []
+            platforms = sorted({w.platform for w in wrong})
+            why = [f"{', '.join(w.service for w in wrong if w.platform == platform)}: the released image is not "
+                   f"{'/'.join(platform)}" for platform in platforms]
             why += [f"{', '.join(o.service for o in too_large)}: the released image does not fit its tasks' ephemeral "
                     "storage"] if too_large else []
             return LayerResult(layer, Status.FAILED, first.changes if first is not None else {},
