@@ -302,6 +302,49 @@ def test_a_failing_check_after_the_lease_still_gives_it_back(
     assert not _backend_lease(tmp_path).exists()
 
 
+class _Unwritable:
+    """A RunLease whose store fails as a backend that answers nothing may (a dropped connection, AccessDenied)."""
+
+    lost = ""
+
+    def __init__(self, store: Any, *args: Any, **kwargs: Any) -> None:
+        if store is None:
+            raise AssertionError("a file backend has a store")
+
+    def acquire(self) -> list[str]:
+        raise OSError("the backend did not answer")
+
+    def release(self) -> None:
+        return None
+
+
+def test_an_up_whose_lease_cannot_be_taken_runs_nothing(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Run without the lease, a second run of the env could interleave its layers with this one's unseen (review-conc
+    F2): refused, exit 2, nothing run, saying why and how to run without it on a store that takes none."""
+    monkeypatch.setattr("shared.orchestrate.automation.RunLease", _Unwritable)
+    code, output = _run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 2, output
+    assert fake_cli.operations("up") == [] and fake_cli.operations("preview") == []
+    err = capsys.readouterr().err
+    assert ("up dev refused, nothing was run: the env's run lease could not be taken on file://" in err
+            and "(OSError: the backend did not answer)" in err and "set PLATFORM_RUN_LEASE=off" in err), err
+    # a preview takes none: it reads the lease only, and runs
+    code, output = _run(["preview", "dev", "--layers", "network", "--exact"], tmp_path)
+    assert code == 0, output
+
+
+def test_an_up_told_to_run_without_the_lease_takes_none_and_says_so(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    monkeypatch.setattr("shared.orchestrate.automation.RunLease", _Unwritable)
+    monkeypatch.setenv("PLATFORM_RUN_LEASE", "off")
+    code, output = _run(["up", "dev", "--yes", "--local-state", "--layers", "network", "--exact"], tmp_path)
+    assert code == 0, output
+    assert "up dev runs without the env's run lease (PLATFORM_RUN_LEASE=off)" in output
+    assert not _backend_lease(tmp_path).exists()
+
+
 def datetime_now() -> bytes:
     from datetime import UTC, datetime
 

@@ -114,6 +114,11 @@ PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
 
 
+#: ``off``: an ``up``, ``refresh`` or ``destroy`` takes no run lease (a backend that cannot hold one: an S3-compatible
+#: store without conditional writes); a lease that cannot be taken otherwise refuses the run
+RUN_LEASE_VAR = "PLATFORM_RUN_LEASE"
+
+
 class PreflightError(PlatformError):
     """Something a real run needs is missing from this machine (exit 2: nothing was run)."""
 
@@ -960,6 +965,9 @@ class AutomationRunner:
         assert self._backend is not None  # set by _prepare_backend, which prepare_read ran
         if self._lease is not None:
             return []
+        if operation.changes_infrastructure and self.environ.get(RUN_LEASE_VAR) == "off":
+            return [f"{operation.label} {env.name} runs without the env's run lease ({RUN_LEASE_VAR}=off): another run "
+                    "of the env started while this one is between layers is not stopped"]
         profile = pulumi_credentials(env.name, self.environ).get("AWS_PROFILE")
         try:
             # looked up when called: the tests' conftest keeps every test off real buckets through that name
@@ -978,9 +986,16 @@ class AutomationRunner:
             return self._lease.acquire()
         except PlatformError:
             raise
-        except Exception as error:  # noqa: BLE001 - a lease that cannot be written leaves the per-stack checks
-            return [f"the env's run lease could not be taken ({type(error).__name__}: {error}): another run of "
-                    f"{env.name} started while this one is between layers is not stopped"]
+        except Exception as error:  # noqa: BLE001 - any failure to take it: refused, not run unguarded
+            if not operation.changes_infrastructure:
+                return [f"the env's run lease could not be read ({type(error).__name__}: {error})"]
+            # Failing open would let a second run of the env interleave its layers with this one's unseen (review-conc
+            # F2): the state is written to the same backend, so what cannot write the lease would fail there too.
+            raise PreflightError(
+                f"{operation.label} {env.name} refused, nothing was run: the env's run lease could not be taken on "
+                f"{self._backend.url} ({type(error).__name__}: {error}). Run again once the backend answers (the "
+                "deploy role's state permissions cover the lease); a store without S3's conditional writes takes "
+                f"none: set {RUN_LEASE_VAR}=off to run without it (README, \"Two runs at once\")") from None
 
     def awaiting_user(self) -> contextlib.AbstractContextManager[None]:
         """While the run waits for its user's answer: the run lease is not renewed (an unanswered prompt does not keep
