@@ -1179,9 +1179,9 @@ class RunningImage:
     #: its PRIMARY deployment completed at a desired count of 0 and no task of it runs (a service at ``min_count`` 0
     #: with no backlog): ECS reports the deployment's digest, but no task runs it now, so nothing shows it starts
     resting: bool = False
-    #: a Fargate Spot service whose completed deployment runs no task while one is on its way or Spot has no capacity
-    #: for it (env ``capacity: spot``): AWS takes Spot tasks back and starts none without capacity, so that is how
-    #: Spot runs, not a failed release; still, no task shows the digest starts
+    #: a Fargate Spot service whose completed deployment runs no task while Spot has no capacity for it (env
+    #: ``capacity: spot``): AWS takes Spot tasks back and starts none without capacity, so that is how Spot runs, not
+    #: a failed release; still, no task shows the digest starts
     awaiting_spot: bool = False
 
     @property
@@ -1259,8 +1259,11 @@ def running_images(env: EnvConfig, services: Iterable[str], clients: ClientFacto
             reason = deployment.get("rolloutStateReason") or ""
             problem = (f"its deployment of {digest or 'an image not pinned by digest'} is {rollout}"
                        f"{' (' + reason + ')' if reason else ''}")
-        elif desired > 0 and running < 1 and not _awaits_spot(item, deployment):
+        elif desired > 0 and running < 1 and not _awaits_spot(item):
             problem = f"its deployment of {digest} runs no task"
+            if _on_spot(item):  # an interruption's replacement may be starting: the next run sees it
+                problem += (" (a Fargate Spot service: Spot may have taken its tasks back a moment ago; its events "
+                            "say why: `aws ecs describe-services`)")
         results.append(RunningImage(service, name, digest, problem, arn,
                                     resting=problem is None and desired == 0 and running == 0,
                                     awaiting_spot=problem is None and desired > 0 and running < 1))
@@ -1273,17 +1276,18 @@ def running_images(env: EnvConfig, services: Iterable[str], clients: ClientFacto
 CAPACITY_UNAVAILABLE = "Capacity is unavailable"
 
 
-def _awaits_spot(service: Mapping[str, Any], deployment: Mapping[str, Any]) -> bool:
-    """Whether a Fargate Spot service (its strategy names FARGATE_SPOT) runs no task because Spot took it back: a
-    replacement is pending, or the service's newest event says Fargate has no capacity. Fargate Spot does not fall back
-    to on-demand; ECS retries until capacity comes. Any other service, or a Spot one whose tasks stop for another
-    reason, is a problem."""
-    strategy = service.get("capacityProviderStrategy") or []
-    if not any(item.get("capacityProvider") == "FARGATE_SPOT" for item in strategy):
-        return False
+def _on_spot(service: Mapping[str, Any]) -> bool:
+    """Whether the ECS service's capacity provider strategy names FARGATE_SPOT."""
+    return any(item.get("capacityProvider") == "FARGATE_SPOT" for item in service.get("capacityProviderStrategy") or [])
+
+
+def _awaits_spot(service: Mapping[str, Any]) -> bool:
+    """Whether a Fargate Spot service runs no task for want of Spot capacity: its newest event says Fargate has none
+    (Fargate Spot does not fall back to on-demand; ECS retries until capacity comes). A pending replacement alone is no
+    proof: a task that crashes after a completed deployment leaves one too, and that is a problem."""
     events = sorted(service.get("events") or [], key=lambda event: str(event.get("createdAt", "")), reverse=True)
     newest = str(events[0].get("message", "")) if events else ""
-    return int(deployment.get("pendingCount", 0)) > 0 or CAPACITY_UNAVAILABLE in newest
+    return _on_spot(service) and CAPACITY_UNAVAILABLE in newest
 
 
 def applied_task_definitions(outputs: Mapping[str, Any] | None) -> dict[str, str]:

@@ -1,9 +1,9 @@
 """What runs on Fargate Spot, as the checks after compute's `up` and promotion's deployed gate read it. AWS takes a
 Spot task back with two minutes' warning and starts none while Spot has no capacity (no fallback to on-demand), so a
-Spot service whose completed deployment runs no task, with a replacement pending or the service's events saying
-"Capacity is unavailable", is how Spot runs: an `up` of anything else in the env still succeeds, with a note. Nothing
-then shows the release's digest starts, so promoting it from there waits until a task runs it. Any other service
-running no task, and a Spot one whose tasks stop for another reason, stays a failure."""
+Spot service whose completed deployment runs no task while its newest event says "Capacity is unavailable" is how Spot
+runs: an `up` of anything else in the env still succeeds, with a note. Nothing then shows the release's digest starts,
+so promoting it from there waits until a task runs it. Any other service running no task, and a Spot one whose tasks
+stop for another reason (a pending replacement alone is no proof: a crashing task leaves one too), stays a failure."""
 
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ UNPLACED = ("(service training) was unable to place a task. Reason: Capacity is 
 class Ecs:
     """DescribeServices / DescribeTaskDefinition of one service whose PRIMARY deployment completed."""
 
-    def __init__(self, provider: str, pending: int, events: list[str], running: int = 0) -> None:
-        self.provider, self.pending, self.events, self.running = provider, pending, events, running
+    def __init__(self, provider: str, pending: int, events: list[str], running: int = 0, desired: int = 1) -> None:
+        self.provider, self.pending, self.events = provider, pending, events
+        self.running, self.desired = running, desired
 
     def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
         return {"services": [{
@@ -39,7 +40,8 @@ class Ecs:
             "events": [{"createdAt": f"2026-12-07T10:0{index}:00Z", "message": message}
                        for index, message in enumerate(reversed(self.events))],
             "deployments": [{"status": "PRIMARY", "rolloutState": "COMPLETED", "taskDefinition": "arn:td/training:7",
-                             "desiredCount": 1, "runningCount": self.running, "pendingCount": self.pending}],
+                             "desiredCount": self.desired, "runningCount": self.running,
+                             "pendingCount": self.pending}],
         } for name in services]}
 
     def describe_task_definition(self, taskDefinition: str) -> dict[str, Any]:
@@ -47,15 +49,15 @@ class Ecs:
         return {"taskDefinition": {"containerDefinitions": [{"name": "training", "image": image}]}}
 
 
-def _read(provider: str, pending: int, events: list[str], running: int = 0) -> RunningImage:
-    ecs = Ecs(provider, pending, events, running)
+def _read(provider: str, pending: int, events: list[str], running: int = 0, desired: int = 1) -> RunningImage:
+    ecs = Ecs(provider, pending, events, running, desired)
     (entry,) = running_images(load_env("dev"), ["training"], lambda env, service: ecs)
     return entry
 
 
 @pytest.mark.parametrize(("pending", "events"), [
-    (1, ["(service training) has started 1 tasks: (task 1a2b)."]),  # interrupted: its replacement is on its way
     (0, [UNPLACED, "(service training) has reached a steady state."]),  # newest first: no capacity now
+    (1, [UNPLACED]),
 ])
 def test_a_spot_service_without_a_task_for_want_of_capacity_waits(pending: int, events: list[str]) -> None:
     entry = _read("FARGATE_SPOT", pending, events)
@@ -68,10 +70,20 @@ def test_a_spot_service_without_a_task_for_want_of_capacity_waits(pending: int, 
     ("FARGATE", 1, [UNPLACED]),  # on-demand: running no task is a failure whatever ECS says
     ("FARGATE_SPOT", 0, ["(service training) has reached a steady state.", UNPLACED]),  # capacity came back since
     ("FARGATE_SPOT", 0, []),
+    # a replacement pending after a crash, as after an interruption: no proof of Spot (review-mut7)
+    ("FARGATE_SPOT", 1, ["(service training) has started 1 tasks: (task 1a2b)."]),
 ])
 def test_anything_else_running_no_task_is_a_problem(provider: str, pending: int, events: list[str]) -> None:
     entry = _read(provider, pending, events)
-    assert entry.problem == f"its deployment of {DIGEST} runs no task" and not entry.awaiting_spot
+    assert entry.problem is not None and entry.problem.startswith(f"its deployment of {DIGEST} runs no task")
+    assert not entry.awaiting_spot
+    # a Spot service's says where to look: its tasks may have just been taken back
+    assert ("Spot may have taken its tasks back" in entry.problem) == (provider == "FARGATE_SPOT")
+
+
+def test_a_spot_service_at_0_tasks_by_its_count_rests() -> None:
+    entry = _read("FARGATE_SPOT", 0, [UNPLACED], desired=0)
+    assert entry.problem is None and entry.resting and not entry.awaiting_spot
 
 
 def test_a_spot_service_that_runs_a_task_is_as_any() -> None:
@@ -92,8 +104,8 @@ def test_compute_up_passes_with_a_note_while_spot_has_no_capacity() -> None:
     assert code == 0, output
     training = load_env("dev").release.images["training"]
     assert (f"ecs: note: training waits for Fargate Spot capacity: no task runs {training} (its deployment "
-            "completed; Spot took its tasks back or has no capacity, and AWS starts none on on-demand Fargate): its "
-            "queue waits; promoting it from dev is refused until a task runs it") in output
+            "completed; Spot has no capacity for it, and AWS starts none on on-demand Fargate): its queue waits; "
+            "promoting it from dev is refused until a task runs it") in output
     assert "ecs: every service runs its released digest" in output
 
 
@@ -116,3 +128,22 @@ def test_promotion_waits_until_a_spot_task_runs_the_digest(env_dir: Path, capsys
     # once a task runs it, the gate passes
     code, output = promote(["dev", "staging"])
     assert code == 0 and "gate deployed: ok" in output
+
+
+def test_prod_s_note_promises_no_promotion_from_it() -> None:
+    out = io.StringIO()
+    code = main(["up", "prod", "--yes"], runner=Recorder(), out=out, images=SpotWaits(), probe=reachable)
+    output = out.getvalue()
+    assert code == 0, output
+    assert "ecs: note: training waits for Fargate Spot capacity" in output and "promoting it from prod" not in output
+
+
+def test_a_waiting_spot_service_whose_digest_the_target_runs_stops_no_other_promotion(env_dir: Path) -> None:
+    set_image(env_dir, "dev", "gateway", NEW)  # training's digest is staging's already
+
+    def training_waits(source: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
+        return [RunningImage(s, s, source.release.images[s], awaiting_spot=s == "training") for s in services]
+
+    code, output = promote(["dev", "staging"], deployed_images=training_waits)
+    assert code == 0 and "gate deployed: ok" in output, output
+    assert load_env("staging").release.images["gateway"] == NEW

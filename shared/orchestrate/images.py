@@ -750,8 +750,8 @@ class ImageGatedRunner:
                 on_output(f"ecs: note: {entry.describe()} (its deployment completed without a task): it first "
                           f"starts when its queue's backlog wakes it{promoted}")
             elif entry.awaiting_spot:
-                on_output(f"ecs: note: {entry.describe()} (its deployment completed; Spot took its tasks back or has "
-                          f"no capacity, and AWS starts none on on-demand Fargate): its queue waits{promoted}")
+                on_output(f"ecs: note: {entry.describe()} (its deployment completed; Spot has no capacity for it, "
+                          f"and AWS starts none on on-demand Fargate): its queue waits{promoted}")
         compared = " and the task definition compute applied" if applied else ""
         on_output(f"ecs: every service runs its released digest{compared} ({len(images)} checked)")
         return result

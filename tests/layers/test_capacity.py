@@ -14,7 +14,7 @@ import pytest
 from shared.envs import load_env
 from shared.errors import ConfigError, ConfigErrors
 from shared.fargate import CAPACITY_PROVIDERS
-from shared.orchestrate.account import FARGATE_VCPU_QUOTAS, _compute_needs
+from shared.orchestrate.account import FARGATE_VCPU_QUOTAS, _compute_needs, released_units
 from shared.plan_diff import diff_documents
 from tests.layers.compute_helpers import fresh
 from tests.synth_helpers import by_name, of_type
@@ -158,3 +158,22 @@ def test_the_installed_provider_changes_a_strategy_in_place() -> None:
     text = " ".join(inspect.getsource(pulumi_aws.ecs.service).split())  # the resource's own docstrings
     assert ("capacity_provider_strategies: Capacity provider strategies to use for the service. Can be one or more. "
             "Updating this argument requires `force_new_deployment = true`.") in text
+
+
+def test_a_misspelt_service_with_spot_is_named_as_unknown(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["services"].update(trainingx={"capacity": "spot"}))
+    with pytest.raises((ConfigError, ConfigErrors)) as raised:
+        load_env("dev")
+    assert "services.trainingx" in str(raised.value), raised.value
+
+
+def test_the_on_demand_quota_is_checked_where_every_released_service_runs_on_spot(
+        edit_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its figure is the preflight's first, also at 0 vCPUs: the env's on-demand use is shown, not left out."""
+    _spot(edit_env)
+    monkeypatch.setattr("shared.orchestrate.account.released_units",
+                        lambda env: [(plan, units) for plan, units in released_units(env)
+                                     if plan.capacity_provider == "FARGATE_SPOT"])
+    needs = _compute_needs(load_env("dev"))
+    assert [need.quota_code for need in needs[:2]] == ["L-3032A538", "L-36FBB829"]
+    assert needs[0].need == 0
