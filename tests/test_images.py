@@ -488,9 +488,18 @@ ATTESTATION = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size"
 
 
 def _judged(manifest: dict[str, Any], configs: dict[str, dict[str, str]]) -> list[str]:
-    """What wrong_platforms finds of one released image with ``manifest`` (its children and configs served from
-    ``configs``: digest -> config; a child manifest is served for a digest named ``child:<config digest>``)."""
+    """What wrong_platforms finds of inference's one released image with ``manifest``: each finding's platforms."""
+    return [w.found for w in wrong_of(manifest, configs)]
+
+
+def wrong_of(manifest: dict[str, Any], configs: dict[str, dict[str, str]], service: str = "inference",
+             children: dict[str, str] | None = None) -> list[Any]:
+    """What wrong_platforms finds of ``service``'s one released image ``manifest``, NEW: an index's child manifests are
+    served for the digests of ``children`` (child digest -> its config's digest; CHILDREN by default), and configs
+    from ``configs`` (digest -> config)."""
     from shared.images import wrong_platforms
+
+    config_of = CHILDREN if children is None else children
 
     class Ecr:
         def batch_get_image(self, **request: Any) -> dict[str, Any]:
@@ -498,14 +507,14 @@ def _judged(manifest: dict[str, Any], configs: dict[str, dict[str, str]]) -> lis
             digest = image_id["imageDigest"]
             served = manifest if digest == NEW else {
                 "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "layers": [],
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": CHILDREN[digest],
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_of[digest],
                            "size": 2}}
             return {"images": [{"imageManifest": json.dumps(served)}], "failures": []}
 
     def read(ecr: Any, repository: str, digest: str) -> bytes:
         return json.dumps(configs[digest]).encode()
 
-    return [w.found for w in wrong_platforms(load_env("dev"), {"inference": NEW}, lambda env, service: Ecr(), read)]
+    return wrong_platforms(load_env("dev"), {service: NEW}, lambda env, name: Ecr(), read)
 
 
 CONFIG = "sha256:" + "c1" * 32

@@ -13,7 +13,7 @@ import io
 import json
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,6 +51,18 @@ def set_image(env_dir: Path, env: str, service: str, ref: str, comment: str = ""
     index = next(i for i, line in enumerate(lines) if line.startswith(f"    {service}: "))
     lines[index] = f"    {service}: {ref}{'  # ' + comment if comment else ''}\n"
     path.write_text("".join(lines))
+
+
+def deployed_with(service: str, *, resting: bool = False,
+                  awaiting_spot: bool = False) -> Callable[[EnvConfig, Sequence[str]], list[RunningImage]]:
+    """A ``deployed_images`` for promote: every service of FROM runs its release's digest; ``service``'s entry rests
+    at 0 tasks or waits for Fargate Spot capacity, as told."""
+
+    def deployed(source: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
+        return [RunningImage(name, name, source.release.images[name], resting=resting and name == service,
+                             awaiting_spot=awaiting_spot and name == service) for name in services]
+
+    return deployed
 
 
 def promote(argv: list[str], **injected: object) -> tuple[int, str]:
@@ -338,9 +350,7 @@ def test_the_deployed_gate_refuses_a_promoted_digest_its_source_service_runs_in_
     staging = env_dir / "staging.yaml"
     before = staging.read_bytes()
 
-    def training_rests(source: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
-        return [RunningImage(s, s, source.release.images[s], resting=s == "training") for s in services]
-
+    training_rests = deployed_with("training", resting=True)
     assert promote(["dev", "staging"], deployed_images=training_rests)[0] == 1
     err = capsys.readouterr().err
     assert "'deployed' gate" in err

@@ -19,7 +19,7 @@ from shared.images import RunningImage, rollout_mismatches, running_images
 from shared.orchestrate.cli import main
 from tests.aws_helpers import ReleasedEverywhere
 from tests.test_orchestrate_images import Recorder, reachable
-from tests.test_promote import NEW, promote, set_image
+from tests.test_promote import NEW, deployed_with, promote, set_image
 
 DIGEST = "sha256:" + "ab" * 32
 UNPLACED = ("(service training) was unable to place a task. Reason: Capacity is unavailable at this time. Please try "
@@ -114,9 +114,7 @@ def test_promotion_waits_until_a_spot_task_runs_the_digest(env_dir: Path, capsys
     staging = env_dir / "staging.yaml"
     before = staging.read_bytes()
 
-    def training_waits(source: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
-        return [RunningImage(s, s, source.release.images[s], awaiting_spot=s == "training") for s in services]
-
+    training_waits = deployed_with("training", awaiting_spot=True)
     assert promote(["dev", "staging"], deployed_images=training_waits)[0] == 1
     err = capsys.readouterr().err
     assert "'deployed' gate" in err
@@ -141,9 +139,7 @@ def test_prod_s_note_promises_no_promotion_from_it() -> None:
 def test_a_waiting_spot_service_whose_digest_the_target_runs_stops_no_other_promotion(env_dir: Path) -> None:
     set_image(env_dir, "dev", "gateway", NEW)  # training's digest is staging's already
 
-    def training_waits(source: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
-        return [RunningImage(s, s, source.release.images[s], awaiting_spot=s == "training") for s in services]
-
+    training_waits = deployed_with("training", awaiting_spot=True)
     code, output = promote(["dev", "staging"], deployed_images=training_waits)
     assert code == 0 and "gate deployed: ok" in output, output
     assert load_env("staging").release.images["gateway"] == NEW

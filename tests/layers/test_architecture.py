@@ -5,7 +5,6 @@ the service rolls, nothing else is replaced."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +14,13 @@ import pytest
 from shared.envs import load_env
 from shared.errors import ConfigError, ConfigErrors
 from shared.fargate import CPU_ARCHITECTURES
-from shared.images import wrong_platforms
 from shared.plan_diff import diff_documents
 from tests.catalog_helpers import write_catalog
 from tests.layers.compute_helpers import fresh
 from tests.synth_helpers import by_name
+from tests.test_images import wrong_of
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
-NEW = "sha256:" + "ab" * 32
 CONFIG = "sha256:" + "c1" * 32
 
 
@@ -74,21 +72,8 @@ def test_an_app_mesh_env_refuses_an_arm64_service(tmp_path: Path, monkeypatch: p
 
 
 def _found(manifest: dict[str, Any], configs: dict[str, dict[str, str]], service: str = "training") -> list[Any]:
-    """What the platform check finds of ``service``'s released image ``manifest`` (children: ``child-<config>``)."""
-
-    class Ecr:
-        def batch_get_image(self, **request: Any) -> dict[str, Any]:
-            (image_id,) = request["imageIds"]
-            digest = image_id["imageDigest"]
-            served = manifest if digest == NEW else {
-                "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "layers": [],
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": CONFIG, "size": 2}}
-            return {"images": [{"imageManifest": json.dumps(served)}], "failures": []}
-
-    def read(ecr: Any, repository: str, digest: str) -> bytes:
-        return json.dumps(configs.get(digest, {})).encode()
-
-    return wrong_platforms(load_env("dev"), {service: NEW}, lambda env, name: Ecr(), read)
+    """What the platform check finds of ``service``'s released image ``manifest`` (an index's children: _index's)."""
+    return wrong_of(manifest, configs, service, children={digest: CONFIG for digest in _CHILDREN})
 
 
 def _single() -> dict[str, Any]:
@@ -96,10 +81,13 @@ def _single() -> dict[str, Any]:
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": CONFIG, "size": 2}}
 
 
+_CHILDREN = ["sha256:" + f"{n:02d}" * 32 for n in range(10, 13)]
+
+
 def _index(*platforms: dict[str, str]) -> dict[str, Any]:
     return {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 2, "digest": "sha256:" + f"{n:02d}" * 32,
-         "platform": platform} for n, platform in enumerate(platforms, start=10)]}
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 2, "digest": digest, "platform": platform}
+        for digest, platform in zip(_CHILDREN, platforms, strict=False)]}
 
 
 @pytest.mark.parametrize(("manifest", "config", "runs"), [
