@@ -132,7 +132,8 @@ def images_unread_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def state_bucket_unreachable_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def state_bucket_unreachable_by_default(monkeypatch: pytest.MonkeyPatch,
+                                        tmp_path_factory: pytest.TempPathFactory) -> None:
     """The runner reads an s3:// backend's stack locks with boto3 (shared/orchestrate/locks.py): no test reaches a
     real bucket; one that reads locks in S3 lends its own (moto) client."""
     from botocore.exceptions import NoCredentialsError
@@ -141,6 +142,19 @@ def state_bucket_unreachable_by_default(monkeypatch: pytest.MonkeyPatch) -> None
         raise NoCredentialsError()
 
     monkeypatch.setattr("shared.orchestrate.locks.backend_s3_client", no_credentials)
+
+    # Such a bucket cannot hold the env's run lease either, which refuses a run (shared/orchestrate/automation.py):
+    # the run takes it in a folder of the test's instead, as it would on a reachable backend.
+    from shared.orchestrate import run_lease
+
+    def lease_in_a_folder(backend_url: str, env_name: str, s3_client: Any) -> run_lease.LeaseStore | None:
+        try:
+            return run_lease.lease_store(backend_url, env_name, s3_client)
+        except NoCredentialsError:
+            return run_lease.FileLeaseStore(tmp_path_factory.mktemp("backend") / run_lease.LEASE_DIR /
+                                            f"{env_name}.json")
+
+    monkeypatch.setattr("shared.orchestrate.automation.lease_store", lease_in_a_folder)
 
 
 @pytest.fixture
