@@ -30,6 +30,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from shared.envs import EnvConfig, is_digest
 from shared.errors import PlatformError
+from shared.fargate import IMAGE_PLATFORM
 
 ClientFactory = Callable[[EnvConfig, str], Any]
 """(env, AWS service name such as "ecr") -> a boto3 client in the env's region and credentials."""
@@ -379,7 +380,7 @@ class WrongPlatform:
     absent: str = ""
     """The digest of the index entry naming the task's platform whose manifest the registry does not hold, if that is
     what is wrong: the index itself is there (:func:`missing_images` finds it), the image a task pulls is not."""
-    platform: tuple[str, str] = ("linux", "amd64")
+    platform: tuple[str, str] = IMAGE_PLATFORM
     """The OCI platform the service's tasks run (:func:`task_platform`)."""
 
     def reason(self) -> str:
@@ -411,8 +412,6 @@ def normalized_platform(system: str, architecture: str, variant: str = "") -> tu
     saying ``x86_64`` runs where ``amd64`` does; an empty os is the host's (normalizeOS: runtime.GOOS, linux on
     Fargate); amd64's ``v1`` and arm64's ``8`` or ``v8`` are no variant (normalizeArch; its other variant rules
     concern 32-bit ARM and 386)."""
-    from shared.fargate import IMAGE_PLATFORM
-
     architecture, variant = architecture.lower(), variant.lower()
     architecture = _ARCHITECTURE_ALIASES.get(architecture, architecture)
     if (architecture, variant) in (("amd64", "v1"), ("arm64", "8"), ("arm64", "v8")):
@@ -525,7 +524,7 @@ def task_platform(service: str) -> tuple[str, str]:
     return image_platform(spec.architecture) if spec is not None else image_platform()
 
 
-def whole_index_again(platform: tuple[str, str] = ("linux", "amd64")) -> str:
+def whole_index_again(platform: tuple[str, str] = IMAGE_PLATFORM) -> str:
     """What brings back a per-platform manifest an index's registry lost."""
     return (f"push or copy the whole index again (`docker buildx build --platform {'/'.join(platform)} --push`, "
             "or `crane copy` of the index from a registry that holds all of it), which brings the manifest back "
@@ -536,14 +535,15 @@ def lost_platform_manifests(env: EnvConfig, images: Mapping[str, str], clients: 
     """The images of ``images`` (service -> digest or tag; all in the registry, :func:`missing_images`) of which the
     registry holds the index only, not the manifest a task pulls (:func:`_absent_platform_manifest`), in the words
     of a missing image: a promotion's images gate reads no config blob, which :func:`wrong_platforms` would."""
+    def lost(ecr: Any, repository: str, manifest: dict[str, Any],
+             wanted: tuple[str, str]) -> tuple[str, tuple[str, str]] | None:
+        absent = _absent_platform_manifest(ecr, env.account_id, repository, manifest, wanted)
+        return (absent, wanted) if absent else None
+
     return [MissingImage(service, reference, uri,
-                         f"only its index is: its {'/'.join(task_platform(service))} manifest {absent} "
-                         f"{_LOST_MANIFEST}",
-                         whole_index_again(task_platform(service)))
-            for service, reference, uri, absent in _judge_released(
-                env, images, clients, "platform",
-                lambda ecr, repository, manifest, wanted: _absent_platform_manifest(
-                    ecr, env.account_id, repository, manifest, wanted) or None)]
+                         f"only its index is: its {'/'.join(wanted)} manifest {absent} {_LOST_MANIFEST}",
+                         whole_index_again(wanted))
+            for service, reference, uri, (absent, wanted) in _judge_released(env, images, clients, "platform", lost)]
 
 
 def _is_task_platform(platform: Mapping[str, Any], wanted: tuple[str, str]) -> bool:
@@ -577,12 +577,11 @@ def wrong_platforms(env: EnvConfig, images: Mapping[str, str], clients: ClientFa
     :func:`missing_images`' to report, not this function's."""
     reader = read or read_blob
     wrong = []
-    for service, reference, uri, (platforms, absent) in _judge_released(
+    for service, reference, uri, (platforms, absent, wanted) in _judge_released(
             env, images, clients, "platform",
             lambda ecr, repository, manifest, wanted: (
                 _platforms(ecr, env.account_id, repository, manifest, reader),
-                _absent_platform_manifest(ecr, env.account_id, repository, manifest, wanted))):
-        wanted = task_platform(service)
+                _absent_platform_manifest(ecr, env.account_id, repository, manifest, wanted), wanted)):
         if absent:
             wrong.append(WrongPlatform(service, reference, uri, "an index without its manifest", absent, wanted))
         elif (*wanted, "") not in {normalized_platform(*platform) for platform in platforms}:
