@@ -57,6 +57,14 @@ HEALTH_START_PERIOD_MAX = 300
 HEALTH_INTERVAL, HEALTH_INTERVAL_MAX = 30, 300
 HEALTH_RETRIES, HEALTH_RETRIES_MAX = 3, 10
 HEALTH_TIMEOUT = 5
+#: The longest a health check's curl waits for the app's answer (``--max-time``): under the check's timeout, so that
+#: a check of an app that takes the connection and never answers (a worker busy in the server's process) ends with
+#: curl, instead of leaving a curl that waits forever behind each check run every interval.
+HEALTH_CURL_MAX_SECONDS = HEALTH_TIMEOUT - 1
+#: What a health path may hold: a path and query of RFC 3986's characters, no space, ``#``, quote, backquote or
+#: backslash, at most 1,024 characters (the target group's ``HealthCheckPath``: botocore elbv2 Path, max 1024).
+#: The container's check runs it in a shell (CMD-SHELL), quoted (shared.components.compute_containers).
+HEALTH_PATH_PATTERN = r"^/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*(\?[A-Za-z0-9._~%!$&'()*+,;=:@/?-]*)?$"
 #: The platform's start-up allowance when an entry states none (the health check's startPeriod before the key).
 DEFAULT_STARTUP_SECONDS = 60
 #: The longest start-up a health check can wait for: the longest startPeriod, then retries-1 failed checks at the
@@ -144,7 +152,7 @@ class ServiceSpec(BaseModel):
     name: str
     description: str = ""
     port: int = Field(ge=1, le=65535)
-    health_path: str = Field(pattern=r"^/")
+    health_path: str = Field(pattern=HEALTH_PATH_PATTERN, max_length=1024)
     cpu: int = 256
     memory: int = 512
     public: bool = False

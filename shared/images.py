@@ -36,6 +36,10 @@ ClientFactory = Callable[[EnvConfig, str], Any]
 """(env, AWS service name such as "ecr") -> a boto3 client in the env's region and credentials."""
 
 PROFILE_VAR_PREFIX = "PLATFORM_AWS_PROFILE_"
+#: The tag of a task definition revision an operator registered by hand to roll a service back (``python -m
+#: shared.oneoff --rollback``; its value says when and by whom): compute's ``up`` refuses to deploy another image
+#: over it (shared.orchestrate.images.refuse_over_hand_rollbacks). A tag key may hold ``:`` (botocore ecs, Tag.key).
+HAND_ROLLBACK_TAG = "platform:hand-rollback"
 DESCRIBE_SERVICES_LIMIT = 10  # DescribeServicesRequest.services: "up to 10 services" (botocore ecs model)
 
 
@@ -1182,6 +1186,9 @@ class RunningImage:
     #: ``capacity: spot``): AWS takes Spot tasks back and starts none without capacity, so that is how Spot runs, not
     #: a failed release; still, no task shows the digest starts
     awaiting_spot: bool = False
+    #: the value of the :data:`HAND_ROLLBACK_TAG` of its PRIMARY deployment's task definition (when and by whom): a
+    #: revision an operator registered by hand to roll the service back (``python -m shared.oneoff --rollback``)
+    hand_rollback: str | None = None
 
     @property
     def where(self) -> str:
@@ -1243,10 +1250,11 @@ def running_images(env: EnvConfig, services: Iterable[str], clients: ClientFacto
         arn = str(deployment["taskDefinition"])
         if arn not in task_definitions:
             try:
-                task_definitions[arn] = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+                task_definitions[arn] = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
             except aws_errors() as error:
                 raise AwsAccessError(f"{env.name}: ECS DescribeTaskDefinition {arn} failed ({error})") from None
-        containers = [c for c in task_definitions[arn].get("containerDefinitions", []) if c.get("name") == service]
+        definition = task_definitions[arn]["taskDefinition"]
+        containers = [c for c in definition.get("containerDefinitions", []) if c.get("name") == service]
         digest = _digest_of(str(containers[0].get("image", ""))) if containers else None
         problem = None
         # Deployment.runningCount is "the number of tasks in the deployment that are in the RUNNING status" (botocore
@@ -1265,8 +1273,14 @@ def running_images(env: EnvConfig, services: Iterable[str], clients: ClientFacto
                             "say why: `aws ecs describe-services`)")
         results.append(RunningImage(service, name, digest, problem, arn,
                                     resting=problem is None and desired == 0 and running == 0,
-                                    awaiting_spot=problem is None and desired > 0 and running < 1))
+                                    awaiting_spot=problem is None and desired > 0 and running < 1,
+                                    hand_rollback=_tag(task_definitions[arn].get("tags") or (), HAND_ROLLBACK_TAG)))
     return results
+
+
+def _tag(tags: Iterable[Mapping[str, Any]], key: str) -> str | None:
+    """The value of the tag ``key`` among ECS's ``[{"key": ..., "value": ...}]`` (None: not tagged)."""
+    return next((str(tag.get("value", "")) for tag in tags if tag.get("key") == key), None)
 
 
 #: What ECS says when Fargate has no capacity for a task: a service's event "(service <name>) was unable to place a

@@ -15,21 +15,27 @@ Input: the output of ``aws ecs describe-task-definition --task-definition ARN --
 ``--rollback``: the copy keeps the service's own family and every container, its serve gate too: a new revision of
 a revision the last ``up`` deregistered, which ECS refuses to point a service at ("you can't update an existing
 service to reference an INACTIVE task definition": botocore ecs DeregisterTaskDefinition), so that the service can
-be rolled back to it by hand (README, "Roll a service back now").
+be rolled back to it by hand (README, "Roll a service back now"). The copy carries the tag ``platform:hand-rollback``
+(when, by whom): compute's ``up`` refuses to deploy another image over a service that runs it, so that no run undoes
+the rollback before the rollback pull request pins its image.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from shared.components.compute_containers import SERVE_GATE_CONTAINER
 from shared.errors import ConfigError, PlatformError
+from shared.images import HAND_ROLLBACK_TAG
 
 #: the family a one-off copy is registered under: ``<service family>-oneoff``
 FAMILY_SUFFIX = "-oneoff"
@@ -93,10 +99,32 @@ def oneoff_definition(described: Mapping[str, Any], label: str = "<described tas
     return _registered(described, definition, family + FAMILY_SUFFIX, containers)
 
 
-def rollback_definition(described: Mapping[str, Any], label: str = "<described task definition>") -> dict[str, Any]:
-    """The RegisterTaskDefinition input of a new revision of ``described`` under its own family, unchanged."""
+def rollback_mark(now: datetime, user: str) -> str:
+    """The value of a hand rollback's tag: when (UTC, to the second) and by whom, in the characters a tag value may
+    hold (letters, numbers, spaces and ``+ - = . _ : / @``: botocore ecs model, Tag.value; 256 at most)."""
+    who = re.sub(r"[^\w +\-=.:/@]", "_", user, flags=re.ASCII) or "unknown"
+    return f"{now.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} by {who}"[:256]
+
+
+def rollback_definition(described: Mapping[str, Any], label: str = "<described task definition>",
+                        mark: str | None = None) -> dict[str, Any]:
+    """The RegisterTaskDefinition input of a new revision of ``described`` under its own family, unchanged but for
+    the :data:`~shared.images.HAND_ROLLBACK_TAG` (value ``mark``, by default now and this user), which the orchestrator
+    reads before compute's ``up`` (README, "Roll a service back now")."""
     definition = _service_definition(described, label, "is a one-off copy, no service's")
-    return _registered(described, definition, str(definition["family"]), list(definition["containerDefinitions"]))
+    result = _registered(described, definition, str(definition["family"]), list(definition["containerDefinitions"]))
+    tags = [tag for tag in result.get("tags", []) if tag.get("key") != HAND_ROLLBACK_TAG]
+    result["tags"] = [*tags, {"key": HAND_ROLLBACK_TAG,
+                              "value": mark if mark is not None else rollback_mark(datetime.now(UTC), _user())}]
+    return result
+
+
+def _user() -> str:
+    """Who runs this (the login name; ``unknown`` where the system has none, as in some CI containers)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from contextlib import redirect_stderr, redirect_stdout
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ from botocore.validate import ParamValidator
 
 from shared import REPO_ROOT
 from shared.components.compute_containers import SERVE_GATE_CONTAINER
-from shared.oneoff import FAMILY_SUFFIX, main, oneoff_definition, rollback_definition
+from shared.images import HAND_ROLLBACK_TAG
+from shared.oneoff import FAMILY_SUFFIX, main, oneoff_definition, rollback_definition, rollback_mark
 from tests.synth_helpers import spec_document
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
@@ -118,7 +121,7 @@ def test_a_rollback_copy_is_a_new_revision_of_the_service_s_own_family_unchanged
     shape = ecs.operation_model("RegisterTaskDefinition").input_shape
     for item in described(env):
         source = item["taskDefinition"]
-        copy = rollback_definition({**item, "taskDefinition": {**source, "status": "INACTIVE"}})
+        copy = rollback_definition({**item, "taskDefinition": {**source, "status": "INACTIVE"}}, mark=MARK)
         report = ParamValidator().validate(copy, shape)
         assert not report.has_errors(), report.generate_report()
         assert copy["family"] == source["family"]
@@ -126,7 +129,27 @@ def test_a_rollback_copy_is_a_new_revision_of_the_service_s_own_family_unchanged
         assert {key: value for key, value in source.items() if key in copy} == {
             key: value for key, value in copy.items() if key != "tags"}
         assert not {"revision", "taskDefinitionArn", "status", "registeredAt", "compatibilities"} & set(copy)
-        assert copy["tags"] == item["tags"]
+        # marked, so that compute's up deploys no other image over it (shared.orchestrate.images)
+        assert copy["tags"] == [*item["tags"], {"key": HAND_ROLLBACK_TAG, "value": MARK}]
+        assert len(copy["tags"]) <= 50  # botocore ecs model, Tags: "Maximum number of tags per resource - 50"
+
+
+MARK = "2026-12-07T21:05:00Z by alice"
+
+
+def test_a_rollback_of_a_rollback_copy_is_marked_once_with_the_new_mark() -> None:
+    item = described("staging")[0]
+    again = rollback_definition(rollback_definition(item, mark="2026-12-01T08:00:00Z by bob"), mark=MARK)
+    assert [tag for tag in again["tags"] if tag["key"] == HAND_ROLLBACK_TAG] == [
+        {"key": HAND_ROLLBACK_TAG, "value": MARK}]
+
+
+def test_the_rollback_mark_says_when_in_utc_and_who_in_the_characters_a_tag_value_may_hold() -> None:
+    when = datetime(2026, 12, 7, 22, 5, 1, 999, tzinfo=timezone(timedelta(hours=1)))
+    assert rollback_mark(when, "alice") == MARK.replace(":00Z", ":01Z")
+    assert rollback_mark(when, "CORP\\bob smith!") == "2026-12-07T21:05:01Z by CORP_bob smith_"
+    assert rollback_mark(when, "") == "2026-12-07T21:05:01Z by unknown"
+    assert len(rollback_mark(when, "x" * 400)) == 256
 
 
 def test_the_rollback_flag_prints_the_rollback_copy_and_refuses_a_one_off_one(tmp_path: Path) -> None:
@@ -134,7 +157,10 @@ def test_the_rollback_flag_prints_the_rollback_copy_and_refuses_a_one_off_one(tm
     path = tmp_path / "previous.json"
     path.write_text(json.dumps(item))
     code, out, err = run(["--rollback", str(path)])
-    assert code == 0 and json.loads(out) == rollback_definition(item), err
+    printed = json.loads(out)
+    mark = printed["tags"][-1]["value"]
+    assert code == 0 and printed == rollback_definition(item, mark=mark), err
+    assert re.fullmatch(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ by \S.*", mark), mark
     path.write_text('{"family": "prod-gateway-oneoff", "containerDefinitions": []}')
     code, out, err = run(["--rollback", str(path)])
     assert code == 2 and "is a one-off copy" in err
@@ -146,5 +172,6 @@ def test_the_readme_s_rollback_path_names_each_step() -> None:
     section = section[:section.index("\n- **")]
     for needed in ("stop-service-deployment", "--stop-type ROLLBACK", "list-task-definitions", "--status INACTIVE",
                    "python -m shared.oneoff --rollback", "register-task-definition --cli-input-json",
-                   "update-service", "deregister-task-definition", "no prod `up`"):
+                   "update-service", "deregister-task-definition", HAND_ROLLBACK_TAG,
+                   f"untag-resource --resource-arn <that arn> --tag-keys {HAND_ROLLBACK_TAG}"):
         assert needed in " ".join(section.split()), needed

@@ -44,7 +44,7 @@ class Ecs:
                              "pendingCount": self.pending}],
         } for name in services]}
 
-    def describe_task_definition(self, taskDefinition: str) -> dict[str, Any]:
+    def describe_task_definition(self, taskDefinition: str, include: list[str]) -> dict[str, Any]:
         image = f"111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/training@{DIGEST}"
         return {"taskDefinition": {"containerDefinitions": [{"name": "training", "image": image}]}}
 

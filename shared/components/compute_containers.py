@@ -6,6 +6,7 @@ registers are the same dicts the tests validate against botocore's ECS model.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 from shared.catalog import (
     DEFAULT_STARTUP_SECONDS,
     FARGATE_STOP_TIMEOUT_DEFAULT,
+    HEALTH_CURL_MAX_SECONDS,
     HEALTH_INTERVAL,
     HEALTH_RETRIES,
     HEALTH_TIMEOUT,
@@ -209,8 +211,11 @@ def app_container(wiring: ContainerWiring) -> dict[str, Any]:
         # definition, the console or `describe-task-definition` output.
         "secrets": [{"name": name, "valueFrom": wiring.secrets[name]} for name in sorted(wiring.secrets)],
         "healthCheck": {
-            # The image must ship curl (or provide a `curl` shim); the check runs inside the container.
-            "command": ["CMD-SHELL", f"curl -fsS -o /dev/null {url} || exit 1"],
+            # The image must ship curl (or provide a `curl` shim); the check runs inside the container, in its shell
+            # (botocore ecs HealthCheck.command, CMD-SHELL): the URL quoted, where a query's `&` or `;` would
+            # otherwise end the command and the check pass with nothing listening.
+            "command": ["CMD-SHELL", f"curl -fsS --max-time {HEALTH_CURL_MAX_SECONDS} -o /dev/null "
+                                     f"{shlex.quote(url)} || exit 1"],
             # Model-serving containers load weights before they answer: failures count only after startPeriod
             # (the catalog's startup_seconds, at most ECS's 300), and a longer start-up within retries x interval.
             "interval": wiring.health_interval, "timeout": HEALTH_TIMEOUT, "retries": wiring.health_retries,

@@ -31,13 +31,14 @@ and a later push changes nothing Pulumi sees). So :class:`ImageGatedRunner` wrap
    resting at 0 tasks (``min_count`` 0, no backlog) is a note: no task runs its digest yet.
 
 The AWS account of the credentials is checked in :meth:`ImageGatedRunner.prepare`, before any
-layer runs (exit 2 when it is not the env's).
+layer runs (exit 2 when it is not the env's), and so is what ECS runs: a service an operator rolled back by hand
+(:func:`refuse_over_hand_rollbacks`) gets no other image than the one it was rolled back to (exit 2).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
@@ -46,6 +47,7 @@ from shared.envs import EnvConfig, env_path, is_digest
 from shared.errors import ConfigError, PlatformError, display_path, raise_all
 from shared.gateway_names import ALB_LOG_BUCKET_MARK
 from shared.images import (
+    HAND_ROLLBACK_TAG,
     ClientFactory,
     ForeignRepository,
     HeldBucket,
@@ -312,6 +314,7 @@ class ImageGatedRunner:
             wrong = self.checks.wrong_platforms(env, present)
             oversized = self.checks.oversized(env, present)
             refuse_unrunnable_images(env, wrong, [image for image in oversized if image.refused])
+            refuse_over_hand_rollbacks(env, self.checks.running(env, list(images)))
             notes = [*(notes or ()), *(f"{display_path(str(env_path(env.name)))}: release.images.{image.service}: "
                                        f"{image.reason(catalog_file())}" for image in oversized if not image.refused)]
             # Synthesized here, before any layer runs: a program that cannot synth stops everything.
@@ -863,6 +866,28 @@ def refuse_unrunnable_images(env: EnvConfig, wrong: Sequence[WrongPlatform],
                             f"{image.reason()}; nothing was changed") for image in wrong]
     problems += [ConfigError(str(env_path(env.name)), f"release.images.{image.service}",
                              f"{image.reason(catalog_file())}; nothing was changed") for image in oversized]
+    raise_all(problems)
+
+
+def refuse_over_hand_rollbacks(env: EnvConfig, running: Iterable[RunningImage]) -> None:
+    """ConfigError (exit 2) naming each ``release.images`` entry of the env file whose service runs a revision an
+    operator registered by hand to roll it back (:data:`~shared.images.HAND_ROLLBACK_TAG`) with another image than the
+    entry's: asked in :meth:`ImageGatedRunner.prepare`, before any layer runs. compute's ``up`` refreshes first and
+    deploys what the env file names, so any run before the rollback pull request merges (dev on every push to main, a
+    deploy of another service's promotion) would put the bad release back. The rollback pull request pins the
+    revision's image and passes; so does a run whose operator took the tag off."""
+    problems = []
+    for entry in running:
+        expected = env.release.images.get(entry.service)
+        if entry.hand_rollback is None or entry.problem or expected is None or entry.digest == expected:
+            continue
+        problems.append(ConfigError(
+            str(env_path(env.name)), f"release.images.{entry.service}",
+            f"{entry.where} runs task definition {entry.task_definition}, rolled back by hand ({HAND_ROLLBACK_TAG}: "
+            f"{entry.hand_rollback}) to {entry.digest or 'an image not pinned by digest'}; this up would deploy "
+            f"{expected} over it. Merge the rollback pull request, which pins that image (README, Roll a service back "
+            f"now), or, to deploy {expected} anyway, take the mark off first: `aws ecs untag-resource --resource-arn "
+            f"{entry.task_definition} --tag-keys {HAND_ROLLBACK_TAG}`; nothing was changed"))
     raise_all(problems)
 
 

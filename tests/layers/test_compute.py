@@ -243,7 +243,8 @@ def test_the_app_container_is_locked_down_pinned_and_logs_to_its_group(env: str)
             "awslogs-group": f"/platform/{env}/compute/{spec.name}", "awslogs-region": "eu-west-1",
             "awslogs-stream-prefix": spec.name, "mode": "non-blocking", "max-buffer-size": "25m"}}
         assert app["healthCheck"]["command"] == [
-            "CMD-SHELL", f"curl -fsS -o /dev/null http://127.0.0.1:{spec.port}{spec.health_path} || exit 1"]
+            "CMD-SHELL",
+            f"curl -fsS --max-time 4 -o /dev/null http://127.0.0.1:{spec.port}{spec.health_path} || exit 1"]
         # Only the scratch init container besides the app in Service Connect envs (ECS adds its proxy), and the serve
         # gate for a service others call (test_serve_gate).
         gate = ["serve-gate"] if load_catalog().callers(spec.name) else []
