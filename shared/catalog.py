@@ -36,9 +36,20 @@ _ROUTING_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 15
 #: The largest value ECS takes for a Service Connect timeout (botocore ecs model: Duration, 0..2147483647).
 ECS_DURATION_MAX = 2147483647
-#: A public service's request timeout is its ALB's idle timeout (aws.lb.LoadBalancer idle_timeout, 1-4000 s)
+#: A public service's request timeout bounds its ALB's idle timeout (aws.lb.LoadBalancer idle_timeout, 1-4000 s; below)
 #: and its target group's deregistration delay (0-3600 s: in-flight requests finish while a task leaves).
 PUBLIC_REQUEST_TIMEOUT_MAX = 3600
+#: How much longer than its request timeout a public service's ALB waits on an idle connection: the mesh proxy in the
+#: task (Service Connect's ingress listens on the container port; App Mesh's Envoy) starts its per-request timer a
+#: moment after the ALB sent the request, so at equal timeouts the ALB always gave up first, with a 504 of its own
+#: (HTTPCode_ELB_5XX_Count) that the proxy's access log never shows; now the proxy ends an over-long request.
+ALB_IDLE_MARGIN_SECONDS = 5
+
+
+def alb_idle_timeout(request_timeout_seconds: int) -> int:
+    """A public service's ALB idle timeout (aws.lb.LoadBalancer idle_timeout: 1-4000 s, ``PUBLIC_REQUEST_TIMEOUT_MAX``
+    plus the margin stays within it)."""
+    return request_timeout_seconds + ALB_IDLE_MARGIN_SECONDS
 #: Fargate's bounds and default for a container's stopTimeout, the time between SIGTERM and SIGKILL (botocore ecs
 #: ContainerDefinition.stopTimeout: "The valid values for Fargate are 2-120 seconds", 30 when unset).
 FARGATE_STOP_TIMEOUT_MIN, FARGATE_STOP_TIMEOUT_MAX, FARGATE_STOP_TIMEOUT_DEFAULT = 2, 120, 30

@@ -292,3 +292,26 @@ def test_a_rule_resource_on_a_group_with_inline_rules_is_refused() -> None:
     with pytest.raises(ValueError, match="compute-broker-in: a separate ingress rule of broker-sg, which lists egress "
                                          "and ingress rules inline"):
         model.build(load_env("dev"), docs)
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_the_endpoint_policies_stop_another_accounts_bucket_on_their_own_paths_only(env: str) -> None:
+    """What README's "Endpoint policies" promises, and where it ends: a task's write to another account's bucket in the
+    env's Region takes the S3 gateway endpoint, whose policy refuses it; the same write to S3 of another Region or to
+    S3 Transfer Acceleration, which no gateway endpoint carries (VPC endpoints take no cross-Region requests), leaves
+    through the NAT past every endpoint policy (the tasks' 443 to anywhere, which the Service Connect agent's
+    `ecs-sc.<region>.api.aws` needs). A domain allow-list on the NAT path would turn the last two into refusals:
+    then this test and the README change together."""
+    network, _ = modelled(env)
+    tasks = next(name for name in network.principals if name.startswith("tasks:"))
+    foreign = "arn:aws:iam::444455556666:role/someone-else"
+
+    def put(host: str) -> model.Call:
+        return model.Call(tasks, "another account's bucket", host, actions=("s3:PutObject",),
+                          resource="arn:aws:s3:::their-bucket/data", resource_account="444455556666", signer=foreign)
+
+    (same_region,) = model.check(network, [put(model.s3_host("their-bucket", network.region))]).values()
+    assert all("the s3 endpoint's policy refuses s3:PutObject" in reason for reason in same_region)
+    for host in (model.s3_host("their-bucket", "us-east-1"), "their-bucket.s3-accelerate.amazonaws.com"):
+        assert model.check(network, [put(host)]) == {}, host
+        assert path_of(network, put(host)) == "nat"

@@ -15,6 +15,7 @@ from shared.catalog import (
     TARGET_HEALTH_INTERVAL_SECONDS,
     TARGET_HEALTH_TIMEOUT_SECONDS,
     TARGET_HEALTHY_THRESHOLD,
+    alb_idle_timeout,
     deregistration_delay,
 )
 from shared.components.artifacts import ServerAccessLogTarget
@@ -114,7 +115,9 @@ class PublicGateway(pulumi.ComponentResource):
             vpc_id=args.vpc_id,
             description=f"Public HTTPS entry of {args.service} in {args.env_name}",
             ingress=[aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp", from_port=443, to_port=443, cidr_blocks=["0.0.0.0/0"], ipv6_cidr_blocks=["::/0"],
+                # IPv4 only, as the load balancer (ip_address_type below) and the VPC: an IPv6 opening would go live
+                # unreviewed the day the load balancer turned dual-stack.
+                protocol="tcp", from_port=443, to_port=443, cidr_blocks=["0.0.0.0/0"],
                 description="HTTPS from the internet (the only open port)")],
             # Forwarded requests and target health checks both go to the service port of the tasks'
             # group, nowhere else. Inline rules: nothing else adds rules to this group.
@@ -143,11 +146,16 @@ class PublicGateway(pulumi.ComponentResource):
             internal=False,
             subnets=args.public_subnet_ids,
             security_groups=[self.security_group.id],
-            # Requests with malformed headers are a request-smuggling vector; drop them at the edge.
+            ip_address_type="ipv4",
+            # Requests with malformed headers are a request-smuggling vector; drop them at the edge. The desync
+            # mode is stated, not left to AWS's default (`defensive`, the provider's docstring), so that the state
+            # holds what runs whatever AWS's default becomes (policy lb-desync-mitigation; Security Hub ELB.12).
             drop_invalid_header_fields=True,
+            desync_mitigation_mode="defensive",
             # The ALB closes a connection on which nothing arrived for this long (default 60 s, 1-4000 s):
-            # it must wait as long as the service may take to answer, its callees' answers included.
-            idle_timeout=args.request_timeout_seconds,
+            # it must wait as long as the service may take to answer, its callees' answers included, and a
+            # little longer than the proxy in the task, which then ends an over-long request (alb_idle_timeout).
+            idle_timeout=alb_idle_timeout(args.request_timeout_seconds),
             enable_deletion_protection=args.protect,
             # ELB checks that it may write to the bucket when logging is turned on, so the policy comes first.
             access_logs=aws.lb.LoadBalancerAccessLogsArgs(

@@ -53,10 +53,13 @@ def endpoint_policy(service: str, *, partition: str, region: str, account_id: st
     An endpoint policy does not grant anything; it narrows what may pass through the endpoint (AWS
     PrivateLink guide, "Control access to VPC endpoints using endpoint policies"). Here only the env
     account's principals may use an interface endpoint, so stolen credentials of another account cannot
-    use it to move data out. The S3 gateway endpoint carries every regional S3 request of the private
-    subnets, so it admits ECR's image-layer bucket (read only; ECR user guide, "Amazon ECR interface VPC
+    use it to move data out. The S3 gateway endpoint carries every S3 request of the private subnets to the
+    env's Region, so it admits ECR's image-layer bucket (read only; ECR user guide, "Amazon ECR interface VPC
     endpoints", minimum Amazon S3 bucket permissions: ``prod-<region>-starport-layer-bucket``) and, for
-    the account's own principals, the account's own buckets; no other account's bucket is reachable.
+    the account's own principals, the account's own buckets; no other account's bucket of the Region is reachable
+    through it. A request to another Region's S3 (no endpoint takes a cross-Region request) or to any other host
+    leaves through the NAT, where one exists, past every endpoint policy (README, "What the endpoint policies do not
+    stop").
     ``artifact_bucket`` (the env's model-artifact bucket, where the catalog has ``artifacts`` services) passes for
     the account's principals with exactly the actions the task roles are granted on it (versions and multipart
     aborts included, which the own-bucket statement does not carry). ``platform_buckets`` (the buckets the layers

@@ -59,7 +59,13 @@ def test_the_public_gateways_alb_waits_as_long_as_the_gateway_and_drains_that_lo
     doc = fresh("dev")["compute"]
     gateway = load_catalog()["gateway"]
     alb = by_name(doc, "aws:lb/loadBalancer:LoadBalancer", "gateway-alb")["inputs"]
-    assert alb["idleTimeout"] == gateway.request_timeout_seconds
+    # The proxy in the task (Service Connect's ingress on the container port) ends an over-long request, with a 504
+    # its access log shows: the ALB, whose timer starts a moment earlier, waits a little longer (185 s).
+    assert alb["idleTimeout"] == gateway.request_timeout_seconds + 5 == 185
+    assert alb["idleTimeout"] > endpoint_timeout(doc, "gateway")["perRequestTimeoutSeconds"]
+    # ... and no longer than the app keeps an idle connection (HTTP_KEEPALIVE_SECONDS), which it must not close first.
+    keepalive = int(environment(container(unit(doc, "gateway")["task"], "gateway"))["HTTP_KEEPALIVE_SECONDS"])
+    assert alb["idleTimeout"] < keepalive
     # ... which covers the longest chain behind it (the catalog keeps a caller's wait >= its callees').
     assert alb["idleTimeout"] >= max(load_catalog()[callee].request_timeout_seconds for callee in gateway.calls)
     assert 1 <= alb["idleTimeout"] <= 4000
