@@ -1364,6 +1364,30 @@ def _rule_spot_queue_only(path: Path, env: EnvConfig, catalog: Catalog) -> Itera
                    "fail; use on_demand")
 
 
+def spot_job_notes(env: EnvConfig, catalog: Catalog) -> list[str]:
+    """A note for each Fargate Spot service (``capacity: spot``) whose jobs outlast what an interruption leaves them:
+    longer than Fargate's longest stop timeout (its ``max_job_seconds``), or protected from scale-in (its
+    ``protects_jobs``, which Spot does not honour). Spot takes a task back with two minutes' warning; the job in
+    flight is delivered again from its start (README, Fargate Spot). Not refused: a checkpointing job loses little."""
+    from shared.catalog import FARGATE_STOP_TIMEOUT_MAX
+
+    notes = []
+    for service, settings in sorted(env.services.items()):
+        spec = catalog.services.get(service)
+        if spec is None or settings.capacity != "spot":
+            continue
+        long_jobs = spec.max_job_seconds is not None and spec.max_job_seconds > FARGATE_STOP_TIMEOUT_MAX
+        if not (long_jobs or spec.protects_jobs):
+            continue
+        why = [f"its jobs may last {spec.max_job_seconds} s (catalog max_job_seconds)"] if long_jobs else []
+        why += ["it protects its working tasks (catalog protects_jobs), which Spot does not honour"] if (
+            spec.protects_jobs) else []
+        notes.append(f"services.{service}.capacity: spot, and {' and '.join(why)}: a Spot interruption (two "
+                     "minutes' warning) ends the job in flight, which its queue then delivers again from its start; "
+                     "checkpoint long jobs (to the artifact bucket) or use on_demand (README, \"Fargate Spot\")")
+    return notes
+
+
 def _rule_protected_consumer_canaries(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """A consumer that protects its working tasks (catalog ``protects_jobs``) scales in on its work queue's
     IdleConsumers, a figure of the whole queue; each canary version is its own ECS service on that queue, with its own

@@ -21,7 +21,7 @@ from shared.broker_upgrade import ENGINE_KEY
 from shared.catalog import load_catalog
 from shared.cli import UsageParser
 from shared.dag import NEEDS_VPC_REACH, downstream_closure
-from shared.envs import EnvConfig, env_path, load_env
+from shared.envs import EnvConfig, env_path, load_env, spot_job_notes
 from shared.errors import ConfigError, PlatformError, UsageError, display_path
 from shared.images import AwsAccessError
 from shared.orchestrate.account import (
@@ -1050,7 +1050,7 @@ def _main(argv: Sequence[str] | None, *, runner: LayerRunner | None, out: TextIO
         judged = env_file_digest(env_path(env.name))  # the file every check below judges
         check_ready_names(args.image_ready)
         if operation.action in (Action.UP, Action.PREVIEW):  # a peak close to the broker's limits (not refused)
-            for note in capacity_notes(env, load_catalog()):
+            for note in [*capacity_notes(env, load_catalog()), *spot_job_notes(env, load_catalog())]:
                 out.write(f"note: {env_path(env.name)}: {note}\n")
             # a runtime, engine or image AWS no longer creates (refused), or soon (noted): shared.lifecycle
             for note in lifecycle.check_lifecycle(env, lifecycle.today()):

@@ -6,12 +6,15 @@ drop the jobs it holds)."""
 
 from __future__ import annotations
 
+import io
+from types import SimpleNamespace
 from typing import Any
 
 import botocore.session
 import pytest
 
-from shared.envs import load_env
+from shared.catalog import load_catalog
+from shared.envs import load_env, spot_job_notes
 from shared.errors import ConfigError, ConfigErrors
 from shared.fargate import CAPACITY_PROVIDERS
 from shared.orchestrate.account import FARGATE_VCPU_QUOTAS, _compute_needs, released_units
@@ -177,3 +180,32 @@ def test_the_on_demand_quota_is_checked_where_every_released_service_runs_on_spo
     needs = _compute_needs(load_env("dev"))
     assert [need.quota_code for need in needs[:2]] == ["L-3032A538", "L-36FBB829"]
     assert needs[0].need == 0
+
+
+def test_a_spot_service_whose_jobs_outlast_an_interruption_is_noted_at_up_and_preview(edit_env: Any) -> None:
+    """Spot takes a task back with two minutes' warning and does not honour task scale-in protection: a job longer
+    than that, or one its service protects, starts over. Not refused (a checkpointing job loses little), but said."""
+    catalog = load_catalog()
+    assert spot_job_notes(load_env("dev"), catalog) == []  # nothing on spot
+    _spot(edit_env)
+    (note,) = spot_job_notes(load_env("dev"), catalog)
+    assert note.startswith("services.training.capacity: spot, and its jobs may last 21600 s (catalog max_job_seconds)"
+                           ": a Spot interruption (two minutes' warning) ends the job in flight")
+    training = catalog["training"]
+    for changed, expected in (
+            ({"max_job_seconds": 120}, None),  # within the longest stop timeout
+            ({"max_job_seconds": None}, None),
+            ({"max_job_seconds": None, "protects_jobs": True}, "it protects its working tasks (catalog protects_jobs)"),
+            ({"protects_jobs": True}, "21600 s (catalog max_job_seconds) and it protects its working tasks")):
+        services = {**catalog.services, "training": training.model_copy(update=changed)}
+        notes = spot_job_notes(load_env("dev"), SimpleNamespace(services=services))  # type: ignore[arg-type]
+        assert (notes == []) if expected is None else (expected in notes[0]), (changed, notes)
+
+
+def test_the_spot_job_note_is_printed_by_up_and_preview(edit_env: Any) -> None:
+    from shared.orchestrate.cli import main
+
+    _spot(edit_env)
+    out = io.StringIO()
+    main(["preview", "dev"], runner=None, out=out)
+    assert "note: " in out.getvalue() and "services.training.capacity: spot, and its jobs may last" in out.getvalue()
