@@ -1002,6 +1002,36 @@ def rotation_failed_notification(env_name: str, secret_arn: pulumi.Input[str], t
         topic, opts=opts)
 
 
+#: AWS Health's event type of a Fargate task retirement notice (EventBridge ``source`` ``aws.health``, ``detail-type``
+#: ``AWS Health Event``, ``detail.service`` ``ECS``; ECS developer guide, "Task retirement and maintenance for AWS
+#: Fargate on Amazon ECS"): the tasks still on a platform version revision AWS retires are stopped after the account's
+#: ``fargateTaskRetirementWaitPeriod`` (7 days by default).
+TASK_RETIREMENT_EVENT = "AWS_ECS_TASK_PATCHING_RETIREMENT"
+
+
+def task_retirement_pattern() -> dict[str, Any]:
+    """The EventBridge pattern of a Fargate task retirement notice in the env's account and region. It names no
+    cluster: AWS Health lists the tasks (or services) in ``resources`` in forms AWS does not document, and one env
+    runs in an account and region (shared.envs)."""
+    return {"source": ["aws.health"], "detail-type": ["AWS Health Event"],
+            "detail": {"service": ["ECS"], "eventTypeCode": [TASK_RETIREMENT_EVENT]}}
+
+
+def task_retirement_notification(env_name: str, topic: AlarmTopic,
+                                 opts: pulumi.ResourceOptions | None = None) -> EventNotification:
+    """AWS's notice that it will stop Fargate tasks of the account on a set date (:func:`task_retirement_pattern`), to
+    the topic: otherwise it reaches only the account's Health dashboard and its root user's mail, and a consumer's job
+    in flight is cut when the day comes. Its rule is in the broker layer, beside the topic, though compute runs the
+    tasks: an AWS Health event is the account's, and the topic policy lets this layer's rules publish before any
+    task exists."""
+    rule_name = event_rule_name(env_name, "fargate-task-retirement")
+    summary = (f"AWS will stop Fargate tasks in {env_name}'s account and region (a platform version revision "
+               "retires); the event lists them and the date. ECS replaces a service's tasks, but a consumer's job in "
+               f"flight is cut: replace them yourself between jobs before then; {runbook(rule_name)}")
+    return EventNotification(rule_name, rule_name, summary, json.dumps(task_retirement_pattern(), sort_keys=True),
+                             topic, opts=opts)
+
+
 def alarm_query(query: Query, period: int) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
     """``query`` as a metric-math alarm takes it, each metric over ``period`` seconds."""
     if query.expression is not None:

@@ -19,6 +19,7 @@ from shared.components.alarms import (
     event_delivery_alarms,
     notification_delivery_alarms,
     rotation_alarms,
+    task_retirement_notification,
 )
 from shared.components.broker import (
     AmazonMqBroker,
@@ -48,9 +49,13 @@ runner = DeployRunner("deploy-runner", DeployRunnerArgs.from_env(layer.env), vpc
 # The env's alarm topic: this is the first layer with alarms (messaging and compute read its ARN).
 alarm_topic = AlarmTopic("alarms", AlarmTopicArgs.from_env(layer.env), opts=layer.opts)
 # what the topic fails to deliver to a subscription, whatever the broker
-MetricAlarms("alarm-topic-alarms", notification_delivery_alarms(layer.env.name, layer.env.alarms,
-                                                                alarm_topic.topic.name),
-             alarm_topic.arn, opts=pulumi.ResourceOptions(parent=alarm_topic))
+# AWS's notice of Fargate tasks it will stop (a retiring platform revision), whatever the broker
+retirement = task_retirement_notification(layer.env.name, alarm_topic,
+                                          opts=pulumi.ResourceOptions(parent=alarm_topic))
+MetricAlarms("alarm-topic-alarms", [
+    *notification_delivery_alarms(layer.env.name, layer.env.alarms, alarm_topic.topic.name),
+    *event_delivery_alarms(layer.env.name, layer.env.alarms, {"fargate-task-retirement": retirement.rule.name})],
+    alarm_topic.arn, opts=pulumi.ResourceOptions(parent=alarm_topic))
 runner_outputs = dict(deploy_runner_project_name=runner.project.name,
                       deploy_runner_security_group_id=runner.security_group_id, alarm_topic_arn=alarm_topic.arn,
                       # the runner's builds, the broker and its rotation function: all in the private subnets

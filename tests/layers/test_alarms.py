@@ -658,8 +658,12 @@ def test_an_external_broker_has_no_amazon_mq_alarms_but_the_topic_stays(tmp_path
     document = external_program(tmp_path, edit_env, None)
     assert alarms(document) == {}, "no queue alarms without Amazon MQ metrics"
     broker = synth_env("dev", ["broker"])["broker"]  # the env file is the external one now
-    # no Amazon MQ alarm; the topic's own delivery alarm stays with the topic
-    assert list(alarms(broker)) == ["dev-ml-notification-delivery"] and len(of_type(broker, TOPIC)) == 1
+    # no Amazon MQ alarm; the topic's own delivery alarm stays with the topic, as does AWS's notice of Fargate tasks it
+    # will stop (an account's event, whatever the broker) with its delivery alarm
+    assert list(alarms(broker)) == ["dev-ml-event-delivery-fargate-task-retirement", "dev-ml-notification-delivery"]
+    assert len(of_type(broker, TOPIC)) == 1
+    assert [rule["inputs"]["name"] for rule in of_type(broker, "aws:cloudwatch/eventRule:EventRule")] == [
+        "dev-ml-fargate-task-retirement"]
     assert broker["outputs"]["alarm_topic_arn"] and broker["outputs"].get("broker_name") is None
 
 
