@@ -20,7 +20,7 @@ from tests.synth_helpers import by_name, of_type, spec_document
 RULE = "aws:cloudwatch/eventRule:EventRule"
 
 
-def health_event(event_type: str, service: str = "ECS") -> dict[str, Any]:
+def health_event(event_type: str, service: str = "ECS") -> Any:
     """An AWS Health event as EventBridge delivers it (EventBridge user guide, "Events from AWS Health")."""
     return {"version": "0", "id": "7bf73129-1428-4cd3-a780-95db273d1602", "detail-type": "AWS Health Event",
             "source": "aws.health", "account": "333333333333", "time": "2026-12-07T09:00:00Z", "region": "eu-west-1",
@@ -36,7 +36,9 @@ def test_the_pattern_takes_a_retirement_notice_and_nothing_else() -> None:
     assert pattern.matches_event(health_event(TASK_RETIREMENT_EVENT))
     assert not pattern.matches_event(health_event("AWS_ECS_OPERATIONAL_ISSUE"))
     assert not pattern.matches_event(health_event(TASK_RETIREMENT_EVENT, service="EC2"))
-    assert not pattern.matches_event({**health_event(TASK_RETIREMENT_EVENT), "source": "my.app"})
+    other_source = health_event(TASK_RETIREMENT_EVENT)
+    other_source["source"] = "my.app"
+    assert not pattern.matches_event(other_source)
 
 
 @pytest.mark.parametrize("env", ENVS)
