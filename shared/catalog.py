@@ -50,6 +50,8 @@ def alb_idle_timeout(request_timeout_seconds: int) -> int:
     """A public service's ALB idle timeout (aws.lb.LoadBalancer idle_timeout: 1-4000 s, ``PUBLIC_REQUEST_TIMEOUT_MAX``
     plus the margin stays within it)."""
     return request_timeout_seconds + ALB_IDLE_MARGIN_SECONDS
+
+
 #: Fargate's bounds and default for a container's stopTimeout, the time between SIGTERM and SIGKILL (botocore ecs
 #: ContainerDefinition.stopTimeout: "The valid values for Fargate are 2-120 seconds", 30 when unset).
 FARGATE_STOP_TIMEOUT_MIN, FARGATE_STOP_TIMEOUT_MAX, FARGATE_STOP_TIMEOUT_DEFAULT = 2, 120, 30
