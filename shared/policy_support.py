@@ -1272,10 +1272,19 @@ RESOURCE_CONDITION_KEYS = frozenset({"aws:resourceaccount", "aws:resourceorgid",
                                      "s3:resourceaccount"})
 
 
+def names_an_account(arn: Any) -> bool:
+    """Whether an ARN carries an account ID (its fifth field): an S3 bucket's (``arn:aws:s3:::bucket``) does not, and a
+    bucket of that name may be any account's."""
+    parts = str(arn).split(":", 5)
+    return len(parts) == 6 and parts[4] != ""
+
+
 def narrows_to_fixed_callers(statement: Mapping[str, Any], keys: frozenset[str] = CALLER_CONDITION_KEYS) -> bool:
     """Whether a statement's ``Condition`` holds one of ``keys`` (default: the caller keys,
     :data:`CALLER_CONDITION_KEYS`) under a narrowing operator (:data:`NARROWING_OPERATORS`) with fixed values only
-    (:func:`fixed_value`); conditions are ANDed, so one such entry narrows the statement whatever the others say."""
+    (:func:`fixed_value`); conditions are ANDed, so one such entry narrows the statement whatever the others say.
+    An ``aws:SourceArn`` of an ARN without an account (an S3 bucket's) narrows nothing alone: the IAM user guide
+    (``aws:SourceArn``) and EventBridge's confused-deputy page ask for ``aws:SourceAccount`` beside it then."""
     condition = statement.get("Condition")
     if not isinstance(condition, Mapping):
         return False
@@ -1284,8 +1293,11 @@ def narrows_to_fixed_callers(statement: Mapping[str, Any], keys: frozenset[str] 
             continue
         for key, values in entries.items():
             listed = as_list(values)
-            if str(key).lower() in keys and listed and all(fixed_value(v) for v in listed):
-                return True
+            if str(key).lower() not in keys or not listed or not all(fixed_value(v) for v in listed):
+                continue
+            if str(key).lower() == "aws:sourcearn" and not all(names_an_account(v) for v in listed):
+                continue
+            return True
     return False
 
 

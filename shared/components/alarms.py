@@ -730,8 +730,10 @@ COST_NOTIFICATIONS = (("FORECASTED", 100), ("ACTUAL", 80), ("ACTUAL", 100))
 
 
 def event_rule_source_condition(partition: str, account_id: str, region: str, env_name: str) -> dict[str, Any]:
-    """Only this account's EventBridge rules named ``<env>-ml-*`` on the default bus (EventBridge user guide, "Amazon
-    SNS permissions": the topic policy's ``aws:SourceArn`` is the rule's ARN)."""
+    """Only this account's EventBridge rules named ``<env>-ml-*`` on the default bus (EventBridge user guide,
+    "Cross-service confused deputy prevention in Amazon EventBridge": for a rule's target ``aws:SourceArn`` is the
+    rule's ARN; an older copy of its "Amazon SNS permissions" section said a topic policy for EventBridge takes no
+    Condition: where `<env>-ml-event-delivery-*` fires for a rule on the topic, suspect this condition first)."""
     return {"StringEquals": {"aws:SourceAccount": account_id},
             "ArnLike": {"aws:SourceArn": f"arn:{partition}:events:{region}:{account_id}:rule/{name_prefix(env_name)}*"}}
 

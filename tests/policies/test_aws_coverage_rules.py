@@ -681,7 +681,11 @@ EKS_SUB = "oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub"
 
 @pytest.mark.parametrize(("statement", "fails"), [
     (github_trust({"StringEquals": {GITHUB_SUB: "repo:acme/ml-platform:environment:prod"}}), False),
-    (github_trust({"StringLike": {GITHUB_SUB: "repo:acme/ml-platform:*"}}), False),  # any ref of one repository
+    # every job of every branch and pull request, or every environment (those without reviewers too): too wide
+    (github_trust({"StringLike": {GITHUB_SUB: "repo:acme/ml-platform:*"}}), True),
+    (github_trust({"StringLike": {GITHUB_SUB: "repo:acme/ml-platform:environment:*"}}), True),
+    (github_trust({"StringLike": {GITHUB_SUB: "repo:acme/ml-platform:ref:refs/heads/release-*"}}), False),
+    (github_trust({"StringEquals": {GITHUB_SUB: "repo:acme/ml-platform:pull_request"}}), False),
     (github_trust({"StringEquals": {GITHUB_SUB: ["repo:acme@1/ml@2:ref:refs/heads/main"]}}), False),  # GitHub ids
     (github_trust({"StringEquals": {GITHUB_SUB: "repository_owner_id:1:repository_id:2"}}), False),  # fixed custom
     (github_trust({"StringLike": {GITHUB_SUB: "repo:acme/*"}}), True),  # every repository of the organization
@@ -707,7 +711,8 @@ EKS_SUB = "oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub"
     (github_trust({"StringEquals": {f"{EKS_PROVIDER.split('/', 1)[1]}:aud": "sts.amazonaws.com"}},
                   provider=EKS_PROVIDER), True),
     (ECS_TRUST, False),  # a service principal is no OIDC provider
-], ids=["environment", "any-ref", "immutable-ids", "custom-fixed", "whole-org", "any-repo-of-org-on-main",
+], ids=["environment", "every-job", "every-environment", "release-branches", "pull-requests", "immutable-ids",
+        "custom-fixed", "whole-org", "any-repo-of-org-on-main",
         "repo-name-pattern", "any-owner", "any-repo", "bare-wildcard",
         "policy-variable", "custom-pattern", "negated", "if-exists", "no-condition", "anded-fixed",
         "enterprise-issuer-needs-its-own-key", "eks-service-account", "eks-namespace", "eks-anyone", "eks-aud-only",

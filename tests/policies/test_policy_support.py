@@ -88,3 +88,22 @@ def test_known_input_reads_a_dotted_path_and_names_it_while_unknown() -> None:
     assert known_input(args, "broker", "logs.audit") is None
     with pytest.raises(_Undecided, match=r"^virtual node 'res': spec\.listeners is unknown until deployment"):
         known_input(args, "virtual node", "spec.listeners")
+
+
+ANYONE_FROM_A_BUCKET = {"Effect": "Allow", "Principal": "*", "Action": "sns:Publish", "Resource": "*",
+                        "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:s3:::my-bucket"}}}
+
+
+@pytest.mark.parametrize(("condition", "public"), [
+    ({"ArnLike": {"aws:SourceArn": "arn:aws:s3:::my-bucket"}}, True),  # a bucket of that name in any account
+    ({"ArnLike": {"aws:SourceArn": "arn:aws:s3:::my-bucket"},
+      "StringEquals": {"aws:SourceAccount": "111111111111"}}, False),  # as AWS asks: both keys
+    ({"ArnLike": {"aws:SourceArn": ["arn:aws:events:eu-west-1:111111111111:rule/a", "arn:aws:s3:::b"]}}, True),
+    ({"ArnLike": {"aws:SourceArn": "arn:aws:events:eu-west-1:111111111111:rule/a"}}, False),  # names the account
+])
+def test_a_source_arn_without_an_account_names_no_caller_alone(condition: dict[str, object], public: bool) -> None:
+    """IAM user guide, aws:SourceArn, and EventBridge's confused-deputy page: where the ARN holds no account ID (an S3
+    bucket's), use aws:SourceAccount beside it; the Lambda rule already judged so, the shared helper did not."""
+    from shared.policy_support import is_public_statement
+
+    assert is_public_statement({**ANYONE_FROM_A_BUCKET, "Condition": condition}) is public

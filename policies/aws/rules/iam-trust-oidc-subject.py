@@ -6,7 +6,10 @@ issuer's ``sub`` claim (``<issuer>:sub``) under a matching operator (``StringEqu
 negated or ``...IfExists`` one), and no value of it may be a bare wildcard. For GitHub Actions
 (``token.actions.githubusercontent.com``, and a GitHub Enterprise issuer below it) each value must name one
 repository: ``repo:<owner>/<repo>:...`` with owner and repository free of wildcards and policy variables; what
-follows (branch, environment, ``pull_request``) may be a pattern. A subject in a customized format (GitHub's OIDC
+follows (branch, environment, ``pull_request``) may be a pattern, but not one of wildcards alone (``repo:o/r:*``:
+every job of every branch and pull request of the repository) nor an environment of any name
+(``repo:o/r:environment:*``: every environment, those without required reviewers too). A subject in a customized
+format (GitHub's OIDC
 subject templates) passes when it is a fixed value. ``aud`` alone does not narrow: every
 workflow of every repository on GitHub gets a token with audience ``sts.amazonaws.com``.
 
@@ -70,7 +73,11 @@ def _too_wide(issuer: str, value: Any) -> bool:
     match = GITHUB_REPOSITORY.match(value)
     if match is None:  # a customized subject format: only a fixed value names its subjects
         return any(mark in value for mark in NOT_FIXED_MARKS)
-    return any(mark in match["owner"] + match["repo"] for mark in NOT_FIXED_MARKS)
+    if any(mark in match["owner"] + match["repo"] for mark in NOT_FIXED_MARKS):
+        return True
+    rest = value[match.end():]
+    # every job of the repository, or of any of its environments: no branch or environment protection holds them
+    return rest.strip("*?") == "" or (rest.startswith("environment:") and rest[len("environment:"):].strip("*?") == "")
 
 
 @applies_to("aws:iam/role:Role")
@@ -93,7 +100,8 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
             wide = min(([value for value in values if _too_wide(issuer, value)] for values in bounds), key=len)
             if wide:
                 what = ("names no single repository (repo:<owner>/<repo>:..., owner and repository without "
-                        "wildcards)" if _is_github(issuer) else "is a bare wildcard")
+                        "wildcards) or no branch, environment or event of it (not only wildcards after the "
+                        "repository, nor environment:*)" if _is_github(issuer) else "is a bare wildcard")
                 report_violation(f"IAM role '{args.name}': trust policy {label}: {issuer}:sub "
                                  f"{', '.join(repr(v) for v in wide)} {what}; name the subjects that may assume "
                                  "the role.")
