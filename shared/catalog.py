@@ -77,7 +77,8 @@ HEALTH_CURL_MAX_SECONDS = HEALTH_TIMEOUT - 1
 #: What a health path may hold: a path and query of RFC 3986's characters, no space, ``#``, quote, backquote or
 #: backslash, at most 1,024 characters (the target group's ``HealthCheckPath``: botocore elbv2 Path, max 1024).
 #: The container's check runs it in a shell (CMD-SHELL), quoted (shared.components.compute_containers).
-HEALTH_PATH_PATTERN = r"^/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*(\?[A-Za-z0-9._~%!$&'()*+,;=:@/?-]*)?$"
+HEALTH_PATH_PATTERN = r"/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*(\?[A-Za-z0-9._~%!$&'()*+,;=:@/?-]*)?"
+HEALTH_PATH_MAX = 1024
 #: The platform's start-up allowance when an entry states none (the health check's startPeriod before the key).
 DEFAULT_STARTUP_SECONDS = 60
 #: The longest start-up a health check can wait for: the longest startPeriod, then retries-1 failed checks at the
@@ -165,7 +166,7 @@ class ServiceSpec(BaseModel):
     name: str
     description: str = ""
     port: int = Field(ge=1, le=65535)
-    health_path: str = Field(pattern=HEALTH_PATH_PATTERN, max_length=1024)
+    health_path: str
     cpu: int = 256
     memory: int = 512
     public: bool = False
@@ -243,6 +244,20 @@ class ServiceSpec(BaseModel):
         unhealthy after it."""
         return (self.startup_seconds + TARGET_HEALTHY_THRESHOLD * TARGET_HEALTH_INTERVAL_SECONDS
                 + TARGET_HEALTH_TIMEOUT_SECONDS)
+
+    @field_validator("health_path")
+    @classmethod
+    def _a_health_path(cls, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError(f"{path!r} must start with '/' (e.g. /{path.lstrip('/') or 'healthz'})")
+        if len(path) > HEALTH_PATH_MAX:
+            raise ValueError(f"{len(path)} characters is longer than a target group's health check path takes "
+                             f"({HEALTH_PATH_MAX})")
+        if not re.fullmatch(HEALTH_PATH_PATTERN, path):
+            bad = sorted({c for c in path if not re.fullmatch(HEALTH_PATH_PATTERN, "/" + c)} - {"?"}) or ["?"]
+            raise ValueError(f"{path!r} holds {', '.join(repr(c) for c in bad)}: a path and an optional ?query of "
+                             "letters, digits and -._~%!$&'()*+,;=:@/ only (percent-encode anything else)")
+        return path
 
     @field_validator("artifacts", mode="before")
     @classmethod

@@ -623,6 +623,9 @@ class Release(_Strict):
         for service, ref in value.items():
             if not re.match(r"^(sha256:[0-9a-f]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$", ref):
                 raise ValueError(f"{service}: {ref!r} is neither an image digest (sha256:<64 hex>) nor a tag")
+            if re.fullmatch(r"[0-9a-fA-F]{64}", ref):  # a digest pasted without its algorithm reads as a tag
+                raise ValueError(f"{service}: {ref!r} is a digest without its algorithm: write "
+                                 f"sha256:{ref.lower()} (a tag of 64 hex characters is refused, as ambiguous)")
         return value
 
 

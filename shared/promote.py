@@ -125,9 +125,10 @@ def check_digests(images: Mapping[str, str], source: str, file: str | None = Non
                                     f"{file or f'environments/{source}.yaml'} first.")
 
 
-def check_order(source: str, target: str, allow_skip: bool) -> tuple[str, ...]:
+def check_order(source: str, target: str, allow_skip: bool, skippable: bool = True) -> tuple[str, ...]:
     """The envs skipped on the way (empty for a normal step); GateRefused when the order forbids the step,
-    UsageError (exit 2) when FROM or TO is an env outside the order."""
+    UsageError (exit 2) when FROM or TO is an env outside the order. ``skippable`` False: TO follows the prod baseline,
+    which no skip reaches, so the refusal names the next step instead of ``--allow-skip``."""
     path = " -> ".join(PROMOTION_ORDER)
     outside = [name for name in (source, target) if name not in PROMOTION_ORDER]
     if outside:
@@ -139,8 +140,9 @@ def check_order(source: str, target: str, allow_skip: bool) -> tuple[str, ...]:
         raise GateRefused("order", f"{source} -> {target} goes backwards; releases move {path}")
     skipped = PROMOTION_ORDER[start + 1:end]
     if skipped and not allow_skip:
-        raise GateRefused("order", f"{source} -> {target} skips {', '.join(skipped)} (order {path}); pass "
-                                   "--allow-skip to do it anyway (it is recorded in release.skipped)")
+        way = ("pass --allow-skip to do it anyway (it is recorded in release.skipped)" if skippable else
+               f"{target} follows the prod baseline, which no skip reaches: promote {source} -> {skipped[0]} first")
+        raise GateRefused("order", f"{source} -> {target} skips {', '.join(skipped)} (order {path}); {way}")
     return skipped
 
 
@@ -740,7 +742,8 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
     old_text = read_untranslated(path)
     # The direction is checked first: a backwards or skipping request is refused even when the
     # images happen to match (and --check answers for a promotion that could actually run).
-    skipped = check_order(source_name, target_name, allow_skip) if rollback is None else ()
+    skipped = check_order(source_name, target_name, allow_skip,
+                          skippable=promotion.target.baseline != "prod") if rollback is None else ()
     for service, (current, ref) in promotion.pending.items():
         out.write(f"{service}: {target_name} {current or '(none)'} -> {ref}\n")
     if not promotion.pending:
@@ -748,11 +751,12 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
                   f"{', '.join(promotion.images)}; nothing to promote\n")
         return 0
 
+    if rollback is None:  # checked first (above), told first
+        out.write(f"gate order: ok ({source_name} -> {target_name}"
+                  f"{'; skipping ' + ', '.join(skipped) + ', recorded' if skipped else ''})\n")
     check_digests(promotion.images, source_name, rollback.file() if rollback else f"environments/{source_name}.yaml")
     out.write("gate digest: ok (every promoted image is pinned by digest)\n")
     if rollback is None:
-        out.write(f"gate order: ok ({source_name} -> {target_name}"
-                  f"{'; skipping ' + ', '.join(skipped) + ', recorded' if skipped else ''})\n")
         read_deployed = deployed_images or ecs_deployed_images(clients)
         check_deployed(promotion.images, promotion.source, read_deployed(promotion.source, list(promotion.images)),
                        out, pending=list(promotion.pending))

@@ -118,6 +118,9 @@ MALFORMED = [
      "provider service-connect has none of"),
     ("unknown service in release", _set("release.images.billing", "sha256:" + "a" * 64), "release.images.billing",
      "unknown service"),
+    # a digest pasted without "sha256:" would be read as a tag and resolved against the registry at up
+    ("digest without its algorithm", _set("release.images.gateway", "A" * 64), "release.images",
+     f"is a digest without its algorithm: write sha256:{'a' * 64}"),
     ("short suppression reason", _set("policy.suppressions", [{"rule": "ecr-kms-encryption", "resource": "x",
                                                                 "reason": "because"}]),
      "policy.suppressions.0.reason", "at least 10 characters"),

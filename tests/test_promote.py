@@ -315,6 +315,22 @@ def test_allow_skip_is_refused_for_a_prod_target_with_exit_2(extra: list[str], e
     assert promote(["dev", "prod-eu", "--allow-skip"])[0] == 2
 
 
+def test_a_skip_to_prod_is_refused_naming_the_next_step_not_allow_skip(env_dir: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """--allow-skip is refused for a prod target (above), so the order gate must not offer it there."""
+    set_image(env_dir, "dev", "gateway", NEW)
+    assert promote(["dev", "prod", "--check"])[0] == 1
+    err = capsys.readouterr().err
+    assert "dev -> prod skips staging" in err and "promote dev -> staging first" in err
+    assert "--allow-skip" not in err
+
+
+def test_the_gates_are_told_in_the_order_they_are_checked(env_dir: Path) -> None:
+    set_image(env_dir, "dev", "gateway", NEW)
+    _, output = promote(["dev", "staging", "--check"])
+    assert output.index("gate order: ok") < output.index("gate digest: ok"), output
+
+
 def test_the_deployed_gate_refuses_digests_the_source_does_not_run(env_dir: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     set_image(env_dir, "dev", "gateway", NEW)

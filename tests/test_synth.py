@@ -295,5 +295,7 @@ def test_snapshot(env: str, layer: str, synthesized: dict[str, dict[str, Any]]) 
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(actual)
-    assert path.exists(), f"{path} is missing (see this test's docstring)"
-    assert actual == path.read_text(), f"{path} is out of date (see this test's docstring)"
+    refresh = (f"read `nox -s diff -- {env}` first, then after an intended change: "
+               "`UPDATE_SNAPSHOTS=1 nox -s tests -- tests/test_synth.py`, and review the diff in git")
+    assert path.exists(), f"{path} is missing: {refresh}"
+    assert actual == path.read_text(), f"{path} is out of date: {refresh}"

@@ -75,3 +75,14 @@ def test_the_check_s_curl_gives_up_before_the_check_s_timeout() -> None:
 def test_a_health_path_a_url_or_a_load_balancer_cannot_carry_is_refused(path: str) -> None:
     with pytest.raises(ValidationError, match="health_path"):
         ServiceSpec(name="svc", port=8080, health_path=path)
+
+
+@pytest.mark.parametrize(("path", "said"), [
+    ("healthz", "'healthz' must start with '/' (e.g. /healthz)"),
+    ("/h a", "'/h a' holds ' ': a path and an optional ?query of letters, digits and -._~%!$&'()*+,;=:@/ only"),
+    ("/" + "a" * 1024, "1025 characters is longer than a target group's health check path takes (1024)"),
+])
+def test_a_refused_health_path_is_told_in_words_not_as_a_pattern(path: str, said: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        ServiceSpec(name="svc", port=8080, health_path=path)
+    assert said in str(raised.value) and "[A-Za-z" not in str(raised.value)
