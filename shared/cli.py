@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 import tempfile
@@ -135,3 +136,12 @@ def write_atomically(files: dict[Path, str]) -> None:
         for _, temp in staged:
             if os.path.exists(temp):
                 os.unlink(temp)
+
+
+def login_name() -> str:
+    """Who runs this: the login name, ``unknown`` where the system has none (a container whose uid has no passwd
+    entry: getpass.getuser raises KeyError, OSError from Python 3.13)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -23,7 +23,6 @@ the rollback before the rollback pull request pins its image.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import re
 import sys
@@ -33,6 +32,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from shared.cli import login_name
 from shared.components.compute_containers import SERVE_GATE_CONTAINER
 from shared.errors import ConfigError, PlatformError
 from shared.images import HAND_ROLLBACK_TAG
@@ -115,16 +115,8 @@ def rollback_definition(described: Mapping[str, Any], label: str = "<described t
     result = _registered(described, definition, str(definition["family"]), list(definition["containerDefinitions"]))
     tags = [tag for tag in result.get("tags", []) if tag.get("key") != HAND_ROLLBACK_TAG]
     result["tags"] = [*tags, {"key": HAND_ROLLBACK_TAG,
-                              "value": mark if mark is not None else rollback_mark(datetime.now(UTC), _user())}]
+                              "value": mark if mark is not None else rollback_mark(datetime.now(UTC), login_name())}]
     return result
-
-
-def _user() -> str:
-    """Who runs this (the login name; ``unknown`` where the system has none, as in some CI containers)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

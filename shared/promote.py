@@ -734,7 +734,8 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
         source_name = rollback.label
     promotion = plan_promotion(source_env, target_name, services, rollback)
     check_committed(sorted({env_path(source_env), env_path(target_name)}))
-    if allow_skip and promotion.target.baseline == "prod":
+    skippable = promotion.target.baseline != "prod"  # no skip reaches an env of the prod baseline
+    if allow_skip and not skippable:
         raise UsageError(f"--allow-skip: {target_name} follows the prod baseline; a release reaches it only "
                          f"through every env before it in the order {' -> '.join(PROMOTION_ORDER)}, never by a skip")
     path = env_path(target_name)
@@ -742,8 +743,7 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
     old_text = read_untranslated(path)
     # The direction is checked first: a backwards or skipping request is refused even when the
     # images happen to match (and --check answers for a promotion that could actually run).
-    skipped = check_order(source_name, target_name, allow_skip,
-                          skippable=promotion.target.baseline != "prod") if rollback is None else ()
+    skipped = check_order(source_name, target_name, allow_skip, skippable) if rollback is None else ()
     for service, (current, ref) in promotion.pending.items():
         out.write(f"{service}: {target_name} {current or '(none)'} -> {ref}\n")
     if not promotion.pending:

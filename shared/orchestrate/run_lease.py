@@ -36,7 +36,6 @@ while the run waits for its user) finds its lease taken over before its next lay
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
 import socket
@@ -51,6 +50,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import unquote, urlsplit
 
+from shared.cli import login_name
 from shared.errors import PlatformError
 from shared.images import aws_error_code
 from shared.orchestrate.locks import process_runs
@@ -374,7 +374,7 @@ class RunLease:
 
     def _body(self, now: float, mine: bool = True) -> bytes:
         """The lease as this job writes it: the run's other live jobs, and this one (``mine``) renewed now."""
-        user = self.environ.get("GITHUB_ACTOR") or getpass.getuser()
+        user = self.environ.get("GITHUB_ACTOR") or login_name()
         jobs = {job: renewed for job, renewed in self._others.items()
                 if job != self.job and now - renewed <= STALE_AFTER_SECONDS}
         if mine:
