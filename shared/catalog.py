@@ -334,6 +334,14 @@ class ServiceSpec(BaseModel):
         return f"{self.name}.dlq" if self.consumes else None
 
 
+class CatalogProblems(ValueError):
+    """The whole-catalog problems found at once, each a (key, reason) pair, told one a line by the loader."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("\n".join(f"{key}: {reason}" for key, reason in problems))
+        self.problems = problems
+
+
 class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)  # as Routes
 
@@ -351,73 +359,93 @@ class Catalog(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _graph_is_consistent(self) -> Catalog:
+    def _whole_catalog_is_consistent(self) -> Catalog:
+        """Every whole-catalog problem at once (the call graph, then waits and keys against it), so a fix does not
+        uncover the next problem one run later."""
+        problems = self._graph_problems()
+        problems += self._wait_problems()
+        if problems:
+            raise CatalogProblems(problems)
+        return self
+
+    def _graph_problems(self) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
         for name, spec in self.services.items():
             if not _NAME.fullmatch(name):
-                raise ValueError(f"services.{name}: names are lower-case dns labels (2-32 chars)")
+                problems.append((f"services.{name}", "names are lower-case dns labels (2-32 chars)"))
             for callee in spec.calls:
                 if callee not in self.services:
-                    raise ValueError(f"services.{name}.calls: unknown service {callee!r}")
-                if callee == name:
-                    raise ValueError(f"services.{name}.calls: a service does not call itself")
+                    problems.append((f"services.{name}.calls", f"unknown service {callee!r}"))
+                elif callee == name:
+                    problems.append((f"services.{name}.calls", "a service does not call itself"))
         owners: dict[int, str] = {}
         for name, spec in self.services.items():
             if spec.port in owners:
-                raise ValueError(f"services.{name}.port: {spec.port} is already the port of {owners[spec.port]}; "
-                                 "each service listens on a port of its own")
-            owners[spec.port] = name
+                problems.append((f"services.{name}.port", f"{spec.port} is already the port of {owners[spec.port]}; "
+                                 "each service listens on a port of its own"))
+            owners.setdefault(spec.port, name)
+        known = {name: [callee for callee in spec.calls if callee in self.services and callee != name]
+                 for name, spec in self.services.items()}
         try:
-            graphlib.TopologicalSorter({name: spec.calls for name, spec in self.services.items()}).prepare()
+            graphlib.TopologicalSorter(known).prepare()
         except graphlib.CycleError as error:
             # A Service Connect client resolves only the endpoints that existed when its task started,
             # so callees are created before their callers (creation_order); a cycle has no such order.
             cycle: list[str] = list(error.args[1])[::-1]  # graphlib lists it callee-first
-            raise ValueError(
-                f"services.{cycle[0]}.calls: call cycle {' -> '.join(cycle)}; services are started callees first "
-                "(a client only reaches services that existed when it started), so calls must not form a cycle"
-            ) from None
-        return self
+            problems.append((
+                f"services.{cycle[0]}.calls",
+                f"call cycle {' -> '.join(cycle)}; services are started callees first (a client only reaches "
+                "services that existed when it started), so calls must not form a cycle"))
+        return problems
 
-    @model_validator(mode="after")
-    def _waits_fit_the_graph(self) -> Catalog:
-        """Request timeouts, job lengths and public waits against the call graph (checked after it is sound)."""
+    def _wait_problems(self) -> list[tuple[str, str]]:
+        """Request timeouts, job lengths and public waits against the call graph (its known callees)."""
+        problems: list[tuple[str, str]] = []
         for name, spec in self.services.items():
             for callee in spec.calls:
+                if callee not in self.services or callee == name:
+                    continue  # the graph's own problem
                 waited = self.services[callee].request_timeout_seconds
                 if spec.request_timeout_seconds < waited:
                     # A service answers its callers only after its callees answered it: its own callers
                     # (and, when public, its load balancer) would give up while it still legitimately waits.
-                    raise ValueError(
-                        f"services.{name}.request_timeout_seconds: {spec.request_timeout_seconds} s is shorter than "
-                        f"the {waited} s {name} may wait for {callee}, which it calls; give {name} at least {waited}")
+                    problems.append((
+                        f"services.{name}.request_timeout_seconds",
+                        f"{spec.request_timeout_seconds} s is shorter than the {waited} s {name} may wait for "
+                        f"{callee}, which it calls; give {name} at least {waited}"))
             if spec.max_job_seconds is not None and not spec.consumes:
-                raise ValueError(
-                    f"services.{name}.max_job_seconds: {name} consumes nothing, so it never holds a delivery; "
-                    "declare how long a job may take on the service that consumes its requests")
+                problems.append((
+                    f"services.{name}.max_job_seconds",
+                    f"{name} consumes nothing, so it never holds a delivery; declare how long a job may take on the "
+                    "service that consumes its requests"))
             if spec.protects_jobs and not self.queue_only(name):
                 reached = ("consumes nothing" if not spec.consumes else
                            "is public" if spec.public else f"is called by {', '.join(self.callers(name))}")
-                raise ValueError(
-                    f"services.{name}.protects_jobs: {name} {reached}; only a service that consumes and that no "
-                    "HTTP request reaches is scaled on its queue alone, where the protection of its working tasks "
-                    "lets its idle ones leave (CPU target tracking scales the others); remove the key")
+                problems.append((
+                    f"services.{name}.protects_jobs",
+                    f"{name} {reached}; only a service that consumes and that no HTTP request reaches is scaled on "
+                    "its queue alone, where the protection of its working tasks lets its idle ones leave (CPU target "
+                    "tracking scales the others); remove the key"))
             if spec.protects_jobs and spec.queue_consumer_timeout_ms > TASK_PROTECTION_MAX_MINUTES * 60_000:
                 # ExpiresInMinutes is 1-2880 (botocore ecs UpdateTaskProtection; ECS developer guide, task scale-in
                 # protection), and the app protects each job for its whole length at once (README, Autoscaling)
-                raise ValueError(
-                    f"services.{name}.protects_jobs: its jobs may last {spec.queue_consumer_timeout_ms // 1000} s "
-                    f"(max_job_seconds), longer than one task protection lasts ({TASK_PROTECTION_MAX_MINUTES * 60} s, "
-                    "48 hours); shorten its max_job_seconds or remove the key")
+                problems.append((
+                    f"services.{name}.protects_jobs",
+                    f"its jobs may last {spec.queue_consumer_timeout_ms // 1000} s (max_job_seconds), longer than "
+                    f"one task protection lasts ({TASK_PROTECTION_MAX_MINUTES * 60} s, 48 hours); shorten its "
+                    "max_job_seconds or remove the key"))
             if spec.load_balancing != "round_robin" and not spec.public:
-                raise ValueError(
-                    f"services.{name}.load_balancing: {name} is not public, so no load balancer routes to it (its "
-                    "callers reach it through the mesh proxy); remove the key")
+                problems.append((
+                    f"services.{name}.load_balancing",
+                    f"{name} is not public, so no load balancer routes to it (its callers reach it through the mesh "
+                    "proxy); remove the key"))
             if spec.public and spec.request_timeout_seconds > PUBLIC_REQUEST_TIMEOUT_MAX:
-                raise ValueError(
-                    f"services.{name}.request_timeout_seconds: {spec.request_timeout_seconds} s is longer than a "
-                    f"public service's load balancer can wait ({PUBLIC_REQUEST_TIMEOUT_MAX} s: the ALB's idle "
-                    "timeout goes up to 4000 s, its target group's deregistration delay up to 3600 s)")
-        return self
+                problems.append((
+                    f"services.{name}.request_timeout_seconds",
+                    f"{spec.request_timeout_seconds} s is longer than a public service's load balancer can wait "
+                    f"({PUBLIC_REQUEST_TIMEOUT_MAX} s: the ALB's idle timeout goes up to 4000 s, its target group's "
+                    "deregistration delay up to 3600 s)"))
+        return problems
 
     def __iter__(self):  # type: ignore[override]
         return iter(self.services.values())
@@ -526,9 +554,6 @@ class Catalog(BaseModel):
         return result
 
 
-_GRAPH_ERROR = re.compile(r"^Value error, (services(?:\.[^:\s]+)?): (.+)$", re.DOTALL)
-
-
 _REASONS = {"missing": "required key is missing"}  # the env loader's words (an unknown key: unknown_key_reason)
 
 
@@ -544,10 +569,9 @@ def _format_errors(path: Path, error: ValidationError) -> list[ConfigError]:
         if any(item["loc"] == (*key["loc"][:-1], "name") for key in keys):
             continue  # a service's name is its key: that key's problem says it
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        # Whole-catalog checks name the key they are about at the start of their message.
-        graph = _GRAPH_ERROR.match(item["msg"]) if not item["loc"] else None
-        if graph:
-            problems.append(ConfigError(str(path), graph.group(1), graph.group(2)))
+        whole = item.get("ctx", {}).get("error")
+        if isinstance(whole, CatalogProblems):
+            problems.extend(ConfigError(str(path), *problem) for problem in whole.problems)
         else:
             reason = (unknown_key_reason(item["loc"][-1]) if item["type"] == "extra_forbidden"
                       else _REASONS.get(item["type"], item["msg"]))

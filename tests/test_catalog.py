@@ -439,3 +439,41 @@ def test_every_shipped_service_leaves_its_app_room_beside_its_proxy() -> None:
     starved = {name: (spec.get("cpu", 256), spec.get("memory", 512)) for name, spec in catalog["services"].items()
                if spec.get("cpu", 256) - PROXY_CPU < 256 or spec.get("memory", 512) - PROXY_MEMORY < 256}
     assert starved == {}
+
+
+def test_every_whole_catalog_problem_is_told_in_one_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad name, an unknown callee, a port taken twice and a wait shorter than a callee's come out together: a fix
+    of one must not uncover the next only on the following run (a newcomer's walk through the README met them one
+    at a time)."""
+    def change(services: dict[str, Any]) -> None:
+        services["Billing"] = dict(services["training"], port=services["inference"]["port"])
+        services["training"]["calls"] = ["reporting"]
+        services["gateway"]["request_timeout_seconds"] = 1
+        services["gateway"]["calls"] = [*services["gateway"].get("calls", []), "inference"]
+
+    path = write_catalog(tmp_path, monkeypatch, change)
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    problems = getattr(raised.value, "problems", [raised.value])
+    keys = {p.key for p in problems}
+    assert {"services.Billing", "services.training.calls", "services.gateway.request_timeout_seconds"} <= keys, keys
+    assert all(Path(p.file) == path for p in problems)
+    reasons = {p.key: p.reason for p in problems}
+    assert reasons["services.training.calls"] == "unknown service 'reporting'"
+    # the second of the two in file order is told it took the first's port
+    (port_key,) = keys & {"services.Billing.port", "services.inference.port"}
+    assert reasons[port_key].startswith(f"{load_catalog_raw(path)['inference']['port']} is already the port of")
+
+
+def test_a_call_cycle_is_still_found_beside_an_unknown_callee(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    def change(services: dict[str, Any]) -> None:
+        services["training"]["calls"] = ["preprocess", "reporting"]
+        services["preprocess"]["calls"] = [*services["preprocess"].get("calls", []), "training"]
+
+    write_catalog(tmp_path, monkeypatch, change)
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    reasons = [p.reason for p in getattr(raised.value, "problems", [raised.value])]
+    assert "unknown service 'reporting'" in reasons
+    assert any(reason.startswith("call cycle ") for reason in reasons), reasons
