@@ -338,6 +338,9 @@ class AccountReady:
                          held: Mapping[str, Sequence[str] | None]) -> AccountReport:
         return AccountReport()  # nothing outside the stacks holds a delete back
 
+    def brokers(self, env: EnvConfig) -> AccountReport:
+        return AccountReport()  # the account's brokers unread: nothing is taken for lost
+
 
 def archive_images(client: Any, statuses: Mapping[str, str]) -> Any:
     """Make a moto ECR ``client`` answer as ECR does for images in the archive storage class (moto knows none):

@@ -20,7 +20,9 @@ from pulumi import automation as auto
 
 from shared import REPO_ROOT
 from shared.dag import LAYER_UPSTREAMS, LAYERS
+from shared.envs import EnvConfig
 from shared.errors import ConfigError
+from shared.orchestrate.account import AccountReport
 from shared.orchestrate.automation import (
     INSTALL_URL,
     MIN_CLI_VERSION,
@@ -37,7 +39,7 @@ from shared.orchestrate.reach import endpoint_layer
 from shared.orchestrate.report import mask_url_credentials, redact_stream
 from shared.policy_catalog import PACKS, rules_of_pack
 from shared.workflows import pulumi_version
-from tests.aws_helpers import ReleasedEverywhere
+from tests.aws_helpers import AccountReady, ReleasedEverywhere
 from tests.loopback import Listener
 
 FAKE_CLI = Path(__file__).parent / "fixtures" / "fake-pulumi" / "fake_pulumi.py"
@@ -1379,6 +1381,81 @@ def test_an_emptied_messaging_stack_is_not_refused_for_the_reach_of_a_deleted_br
     (fake_cli.state / "messaging.dev.state.json").write_text(json.dumps(MESSAGING_STATE))
     code, output = run(argv, tmp_path)
     assert code == 2, output
+
+
+class BrokersOfTheAccount(AccountReady):
+    """The account's Amazon MQ brokers are ``held`` (ListBrokers), everything else ready."""
+
+    def __init__(self, *held: str) -> None:
+        self.held = held
+
+    def brokers(self, env: EnvConfig) -> AccountReport:
+        return AccountReport(brokers={broker_id: f"ml-{env.name}" for broker_id in self.held})
+
+
+GONE_BROKER = "b-00000000-0000-0000-0000-00000000dead"
+MESSAGING_AWS_SECRET = {"urn": "urn:pulumi:dev::messaging::aws:secretsmanager/secret:Secret::messaging-gateway",
+                        "type": "aws:secretsmanager/secret:Secret", "id": "platform/dev/messaging/gateway"}
+
+
+def _broker_deleted_by_hand(fake_cli: FakeCli, *, objects: bool) -> None:
+    """The broker stack records GONE_BROKER (its endpoint answers no more); messaging's state holds an AWS secret and,
+    with ``objects``, its RabbitMQ vhost and provider."""
+    fake_cli.create_stacks("dev")
+    (fake_cli.state / f"{ENDPOINT_LAYER}.dev.outputs.json").write_text(json.dumps(
+        {"management_endpoint": "https://127.0.0.1:1", "broker_id": GONE_BROKER, "broker_mode": "amazon-mq"}))
+    state = json.loads(json.dumps(MESSAGING_STATE))
+    resources = state["deployment"]["resources"]
+    resources.append(MESSAGING_AWS_SECRET)
+    if not objects:
+        resources[:] = [r for r in resources if not r["type"].startswith("rabbitmq:")]
+    (fake_cli.state / "messaging.dev.state.json").write_text(json.dumps(state))
+
+
+def _run_with(argv: list[str], tmp_path: Path, account: AccountReady) -> tuple[int, str]:
+    out = io.StringIO()
+    runner = AutomationRunner(policy_config_dir=tmp_path / "policy-config")
+    return main(argv, runner=runner, out=out, images=ReleasedEverywhere(), account=account), out.getvalue()
+
+
+@pytest.mark.parametrize("argv", REFRESH_AND_DESTROY_RUNS)
+def test_a_teardown_after_the_broker_was_deleted_by_hand_names_the_state_deletes_not_a_way_in(
+        fake_cli: FakeCli, tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Deleted outside Pulumi, the broker took its RabbitMQ objects with it, and no deploy runner or tunnel reaches
+    it: a refresh or destroy that would call it for messaging's objects is refused before any layer, naming the
+    `pulumi state delete` of each (they change only the state), and the way back for an env to keep. A preview-only
+    run too: its preview would call the deleted broker as well."""
+    _broker_deleted_by_hand(fake_cli, objects=True)
+    code, output = _run_with(argv, tmp_path, BrokersOfTheAccount())
+    error = capsys.readouterr().err
+    assert code == 2 and not fake_cli.operations(argv[0]), output + error
+    vhost = MESSAGING_STATE["deployment"]["resources"][-1]["urn"]
+    assert f"pulumi state delete --stack organization/messaging/dev '{vhost}' --yes" in error
+    assert f"records the Amazon MQ broker {GONE_BROKER}, which account" in error
+    assert "`nox -s refresh -- dev --layers broker --exact`" in error and "Nothing was run" in error
+    assert "deploy runner" not in error.replace("no deploy runner or tunnel", "") and "port-forwarding" not in error
+
+
+@pytest.mark.parametrize("argv", [argv for argv in REFRESH_AND_DESTROY_RUNS if "--preview-only" not in argv])
+def test_once_the_objects_are_dropped_the_teardown_runs_messaging_without_the_probe(
+        fake_cli: FakeCli, tmp_path: Path, argv: list[str]) -> None:
+    """What the refusal asks for done: messaging's state holds AWS resources alone, which its refresh or destroy acts
+    on from anywhere; the deleted broker's endpoint is not probed."""
+    _broker_deleted_by_hand(fake_cli, objects=False)
+    code, output = _run_with(argv, tmp_path, BrokersOfTheAccount())
+    assert code == 0, output
+    assert "reach messaging: not probed, its stack holds no RabbitMQ object" in output
+    assert "messaging" in {call["layer"] for call in fake_cli.operations(argv[0])}
+
+
+def test_a_broker_the_account_still_holds_is_probed_as_before(fake_cli: FakeCli, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """The broker is there but answers only inside the VPC: the refusal names the ways in (runner, tunnel)."""
+    _broker_deleted_by_hand(fake_cli, objects=True)
+    code, output = _run_with(["destroy", "dev", "--yes", "--local-state"], tmp_path, BrokersOfTheAccount(GONE_BROKER))
+    error = capsys.readouterr().err
+    assert code == 2 and "state delete" not in error, output + error
+    assert "cannot run from here" in error and "deploy runner" in error
 
 
 @pytest.mark.parametrize("argv", REFRESH_AND_DESTROY_RUNS)

@@ -532,6 +532,10 @@ class AccountCheck(Protocol):
         """Read-only, for a ``refresh`` or ``destroy``, which run the layers' programs too: the secrets a program of
         ``layers`` reads that no layer creates (an ``external`` broker's admin), where absent (``refusals``)."""
 
+    def brokers(self, env: EnvConfig) -> AccountReport:
+        """Read-only: the account's Amazon MQ brokers in the env's region (``brokers``; None and a note where they
+        cannot be read), for a ``refresh`` or ``destroy`` that would call the env's broker."""
+
     def destroy_blockers(self, env: EnvConfig, layers: Sequence[str],
                          held: Mapping[str, Sequence[str] | None]) -> AccountReport:
         """Read-only, before a ``destroy`` of ``layers``: what of theirs AWS refuses to delete whatever the state says
@@ -1005,6 +1009,12 @@ class AwsAccountCheck:
         if reads_external_admin_secret(env, layers):
             verify_account(env, self.clients)
             self._check_external_admin_secret(env, report)
+        return report
+
+    def brokers(self, env: EnvConfig) -> AccountReport:
+        report = AccountReport()
+        verify_account(env, self.clients)
+        self._list_brokers(env, report)
         return report
 
     def destroy_blockers(self, env: EnvConfig, layers: Sequence[str],

@@ -637,19 +637,35 @@ def log_group_names(deployment: Mapping[str, Any] | None) -> list[str]:
 APP_MESH_TYPE_PREFIX = "aws:appmesh/"
 
 
-def app_mesh_urns(deployment: Mapping[str, Any] | None) -> list[str]:
-    """The URNs of the App Mesh resources an exported ``deployment`` holds, in an order they can be dropped from it
-    one by one: each before its parent and what it depends on (``pulumi state delete`` refuses a resource that still
-    has a child or dependent in the state)."""
+def droppable_urns(deployment: Mapping[str, Any] | None, type_prefix: str) -> list[str]:
+    """The URNs of the resources of types starting ``type_prefix`` an exported ``deployment`` holds, in an order they
+    can be dropped from it one by one: each before its parent and what it depends on (``pulumi state delete`` refuses
+    a resource that still has a child or dependent in the state)."""
     from graphlib import TopologicalSorter
 
     found = {str(resource.get("urn")): resource for resource in state_resources(deployment)
-             if str(resource.get("type", "")).startswith(APP_MESH_TYPE_PREFIX)}
+             if str(resource.get("type", "")).startswith(type_prefix)}
     sorter: TopologicalSorter[str] = TopologicalSorter()
     for urn, resource in found.items():  # a node after its parent and dependencies
         sorter.add(urn, *(needed for needed in (resource.get("parent"), *(resource.get("dependencies") or []))
                           if needed in found))
     return list(reversed(list(sorter.static_order())))
+
+
+def app_mesh_urns(deployment: Mapping[str, Any] | None) -> list[str]:
+    """The App Mesh resources of ``deployment`` in :func:`droppable_urns`'s order."""
+    return droppable_urns(deployment, APP_MESH_TYPE_PREFIX)
+
+
+#: the type prefix of the objects pulumi-rabbitmq keeps on the broker (vhost, exchanges, queues, users, policies...);
+#: its provider resource is ``pulumi:providers:rabbitmq``
+RABBITMQ_TYPE_PREFIX = "rabbitmq:"
+
+
+def rabbitmq_urns(deployment: Mapping[str, Any] | None) -> list[str]:
+    """The RabbitMQ objects of ``deployment`` (what its refresh or destroy calls the management API for) in
+    :func:`droppable_urns`'s order."""
+    return droppable_urns(deployment, RABBITMQ_TYPE_PREFIX)
 
 
 def protected_urns(deployment: Mapping[str, Any] | None) -> list[str]:
@@ -826,6 +842,7 @@ class AutomationRunner:
         #: (env, layer) -> the ids of the Amazon MQ brokers its state holds (:func:`broker_ids`), same export
         self._brokers: dict[tuple[str, str], list[str]] = {}
         self._app_mesh: dict[tuple[str, str], list[str]] = {}
+        self._rabbitmq: dict[tuple[str, str], list[str]] = {}
         #: (env, layer) -> whether its stack exists, from the same export
         self._exists: dict[tuple[str, str], bool] = {}
         #: (env, layer) -> the secrets provider its state records (identity.deployed_secrets_provider), same export
@@ -1400,6 +1417,7 @@ class AutomationRunner:
                 self._pending.pop((env.name, layer), None)
                 self._brokers[(env.name, layer)] = []
                 self._app_mesh[(env.name, layer)] = []
+                self._rabbitmq[(env.name, layer)] = []
                 self._log_groups[(env.name, layer)] = []
                 return None
             self._exists[(env.name, layer)] = True
@@ -1411,6 +1429,7 @@ class AutomationRunner:
             self._pending[(env.name, layer)] = pending_operations(deployment)
             self._brokers[(env.name, layer)] = broker_ids(deployment)
             self._app_mesh[(env.name, layer)] = app_mesh_urns(deployment)
+            self._rabbitmq[(env.name, layer)] = rabbitmq_urns(deployment)
             self._secrets_providers[(env.name, layer)] = deployed_secrets_provider(deployment)
             return deployed_from_state(deployment, layer, env, name)
         except (auto.CommandError, ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
@@ -1444,6 +1463,12 @@ class AutomationRunner:
         """The URNs of the App Mesh resources ``layer``'s state held when :meth:`prepare` read it, in the state's
         order; None when it was not read."""
         found = self._app_mesh.get((env.name, layer))
+        return None if found is None else list(found)
+
+    def rabbitmq_urns(self, layer: str, env: EnvConfig) -> list[str] | None:
+        """The URNs of the RabbitMQ objects ``layer``'s state held when :meth:`prepare` read it, in the order they can
+        be dropped from it; None when it was not read."""
+        found = self._rabbitmq.get((env.name, layer))
         return None if found is None else list(found)
 
     def protected_urns(self, layer: str, env: EnvConfig) -> list[str] | None:

@@ -53,6 +53,7 @@ from shared.orchestrate.reach import (
     Probe,
     ReachCheck,
     ReachError,
+    UrnsReader,
     check_destroy_from_runner,
     tcp_probe,
 )
@@ -238,6 +239,55 @@ def check_destroy_blockers(check: AccountCheck, env: EnvConfig, operation: Opera
         return
     held = {layer: state_log_groups(layer, env) for layer in layers}
     _refuse_before_any_layer(check.destroy_blockers(env, layers, held), operation, out)
+
+
+def check_lost_broker_teardown(plan: Plan, operation: Operation, env: EnvConfig, check: AccountCheck,
+                               deployed: OutputsReader, rabbitmq: UrnsReader | None, out: TextIO) -> None:
+    """A ``refresh`` or ``destroy`` of messaging whose broker was deleted outside Pulumi, refused before any layer
+    (AccountError, exit 2): messaging's state still holds the RabbitMQ objects that
+    were on it, and its run would call the deleted broker's management API for each (the reach probe would send the
+    user to a deploy runner or tunnel, which reach nothing either). The objects went with the broker: what this prints
+    drops them from the state (``pulumi state delete``, which changes nothing in AWS), after which the run calls AWS
+    alone (:meth:`shared.orchestrate.reach.ReachCheck.preflight` probes no stack without RabbitMQ objects). Refused
+    with ``--preview-only`` too, whose preview would call the deleted broker as well. ``up`` and ``preview`` refuse the
+    lost broker in their account preflight (:func:`_find_lost_broker`)."""
+    if (operation.action not in (Action.REFRESH, Action.DESTROY) or "messaging" not in plan.layers
+            or env.messaging.broker != "amazon-mq" or env.messaging.management.endpoint or rabbitmq is None):
+        return
+    urns = rabbitmq("messaging", env)
+    if not urns:
+        return
+    try:
+        recorded = (deployed("broker", env) or {}).get("broker_id")
+    except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output` is a note, not a traceback
+        out.write(f"note: whether {env.name}'s broker still exists is unknown ({failure_detail(error)})\n")
+        return
+    if not isinstance(recorded, str) or not recorded:
+        return
+    try:
+        report = check.brokers(env)
+    except AwsAccessError as error:
+        out.write(f"note: whether {env.name}'s broker still exists is unknown ({error})\n")
+        return
+    if report.brokers is None or recorded in report.brokers:
+        _refuse_before_any_layer(report, operation, out)  # its notes
+        return
+    stack = _stack_name(env, "messaging")
+    commands = "\n".join(f"  pulumi state delete --stack {stack} '{urn}' --yes" for urn in urns)
+    report.refusals.append(
+        f"{env_path(env.name)}: the broker layer's stack {_stack_name(env, 'broker')} records the Amazon MQ broker "
+        f"{recorded}, which account {env.account_id} ({env.region}) no longer holds (deleted outside Pulumi), and "
+        f"messaging's stack {stack} still holds {len(urns)} RabbitMQ objects that were on it: its {operation.label} "
+        "would call the deleted broker for each and fail (no deploy runner or tunnel reaches a broker that is gone). "
+        "They went with the broker; drop them from the state (the commands change only the state; in this order none "
+        f"is left with a child or dependent), in stacks/messaging:\n{commands}\nthen run this again: messaging's "
+        f"{operation.label} then calls AWS alone. To bring the env back instead: `nox -s refresh -- {env.name} "
+        "--layers broker --exact`, then `up`, which creates a new broker and the topology on it (README, \"Disaster "
+        "recovery\"). Nothing was run")
+    for note in report.notes:
+        out.write(f"note: {note}\n")
+    # refused with --preview-only too: its preview would call the deleted broker as well
+    raise AccountError("\n".join(report.refusals))
 
 
 def _refuse_before_any_layer(report: AccountReport, operation: Operation, out: TextIO) -> None:
@@ -1105,13 +1155,16 @@ def _main(argv: Sequence[str] | None, *, runner: LayerRunner | None, out: TextIO
                                    lambda layer: runner.stack_exists(layer, env), deployed, runner.state_broker_ids)
         check_program_secrets(account_check, env, operation, plan.layers, out)
         check_destroy_blockers(account_check, env, operation, plan.layers, out, runner.state_log_groups)
+        check_lost_broker_teardown(plan, operation, env, account_check, deployed,
+                                   getattr(runner, "rabbitmq_urns", None), out)
         check_broker_way_back(plan, operation, env, deployed, found.broker_running)
         runner.program_environment(program_environment(env, found.broker_running))
         if operation.expect_no_changes:  # what a settle check notes instead of failing for (shared.orchestrate.settled)
             runner.expect_converging(env.name, converging(
                 plan.layers, deployed("network", env) if "network" in plan.layers else None, found.broker_pending))
         reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out,
-                           holds=runner.holds_resources, brokers=runner.state_broker_ids)
+                           holds=runner.holds_resources, brokers=runner.state_broker_ids,
+                           rabbitmq=runner.rabbitmq_urns)
         reach.preflight()
         if operation.changes_infrastructure and not args.yes:
             with runner.awaiting_user():

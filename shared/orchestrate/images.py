@@ -375,6 +375,10 @@ class ImageGatedRunner:
         """:meth:`AutomationRunner.app_mesh_urns` (None: cannot tell)."""
         return cast("list[str] | None", self._inner_answer("app_mesh_urns", layer, env))
 
+    def rabbitmq_urns(self, layer: str, env: EnvConfig) -> list[str] | None:
+        """:meth:`AutomationRunner.rabbitmq_urns` (None: cannot tell)."""
+        return cast("list[str] | None", self._inner_answer("rabbitmq_urns", layer, env))
+
     def protected_urns(self, layer: str, env: EnvConfig) -> list[str] | None:
         """:meth:`AutomationRunner.protected_urns` (None: cannot tell)."""
         return cast("list[str] | None", self._inner_answer("protected_urns", layer, env))

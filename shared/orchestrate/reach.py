@@ -60,6 +60,8 @@ HoldsReader = Callable[[str, EnvConfig], bool | None]
 
 BrokersReader = Callable[[str, EnvConfig], "Sequence[str] | None"]
 """(layer, env) -> the ids of the Amazon MQ brokers that layer's state holds (none: no stack), None when unknown."""
+UrnsReader = Callable[[str, EnvConfig], "Sequence[str] | None"]
+"""(layer, env) -> the URNs of resources of a kind that layer's state holds (none: no stack), None when unknown."""
 
 
 class ReachError(PlatformError):
@@ -227,6 +229,8 @@ class ReachCheck:
     needs_reach: InitVar[frozenset[str]] = NEEDS_VPC_REACH
     holds: HoldsReader | None = None
     brokers: BrokersReader | None = None
+    rabbitmq: UrnsReader | None = None
+    """The URNs of the RabbitMQ objects a layer's state holds (None: unread)."""
     layers: list[str] = field(init=False)
     """The plan's layers whose providers need to reach into the VPC (``needs_reach``)."""
     pending: dict[str, str] = field(init=False, default_factory=dict)
@@ -326,12 +330,24 @@ class ReachCheck:
         return (self.operation.action in (Action.REFRESH, Action.DESTROY) and self.holds is not None
                 and self.holds(layer, self.env) is False)
 
+    def _calls_aws_alone(self, layer: str) -> bool:
+        """A refresh or destroy of a stack that holds no RabbitMQ object (its objects dropped from the state after
+        the broker was deleted outside Pulumi: :func:`shared.orchestrate.cli.check_lost_broker_teardown`) reads or
+        deletes AWS resources alone; its program builds the RabbitMQ provider, which dials nothing until a resource
+        calls it."""
+        return (self.operation.action in (Action.REFRESH, Action.DESTROY) and self.rabbitmq is not None
+                and self.rabbitmq(layer, self.env) == [])
+
     def preflight(self) -> None:
         """Probe every endpoint known now; ReachError (exit 2) when one does not answer."""
         for layer in self.layers:
             if self._acts_on_nothing(layer):
                 self._say(f"reach {layer}: not probed, its stack holds no resources (its {self.operation.label} "
                           "calls no provider)")
+                continue
+            if self._calls_aws_alone(layer):
+                self._say(f"reach {layer}: not probed, its stack holds no RabbitMQ object (its "
+                          f"{self.operation.label} calls AWS alone)")
                 continue
             target = self.resolve(layer)
             source_layer = self.endpoint_layer_of(layer)
