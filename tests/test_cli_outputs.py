@@ -185,3 +185,32 @@ def test_policy_refuses_an_empty_env_without_a_program() -> None:
     result = run("shared.policy", "--env", "")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "--env is for --program runs" in result.stderr
+
+
+def test_an_advisory_rules_many_findings_of_a_layer_are_one_row_and_a_mandatory_ones_stay_apart() -> None:
+    """Staging's prod-protect-stateful was 55 rows of the same words: the table folds an advisory rule's findings of
+    one layer (from FOLDED_ADVISORIES on) into one row naming every resource; the summary still counts each, and
+    every mandatory or suppressed finding keeps its own row."""
+    from shared.policy.reporting import FOLDED_ADVISORIES
+
+    def named(rule: str, enforcement: str, name: str, suppressed: bool = False) -> Finding:
+        return Finding(rule=rule, pack="aws", enforcement=enforcement, env="staging", layer="network",
+                       urn=f"urn:pulumi:staging::network::aws:ec2/subnet:Subnet::{name}",
+                       resource_type="aws:ec2/subnet:Subnet", message=f"'{name}' is not protected",
+                       suppressed=suppressed, reason="known" if suppressed else None)
+
+    many = [named("noisy", "advisory", f"subnet-{i}") for i in range(FOLDED_ADVISORIES + 2)]
+    few = [named("rare", "advisory", f"few-{i}") for i in range(FOLDED_ADVISORIES - 1)]
+    blockers = [named("strict", "mandatory", f"strict-{i}") for i in range(FOLDED_ADVISORIES + 1)]
+    result = PolicyResult(envs=["staging"], resources=20, documents=1)
+    result.findings = [*many, *few, *blockers, named("noisy", "advisory", "quiet", suppressed=True)]
+    stream = io.StringIO()
+    render_table(result, Console(file=stream, width=400))
+    text = stream.getvalue()
+    table = text[:text.index("summary per env")]
+    assert f"{len(many)} resources: " in table and all(f"subnet-{i} (" in table for i in range(len(many)))
+    assert table.count("'subnet-") == 1 and f"(the same for the other {len(many) - 1})" in table
+    assert all(table.count(f"'few-{i}'") == 1 for i in range(len(few)))  # below the fold: a row each
+    assert all(table.count(f"'strict-{i}'") == 1 for i in range(len(blockers)))  # mandatory: a row each
+    assert "'quiet'" in table  # suppressed: its own row, with its reason
+    assert f"{len(many) + len(few)} advisory, 1 suppressed" in text  # the summary counts every finding

@@ -265,8 +265,44 @@ def _status(finding: Finding) -> str:
     return "[yellow]advisory[/yellow]"
 
 
+#: An advisory rule's findings of one layer from this many on are one row of the table (every resource named, the
+#: first one's message): staging's prod-protect-stateful alone was 55 rows of the same words. The JSON and SARIF
+#: reports keep every finding; a mandatory or suppressed one always has a row of its own.
+FOLDED_ADVISORIES = 4
+
+
+def _resource_cell(finding: Finding) -> str:
+    resource = f"{finding.resource_name} ({finding.resource_type})" if finding.resource_type else \
+        (finding.resource_name or "")
+    if finding.location:
+        resource += f" at {finding.location[0]}:{finding.location[1]}"
+    return resource
+
+
+def _rows(findings: Sequence[Finding]) -> list[tuple[Finding, str, str]]:
+    """(finding, resource cell, message) per row: an advisory rule's :data:`FOLDED_ADVISORIES` or more unsuppressed
+    findings of the layer folded into the row of its first."""
+    advisory: dict[str, list[Finding]] = {}
+    for finding in findings:
+        if finding.enforcement != "mandatory" and not finding.suppressed:
+            advisory.setdefault(finding.rule, []).append(finding)
+    folded = {rule: group for rule, group in advisory.items() if len(group) >= FOLDED_ADVISORIES}
+    in_fold = {id(finding) for group in folded.values() for finding in group}
+    rows: list[tuple[Finding, str, str]] = []
+    for finding in findings:
+        group = folded.get(finding.rule)
+        if group is None or id(finding) not in in_fold:
+            rows.append((finding, _resource_cell(finding), finding.message))
+        elif finding is group[0]:
+            names = "; ".join(_resource_cell(each) for each in group)
+            rows.append((finding, f"{len(group)} resources: {names}",
+                         f"{finding.message} (the same for the other {len(group) - 1})"))
+    return rows
+
+
 def render_table(result: PolicyResult, console: Console | None = None) -> None:
-    """One table per env/layer, rows grouped by rule; then a one-line summary."""
+    """One table per env/layer, rows grouped by rule (an advisory rule's many findings in one row); then a one-line
+    summary."""
     console = console or Console()
     groups: dict[tuple[str | None, str | None], list[Finding]] = {}
     for finding in result.findings:
@@ -279,15 +315,11 @@ def render_table(result: PolicyResult, console: Console | None = None) -> None:
         table.add_column("resource", overflow="fold")
         table.add_column("message", overflow="fold")
         previous = None
-        for finding in findings:
+        for finding, resource, message in _rows(findings):
             rule_cell = finding.rule if finding.rule != previous else ""
             previous = finding.rule
-            resource = f"{finding.resource_name} ({finding.resource_type})" if finding.resource_type else \
-                (finding.resource_name or "")
-            if finding.location:
-                resource += f" at {finding.location[0]}:{finding.location[1]}"
             # Messages quote code (``settings=[...]``): plain Text, never parsed as rich markup.
-            table.add_row(rule_cell, _status(finding), Text(resource), Text(finding.message))
+            table.add_row(rule_cell, _status(finding), Text(resource), Text(message))
         console.print(table)
     for line in result.warnings:
         console.print(Text(f"warning: {line}", style="yellow"))
