@@ -251,7 +251,9 @@ class BrokerAdminRotation(pulumi.ComponentResource):
         super().__init__("mlplatform:broker:BrokerAdminRotation", name, None, opts)
         env = args.env_name
         # Before the schedule: configuring it runs the function's testSecret step at once (rotate_immediately off:
-        # botocore secretsmanager RotateSecretRequest.RotateImmediately), whose failure is reported only then.
+        # botocore secretsmanager RotateSecretRequest.RotateImmediately), whose failure is reported only then. That
+        # step's AWSPENDING version holds the current value (moto #8547, matched to AWS: "we should have the existing
+        # value when only invoking the testSecret-step"), so the test logs in with the admin's password as it is.
         self.failed_notification = rotation_failed_notification(env, secret_arn, alarm_topic,
                                                                 opts=pulumi.ResourceOptions(parent=self))
         made = management_function(
