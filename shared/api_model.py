@@ -229,6 +229,12 @@ CALLS: dict[str, Call] = {
         "kmsMasterKeyId": None}),  # an entry of Attributes, a free-form map
     # pulumi_aws ssm.Parameter.insecure_value: the value, never marked secret (the published contracts)
     "aws:ssm/parameter:Parameter": Call("ssm", "PutParameter", {"insecureValue": "Value"}),
+    # the provider sends both as entries of CreateQueue's Attributes, a map of strings (MessageRetentionPeriod,
+    # SqsManagedSseEnabled): the retention is checked against the model's documented range in the queue's own test
+    "aws:sqs/queue:Queue": Call("sqs", "CreateQueue", {
+        "name": "QueueName", "messageRetentionSeconds": None, "sqsManagedSseEnabled": None}),
+    "aws:sqs/queuePolicy:QueuePolicy": Call("sqs", "SetQueueAttributes", {
+        "queueUrl": "QueueUrl", "policy": None}, policies={"policy": "resource"}),
     "aws:sns/topicPolicy:TopicPolicy": Call("sns", "SetTopicAttributes", {
         "arn": "TopicArn", "policy": "AttributeValue"}, policies={"policy": "resource"}),
     "aws:lb/loadBalancer:LoadBalancer": Call("elbv2", "CreateLoadBalancer", {

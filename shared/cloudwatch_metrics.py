@@ -71,6 +71,9 @@ NOTIFICATIONS_FAILED_METRIC = "NumberOfNotificationsFailed"
 FAILED_INVOCATIONS_METRIC = "FailedInvocations"
 #: days until an ACM certificate expires (dimension CertificateArn): no longer published once it has
 DAYS_TO_EXPIRY_METRIC = "DaysToExpiry"
+SQS_NAMESPACE = "AWS/SQS"
+#: messages a queue holds that a receiver could take now (dimension QueueName)
+SQS_VISIBLE_METRIC = "ApproximateNumberOfMessagesVisible"
 #: The platform's own: the queue metrics publisher's (shared/rotation/queue_metrics.py, PUBLISHED_METRICS)
 QUEUE_METRICS_NAMESPACE = "MLPlatform/RabbitMQ"
 #: The platform's own: the unexpected task stops metric filter's (shared/components/task_stops.py)
@@ -212,6 +215,12 @@ SNS: dict[str, DimensionSets] = _same(
     "NumberOfNotificationsRedrivenToDlq NumberOfNotificationsFailedToRedriveToDlq PublishSize "
     "SMSMonthToDateSpentUSD SMSSuccessRate", None)
 
+#: Amazon SQS developer guide, "Available CloudWatch metrics for Amazon SQS": each with the one dimension QueueName
+SQS: dict[str, DimensionSets] = _same(
+    "ApproximateAgeOfOldestMessage ApproximateNumberOfMessagesDelayed ApproximateNumberOfMessagesNotVisible "
+    f"{SQS_VISIBLE_METRIC} NumberOfEmptyReceives NumberOfMessagesDeleted NumberOfMessagesReceived "
+    "NumberOfMessagesSent SentMessageSize", _sets(("QueueName",)))
+
 QUEUE_METRICS: dict[str, DimensionSets] = dict.fromkeys(publisher.PUBLISHED_METRICS, _sets(publisher.DIMENSIONS))
 #: The publisher's metric name for each queue field of RabbitMQ's management API it reads (its ``METRICS``,
 #: inverted). The queue alarms and the backlog scaling name their series from here, so a metric renamed in the
@@ -241,6 +250,7 @@ PUBLISHED: dict[str, dict[str, DimensionSets]] = {
     CERTIFICATE_MANAGER_NAMESPACE: {DAYS_TO_EXPIRY_METRIC: _sets(("CertificateArn",))},
     EVENTS_NAMESPACE: EVENTS,
     SNS_NAMESPACE: SNS,
+    SQS_NAMESPACE: SQS,
     QUEUE_METRICS_NAMESPACE: QUEUE_METRICS,
     TASK_STOPS_NAMESPACE: {TASK_STOPS_METRIC: _sets((TASK_GROUP_DIMENSION,))},
     BROKER_LOGS_NAMESPACE: {RESOURCE_ALARMS_METRIC: _sets(())},
@@ -254,7 +264,8 @@ VALUE_SHAPES: dict[tuple[str, str], tuple[re.Pattern[str], str]] = {
                                                   "targetgroup/<name>/<id>, the target group's arn_suffix"),
 }
 #: Dimensions whose value is a name, never an ARN.
-NAME_DIMENSIONS = frozenset({"Broker", "ClusterName", "ServiceName", "FunctionName", "Queue", "VirtualHost"})
+NAME_DIMENSIONS = frozenset({"Broker", "ClusterName", "ServiceName", "FunctionName", "Queue", "QueueName",
+                             "VirtualHost"})
 #: Amazon MQ publishes no metric of a RabbitMQ vhost or queue whose name holds a blank, a tab or another
 #: non-ASCII character (Amazon MQ guide, "Dimensions for RabbitMQ queue metrics").
 UNPUBLISHED_NAME = re.compile(r"[^\x21-\x7e]")

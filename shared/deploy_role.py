@@ -38,10 +38,10 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
   ``*``, and Application Auto Scaling's checks of the caller (DescribeServices, UpdateService) on ``*`` where the
   synth has a scaling policy (:data:`ECS_AUTOSCALING_ACTIONS`).
 - **Secrets Manager** only on the env's secrets (``platform/<env>/*``), GetRandomPassword and ListSecrets on ``*``.
-- **CodeBuild, Lambda, ECR, SNS, EventBridge** only on the resources the stacks name (:data:`NAMED_STAR_ACTIONS`,
+- **CodeBuild, Lambda, ECR, SNS, SQS, EventBridge** only on the resources the stacks name (:data:`NAMED_STAR_ACTIONS`,
   :func:`named_resource_arns`): the deploy runner's project, the env's functions, the ``ml-platform/*`` repositories,
-  the alarm topic, the env's rules; the ``*``-only actions a run calls on ``*``; on a ``lambda`` alarm subscriber's
-  function only the permission actions (:func:`alarm_subscriber_functions`).
+  the alarm topic, the layers' dead-letter queues, the env's rules; the ``*``-only actions a run calls on ``*``; on a
+  ``lambda`` alarm subscriber's function only the permission actions (:func:`alarm_subscriber_functions`).
 - **CloudWatch Logs** only on the env's log groups (:func:`log_group_arns`), the broker log-group provider's actions on
   Amazon MQ's groups, the ``*``-only actions on ``*`` (:data:`LOGS_STAR_ACTIONS`); **CloudWatch** only on the env's
   alarms, the ``*``-only reads and Application Auto Scaling's checks of the caller on ``*``
@@ -164,6 +164,8 @@ TYPE_SERVICES: dict[str, tuple[str, ...]] = {
     "aws:ssm/parameter:Parameter": ("ssm",),
     "aws:sns/topicPolicy:TopicPolicy": ("sns",),
     "aws:sns/topicSubscription:TopicSubscription": ("sns",),
+    "aws:sqs/queue:Queue": ("sqs",),
+    "aws:sqs/queuePolicy:QueuePolicy": ("sqs",),
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ("ec2",),
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("ec2",),
 }
@@ -375,13 +377,14 @@ ECS_STAR_ACTIONS = ("ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition"
 #: preflight's DescribeSecret keeps ``*`` (:data:`PREFLIGHT_ACTIONS`).
 SECRET_STAR_ACTIONS = ("secretsmanager:GetRandomPassword", "secretsmanager:ListSecrets")
 
-#: CodeBuild, Lambda, ECR, SNS and EventBridge are granted by resource, not service-wide (:func:`named_statements`):
-#: every action on the resources the stacks name (the deploy runner's project ``ml-platform-<env>-deploy``, the
-#: functions ``ml-platform-<env>-broker-admin-rotation`` and ``-queue-metrics`` with their versions and aliases, the
-#: repositories ``ml-platform/*`` of the env's account and region (one env per account and region owns them:
-#: shared.envs), the alarm topic ``<env>-ml-alarms``, the rules ``<env>-ml-*`` and ``ml-platform-<env>-queue-metrics``
-#: on the default bus), so no other project of the account can be rewritten or started (the runner's role is trusted
-#: by the deploy role), no other function invoked or updated, no image pushed to another team's repository, no other
+#: CodeBuild, Lambda, ECR, SNS, SQS and EventBridge are granted by resource, not service-wide
+#: (:func:`named_statements`): every action on the resources the stacks name (the deploy runner's project
+#: ``ml-platform-<env>-deploy``, the functions ``ml-platform-<env>-broker-admin-rotation`` and ``-queue-metrics`` with
+#: their versions and aliases, the repositories ``ml-platform/*`` of the env's account and region (one env per account
+#: and region owns them: shared.envs), the alarm topic ``<env>-ml-alarms``, the dead-letter queues
+#: ``<env>-ml-*-undelivered-events``, the rules ``<env>-ml-*`` and ``ml-platform-<env>-queue-metrics`` on the default
+#: bus), so no other project of the account can be rewritten or started (the runner's role is trusted by the deploy
+#: role), no other function invoked or updated, no image pushed to another team's repository, no other
 #: topic or rule deleted. Service Authorization Reference: each action the provider calls on aws_codebuild_project/
 #: _webhook (``project``), aws_lambda_function/_permission/_function_event_invoke_config (``function``),
 #: aws_ecr_repository/_lifecycle_policy and the orchestrator's image reads and release tags (``repository``),
@@ -406,6 +409,7 @@ NAMED_STAR_ACTIONS: dict[str, tuple[str, ...]] = {
     "sns": ("sns:GetSubscriptionAttributes", "sns:ListSubscriptions", "sns:ListTopics",
             "sns:SetSubscriptionAttributes", "sns:Unsubscribe"),
     "events": ("events:ListRules",),
+    "sqs": ("sqs:ListQueues",),
     # AWS Budgets' actions each take the budget (Service Authorization Reference, AWS Budgets): the provider's reads and
     # writes (CreateBudget, DescribeBudget, the notification and tag calls) are ModifyBudget, ViewBudget and the tag
     # actions on it; only the account-wide list of budget actions takes "*", and no stack calls it
@@ -900,6 +904,8 @@ def named_resource_arns(env: Any) -> dict[str, list[str]]:
         "lambda": [arn("lambda", f"function:{name}{qualifier}") for name in functions for qualifier in ("", ":*")],
         "ecr": [arn("ecr", f"repository/{REPOSITORY_PREFIX}/*")],
         "sns": [arn("sns", topic_name(env.name))],
+        # the layers' dead-letter queues of undelivered events (shared.components.undelivered_events)
+        "sqs": [arn("sqs", f"{name_prefix(env.name)}*-undelivered-events")],
         # the default bus's rules: <env>-ml-<what> (shared.components.alarms.event_rule_name), the queue metrics one
         "events": [arn("events", f"rule/{name_prefix(env.name)}*"),
                    arn("events", f"rule/{publisher_name(env.name)}")],
@@ -937,9 +943,9 @@ def alarm_subscriber_functions(env: Any) -> list[str]:
 
 
 def named_statements(env: Any, services: Iterable[str]) -> list[dict[str, Any]]:
-    """CodeBuild, Lambda, ECR, SNS and EventBridge, not service-wide: every action on the env's resources of each of
-    ``services``, and the actions that take only ``*`` (:data:`NAMED_STAR_ACTIONS`); on an alarm subscriber's function
-    only its permission (:data:`FUNCTION_PERMISSION_ACTIONS`)."""
+    """CodeBuild, Lambda, ECR, SNS, SQS and EventBridge, not service-wide: every action on the env's resources of each
+    of ``services``, and the actions that take only ``*`` (:data:`NAMED_STAR_ACTIONS`); on an alarm subscriber's
+    function only its permission (:data:`FUNCTION_PERMISSION_ACTIONS`)."""
     arns = named_resource_arns(env)
     statements = []
     for service in sorted(services):

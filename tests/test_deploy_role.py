@@ -37,7 +37,7 @@ BOTOCORE_SERVICE = {
     "ec2": "ec2", "ecr": "ecr", "ecs": "ecs", "elasticloadbalancing": "elbv2", "events": "events", "iam": "iam",
     "kms": "kms", "lambda": "lambda", "logs": "logs", "mq": "mq", "route53": "route53", "s3": "s3",
     "secretsmanager": "secretsmanager", "servicediscovery": "servicediscovery", "servicequotas": "service-quotas",
-    "sms-voice": "pinpoint-sms-voice-v2", "sns": "sns", "ssm": "ssm", "sts": "sts",
+    "sms-voice": "pinpoint-sms-voice-v2", "sns": "sns", "sqs": "sqs", "ssm": "ssm", "sts": "sts",
 }
 IAM_PREFIX_EXCEPTIONS = {"cloudwatch": "monitoring"}
 #: actions that are permissions only, no API operation (Service Authorization Reference: IAM's PassRole, AWS

@@ -89,6 +89,8 @@ REAL_ARNS: dict[str, re.Pattern[str]] = {
         _arn("servicediscovery", r"namespace/ns-[a-z0-9]{16}"),
     # pulumi_aws sns Topic import example: arn:aws:sns:us-west-2:123456789012:my-topic (no "topic/")
     "aws:sns/topic:Topic": _arn("sns", r"[A-Za-z0-9_-]{1,256}"),
+    # botocore sqs GetQueueAttributes QueueArn; SQS developer guide: arn:aws:sqs:<region>:<account>:<queue name>
+    "aws:sqs/queue:Queue": _arn("sqs", r"[A-Za-z0-9_-]{1,80}"),
     # a name that starts with "/" loses it in the ARN (SSM user guide, "Working with parameter hierarchies"):
     # arn:aws:ssm:<region>:<account>:parameter/platform/dev/..., never parameter//platform
     "aws:ssm/parameter:Parameter": _arn("ssm", r"parameter/[a-zA-Z0-9_.-][a-zA-Z0-9_./-]*"),

@@ -1307,7 +1307,7 @@ def test_compute_previews_and_updates_with_a_refresh_so_a_rolled_back_service_is
 
 
 #: messaging's state as exported once deployed: the root stack, its providers and what they manage
-MESSAGING_STATE = {"version": 3, "deployment": {"resources": [
+MESSAGING_STATE: dict[str, Any] = {"version": 3, "deployment": {"resources": [
     {"urn": "urn:pulumi:dev::messaging::pulumi:pulumi:Stack::messaging-dev", "type": "pulumi:pulumi:Stack"},
     {"urn": "urn:pulumi:dev::messaging::pulumi:providers:rabbitmq::messaging-rabbitmq",
      "type": "pulumi:providers:rabbitmq"},

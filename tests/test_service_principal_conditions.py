@@ -49,6 +49,9 @@ DECISIONS: dict[str, dict[str, str]] = {
     "logs": {"events.amazonaws.com": "any", "delivery.logs.amazonaws.com": "any"},
     # Lambda developer guide, AddPermission: SourceArn for a service principal (a rule, topic, secret names the account)
     "lambda": {"events.amazonaws.com": "arn", "secretsmanager.amazonaws.com": "arn", "sns.amazonaws.com": "arn"},
+    # EventBridge user guide, "Granting permissions to the dead-letter queue": the rule's ARN as aws:SourceArn (its
+    # examples carry no aws:SourceAccount; a key its SendMessage lacked would drop every undelivered event)
+    "sqs": {"events.amazonaws.com": "arn"},
 }
 
 #: resource type -> (policy kind, input holding the policy document)
@@ -58,6 +61,7 @@ POLICIES = {
     "aws:kms/key:Key": ("kms", "policy"),
     "aws:s3/bucketPolicy:BucketPolicy": ("s3", "policy"),
     "aws:cloudwatch/logResourcePolicy:LogResourcePolicy": ("logs", "policyDocument"),
+    "aws:sqs/queuePolicy:QueuePolicy": ("sqs", "policy"),
 }
 
 

@@ -774,6 +774,10 @@ def cost_budget(name: str, args: AlarmTopicArgs, topic_arn: pulumi.Input[str], p
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[after], delete_before_replace=True))
 
 
+#: the layer whose program creates the alarm topic (stacks/broker; messaging and compute read its ARN)
+TOPIC_LAYER = "broker"
+
+
 @dataclass(frozen=True)
 class AlarmTopicArgs(InRegion):
     env_name: str
@@ -855,6 +859,12 @@ class AlarmTopic(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self.topic))
         if args.settings.monthly_cost_usd is not None:
             self.budget = cost_budget(name, args, self.topic.arn, parent=self, after=self.policy)
+        from shared.components.undelivered_events import UndeliveredEvents, UndeliveredEventsArgs  # imports this module
+
+        # what the event notifications (EventNotification) could not deliver to the topic, in the topic's layer
+        self.undelivered = UndeliveredEvents(f"{name}-undelivered-events", UndeliveredEventsArgs(
+            env_name=args.env_name, layer=TOPIC_LAYER, partition=args.partition, account_id=args.account_id,
+            region=args.region), opts=pulumi.ResourceOptions(parent=self))
         # Email (and https) subscriptions stay "pending confirmation" until the recipient confirms.
         subscriptions = args.settings.all_subscriptions()
         for subscription in subscriptions:
@@ -968,7 +978,8 @@ class EventNotification(pulumi.ComponentResource):
     """An AWS event no metric shows, sent to the env's alarm topic as it happens: an EventBridge rule on the default
     bus and its target, the topic (whose policy and key policy let this env's rules publish: :func:`topic_policy`,
     :func:`topic_key_policy`), with :func:`notification_template` as its input. The target is created after the
-    topic policy, so the first event is delivered."""
+    topic policy, so the first event is delivered; an event the topic refuses is left in the layer's dead-letter queue
+    (:mod:`shared.components.undelivered_events`)."""
 
     def __init__(self, name: str, rule_name: str, summary: str, event_pattern: pulumi.Input[str],
                  topic: AlarmTopic, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -982,7 +993,8 @@ class EventNotification(pulumi.ComponentResource):
             name, rule=self.rule.name, arn=topic.arn,
             input_transformer=aws.cloudwatch.EventTargetInputTransformerArgs(
                 input_template=notification_template(summary)),
-            opts=pulumi.ResourceOptions(parent=self.rule, depends_on=[topic.policy]))
+            dead_letter_config=topic.undelivered.dead_letter_config,
+            opts=pulumi.ResourceOptions(parent=self.rule, depends_on=[topic.policy, topic.undelivered.policy]))
         self.register_outputs({"rule": rule_name})
 
 

@@ -16,7 +16,8 @@ readable after ECS forgets the task (it lists a stopped task for about an hour),
 (shared.components.alarms.task_stop_alarms) read. EventBridge writes to CloudWatch Logs through the account's
 CloudWatch Logs resource policy, not a role (EventBridge user guide, "CloudWatch Logs permissions"): a policy of
 its own per env, for this group only (an account holds at most 10 per region: CloudWatch Logs quotas). The rule's
-target is created after that policy, so the first stop is delivered.
+target is created after that policy, so the first stop is delivered; a stop the group refuses is left in compute's
+dead-letter queue (shared.components.undelivered_events).
 """
 
 from __future__ import annotations
@@ -144,9 +145,16 @@ class TaskStops(pulumi.ComponentResource):
             event_pattern=pulumi.Output.from_input(cluster_arn).apply(
                 lambda arn: json.dumps(event_pattern(arn), sort_keys=True)),
             opts=child)
+        # a stop the group's policy or key refuses is kept there to read (its module imports alarms, which imports this)
+        from shared.components.undelivered_events import UndeliveredEvents, UndeliveredEventsArgs
+
+        self.undelivered = UndeliveredEvents(f"{name}-undelivered-events", UndeliveredEventsArgs(
+            env_name=args.env_name, layer="compute", partition=args.partition, account_id=args.account_id,
+            region=args.region), opts=child)
         aws.cloudwatch.EventTarget(
-            name, rule=self.rule.name, arn=args.group_arn,
-            opts=pulumi.ResourceOptions(parent=self.rule, depends_on=[policy, self.log_group]))
+            name, rule=self.rule.name, arn=args.group_arn, dead_letter_config=self.undelivered.dead_letter_config,
+            opts=pulumi.ResourceOptions(parent=self.rule,
+                                        depends_on=[policy, self.log_group, self.undelivered.policy]))
         aws.cloudwatch.LogMetricFilter(
             name, name=f"{args.env_name}-ml-unexpected-task-stops", log_group_name=self.log_group.name,
             pattern=FILTER_PATTERN,

@@ -173,6 +173,10 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     # notifications change in place (UpdateBudget, Create/Update/DeleteNotification)
     "aws:budgets/budget:Budget": frozenset({"accountId", "name", "namePrefix"}),
     "aws:sns/topicSubscription:TopicSubscription": frozenset({"topic", "protocol", "endpoint"}),
+    # terraform-provider-aws sqs/queue.go: name, name_prefix and fifo_queue are ForceNew (the rest: SetQueueAttributes);
+    # sqs/queue_policy.go: queue_url is ForceNew (the policy itself is put in place)
+    "aws:sqs/queue:Queue": frozenset({"name", "namePrefix", "fifoQueue"}),
+    "aws:sqs/queuePolicy:QueuePolicy": frozenset({"queueUrl"}),
     # ssm/parameter.go: name is ForceNew (value, type, description: PutParameter with Overwrite; a tier lowered from
     # Advanced to Standard is recreated by its CustomizeDiff, which no platform parameter does: Standard only).
     "aws:ssm/parameter:Parameter": frozenset({"name"}),

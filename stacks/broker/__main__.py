@@ -10,6 +10,7 @@ import pulumi
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from shared.components.alarms import (
+    TOPIC_LAYER,
     AlarmTopic,
     AlarmTopicArgs,
     MetricAlarms,
@@ -30,6 +31,7 @@ from shared.components.broker import (
 from shared.broker_capacity import pending_engine, running_broker
 from shared.broker_upgrade import actions_required, check_engine_move
 from shared.components.deploy_runner import DeployRunner, DeployRunnerArgs
+from shared.components.undelivered_events import undelivered_events_alarms
 from shared.contracts import NetworkOutputs
 from shared.layer import Layer
 
@@ -54,7 +56,8 @@ retirement = task_retirement_notification(layer.env.name, alarm_topic,
                                           opts=pulumi.ResourceOptions(parent=alarm_topic))
 MetricAlarms("alarm-topic-alarms", [
     *notification_delivery_alarms(layer.env.name, layer.env.alarms, alarm_topic.topic.name),
-    *event_delivery_alarms(layer.env.name, layer.env.alarms, {"fargate-task-retirement": retirement.rule.name})],
+    *event_delivery_alarms(layer.env.name, layer.env.alarms, {"fargate-task-retirement": retirement.rule.name}),
+    *undelivered_events_alarms(layer.env.name, layer.env.alarms, TOPIC_LAYER)],
     alarm_topic.arn, opts=pulumi.ResourceOptions(parent=alarm_topic))
 runner_outputs = dict(deploy_runner_project_name=runner.project.name,
                       deploy_runner_security_group_id=runner.security_group_id, alarm_topic_arn=alarm_topic.arn,

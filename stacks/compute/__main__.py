@@ -13,6 +13,7 @@ from shared.components.alarms import MetricAlarms, compute_alarms, event_deliver
 from shared.components.compute import ComputeArgs, ComputePlatform, targeted_records
 from shared.components.compute_wiring import ComputeUpstreams
 from shared.components.task_stops import TaskStops, TaskStopsArgs
+from shared.components.undelivered_events import undelivered_events_alarms
 from shared.layer import Layer
 from shared.port_retirement import CALLED_PORTS_OUTPUT, called_service_ports
 from shared.rotation_continuity import recorded_secret_versions
@@ -40,7 +41,8 @@ task_stops = TaskStops("task-stops",
                        compute.cluster.arn, opts=pulumi.ResourceOptions(parent=compute))
 # EventBridge refused by the log group's resource policy or key would silence those alarms: that failure notifies.
 MetricAlarms("task-stops-alarms",
-             event_delivery_alarms(layer.env.name, layer.env.alarms, {"ecs-task-stops": task_stops.rule.name}),
+             [*event_delivery_alarms(layer.env.name, layer.env.alarms, {"ecs-task-stops": task_stops.rule.name}),
+              *undelivered_events_alarms(layer.env.name, layer.env.alarms, "compute")],
              alarm_topic_arn, opts=pulumi.ResourceOptions(parent=task_stops))
 
 # What runs, which the orchestrator's checks read: as this up leaves it, or, in a targeted update (the image gate's

@@ -26,6 +26,7 @@ from shared.components.alarms import (
     service_alarms,
     subscription_aliases,
 )
+from shared.dag import LAYERS
 from shared.envs import DEPLOY_OVERHEAD_SECONDS, AlarmSubscription, load_env
 from shared.errors import ConfigError
 from shared.synth.engine import dumps, synth_env
@@ -186,7 +187,7 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
                        "task-stops": {"notBreaching"},
                        "admin-rotation-errors": {"notBreaching"}, "queue-metrics-errors": {"notBreaching"},
                        "queue-metrics-silent": {"breaching"}, "event-delivery": {"notBreaching"},
-                       "notification": {"notBreaching"}}
+                       "undelivered-events": {"notBreaching"}, "notification": {"notBreaching"}}
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -468,9 +469,10 @@ def test_subscriptions_and_thresholds_come_from_the_env_file(edit_env: Any) -> N
     # a called service's tasks-below-desired waits out its gated start-up too (tests/layers/test_serve_gate.py)
     catalog = load_catalog()  # preprocess and inference of the shipped four, and any called service a user adds
     gated = {f"dev-ml-tasks-below-desired-{spec.name}" for spec in catalog if catalog.callers(spec.name)}
-    # delivery failures (events, notifications) alarm on the first: each is a lost message
+    # delivery failures (events, notifications) alarm on the first: each is a lost message (or a kept one, undelivered)
     assert {a["evaluationPeriods"] for name, a in found.items() if "5xx" not in name and "rotation" not in name
             and "task-stops" not in name and "delivery" not in name and "resource-alarm" not in name
+            and "undelivered" not in name
             and name not in gated} == {3}
     # 60 s start-up, then the next check 30 s on and its 5 s timeout, 120 s to place and pull: 215 s, 4 minutes + 2
     shipped_gated = ("dev-ml-tasks-below-desired-preprocess", "dev-ml-tasks-below-desired-inference")
@@ -660,7 +662,8 @@ def test_an_external_broker_has_no_amazon_mq_alarms_but_the_topic_stays(tmp_path
     broker = synth_env("dev", ["broker"])["broker"]  # the env file is the external one now
     # no Amazon MQ alarm; the topic's own delivery alarm stays with the topic, as does AWS's notice of Fargate tasks it
     # will stop (an account's event, whatever the broker) with its delivery alarm
-    assert list(alarms(broker)) == ["dev-ml-event-delivery-fargate-task-retirement", "dev-ml-notification-delivery"]
+    assert list(alarms(broker)) == ["dev-ml-event-delivery-fargate-task-retirement", "dev-ml-notification-delivery",
+                                    "dev-ml-undelivered-events-broker"]
     assert len(of_type(broker, TOPIC)) == 1
     assert [rule["inputs"]["name"] for rule in of_type(broker, "aws:cloudwatch/eventRule:EventRule")] == [
         "dev-ml-fargate-task-retirement"]
@@ -969,7 +972,8 @@ def resolves(env: str, name: str, text: str) -> str | None:
 
     def pattern(listed: str) -> str:
         escaped = re.escape(listed).replace(re.escape("<env>"), re.escape(env))
-        return escaped.replace(re.escape("<svc>"), ".+").replace(re.escape("<rule>"), ".+")
+        return (escaped.replace(re.escape("<svc>"), ".+").replace(re.escape("<rule>"), ".+")
+                .replace(re.escape("<layer>"), "(?:" + "|".join(LAYERS) + ")"))
 
     listed = runbook_entries(sections[anchor])
     # the entry as listed, or a concrete name one listed entry stands for (an event's summary names its rule)
