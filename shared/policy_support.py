@@ -1358,6 +1358,23 @@ def report_public_policy(args: ResourceValidationArgs, prop: str, what: str, rep
                          f"callers; {fix}")
 
 
+def owned_policy_not_public(service: str, owner: str, owner_type: str, policy_type: str,
+                            fix: str) -> SdkResourceValidation:
+    """The validate function of a rule on a resource policy that lives either inline (``policy`` of ``owner_type``, an
+    SNS topic, an SQS queue) or in a resource of its own (``policy`` of ``policy_type``): :func:`report_public_policy`
+    of it; an owner without an inline policy has its service's default (its own account only) and is not
+    applicable."""
+
+    @applies_to(owner_type, policy_type)
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        what = f"{service} {owner + ' policy' if args.resource_type == policy_type else owner} '{args.name}'"
+        if args.resource_type == owner_type and plain(args.props).get("policy") in (None, ""):
+            args.not_applicable(f"{what} has no inline policy ({service}'s default: its own account only)")
+        report_public_policy(args, "policy", what, report_violation, fix)
+
+    return validate
+
+
 IAM_ROLE = "aws:iam/role:Role"
 IAM_POLICY_DOCUMENT_TYPES = (
     "aws:iam/rolePolicy:RolePolicy",

@@ -140,6 +140,15 @@ def alarm_name(env_name: str, what: str, subject: str) -> str:
     return f"{name_prefix(env_name)}{what}-{subject}".replace("/", "-")
 
 
+def occurrence_alarm(name: str, description: str, settings: AlarmsConfig, metric: Metric) -> AlarmSpec:
+    """An alarm on a metric of things that should not happen at all (a failed delivery, a function error, an event
+    kept undelivered): the first one in a period notifies; a metric published only when something happened is
+    missing otherwise, which is notBreaching."""
+    return AlarmSpec(name=name, description=description, comparison="GreaterThanOrEqualToThreshold", threshold=1,
+                     treat_missing_data="notBreaching", period=settings.period_seconds, evaluation_periods=1,
+                     metric=metric)
+
+
 # -- the alarms, resource by resource ------------------------------------------------------------------
 def amazon_mq_vends_queue_metrics(engine_version: str) -> bool:
     """Whether Amazon MQ itself publishes per-queue CloudWatch metrics (``AWS/AmazonMQ``) for a broker of
@@ -381,13 +390,11 @@ def rotation_alarms(env_name: str, settings: AlarmsConfig, function_name: pulumi
     rotation), so the metric is silent in between: missing data is notBreaching, and one error in one
     period notifies.
     """
-    return [AlarmSpec(
-        name=alarm_name(env_name, "admin-rotation-errors", "broker"),
-        description=f"the {env_name} broker admin's rotation function failed: its log group names the step and "
-                    "why; " + runbook("<env>-ml-admin-rotation-errors-broker"),
-        comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="notBreaching",
-        period=settings.period_seconds, evaluation_periods=1,
-        metric=Metric(LAMBDA_NAMESPACE, "Errors", "Sum", {"FunctionName": function_name}))]
+    return [occurrence_alarm(
+        alarm_name(env_name, "admin-rotation-errors", "broker"),
+        f"the {env_name} broker admin's rotation function failed: its log group names the step and "
+        "why; " + runbook("<env>-ml-admin-rotation-errors-broker"),
+        settings, Metric(LAMBDA_NAMESPACE, "Errors", "Sum", {"FunctionName": function_name}))]
 
 
 def publisher_alarms(env_name: str, settings: AlarmsConfig, function_name: pulumi.Input[str]) -> list[AlarmSpec]:
@@ -588,14 +595,12 @@ def event_delivery_alarms(env_name: str, settings: AlarmsConfig,
     (a resource policy, a key policy) at once (EventBridge user guide, "Monitoring Amazon EventBridge"). EventBridge
     publishes it only when it is not zero: missing data is notBreaching, and one failure in one period notifies. The
     notification reaches the topic through CloudWatch's own grants, even when EventBridge's are what broke."""
-    return [AlarmSpec(
-        name=alarm_name(env_name, "event-delivery", subject),
-        description=f"EventBridge could not deliver the events of its rule {name_prefix(env_name)}{subject} (a "
-                    "resource or key policy refuses it): they are dropped; "
-                    + runbook("<env>-ml-event-delivery-<rule>"),
-        comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="notBreaching",
-        period=settings.period_seconds, evaluation_periods=1,
-        metric=Metric(EVENTS_NAMESPACE, FAILED_INVOCATIONS_METRIC, "Sum", {"RuleName": rule}))
+    return [occurrence_alarm(
+        alarm_name(env_name, "event-delivery", subject),
+        f"EventBridge could not deliver the events of its rule {name_prefix(env_name)}{subject} (a "
+        "resource or key policy refuses it): they are dropped; "
+        + runbook("<env>-ml-event-delivery-<rule>"),
+        settings, Metric(EVENTS_NAMESPACE, FAILED_INVOCATIONS_METRIC, "Sum", {"RuleName": rule}))
         for subject, rule in sorted(rules.items())]
 
 
@@ -605,14 +610,12 @@ def broker_resource_alarms(env_name: str, settings: AlarmsConfig) -> list[AlarmS
     which one node at its limit may keep under their thresholds. ``MLPlatform/Broker`` ``ResourceAlarmsSet`` (Sum), the
     broker log's metric filter (shared.components.broker): one notification per period with an alarm set; missing
     data (no such line) is notBreaching."""
-    return [AlarmSpec(
-        name=alarm_name(env_name, "broker", "resource-alarm"),
-        description="A broker node set a memory or disk resource alarm: RabbitMQ blocks every publisher of the "
-                    "cluster until it clears (the broker's general log names the node and whether it cleared); "
-                    + runbook("<env>-ml-broker-resource-alarm"),
-        comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="notBreaching",
-        period=settings.period_seconds, evaluation_periods=1,
-        metric=Metric(BROKER_LOGS_NAMESPACE, RESOURCE_ALARMS_METRIC, "Sum", {}))]
+    return [occurrence_alarm(
+        alarm_name(env_name, "broker", "resource-alarm"),
+        "A broker node set a memory or disk resource alarm: RabbitMQ blocks every publisher of the "
+        "cluster until it clears (the broker's general log names the node and whether it cleared); "
+        + runbook("<env>-ml-broker-resource-alarm"),
+        settings, Metric(BROKER_LOGS_NAMESPACE, RESOURCE_ALARMS_METRIC, "Sum", {}))]
 
 
 def notification_delivery_alarms(env_name: str, settings: AlarmsConfig,
@@ -624,14 +627,12 @@ def notification_delivery_alarms(env_name: str, settings: AlarmsConfig,
     "Monitoring Amazon SNS topics using CloudWatch": counted when SNS stops trying; for https each failed attempt).
     Published only when something was sent: missing data is notBreaching. It notifies the same topic, whose other
     subscriptions still get it (and the console shows it), as a broken topic could reach no one anyway."""
-    return [AlarmSpec(
-        name=alarm_name(env_name, "notification", "delivery"),
-        description="SNS could not deliver the alarm topic's notifications to a subscription (its policy or key "
-                    "refuses SNS, an https endpoint fails, an SMS spend limit is reached): alarms reach nobody "
-                    "there; " + runbook("<env>-ml-notification-delivery"),
-        comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="notBreaching",
-        period=settings.period_seconds, evaluation_periods=1,
-        metric=Metric(SNS_NAMESPACE, NOTIFICATIONS_FAILED_METRIC, "Sum", {"TopicName": topic}))]
+    return [occurrence_alarm(
+        alarm_name(env_name, "notification", "delivery"),
+        "SNS could not deliver the alarm topic's notifications to a subscription (its policy or key "
+        "refuses SNS, an https endpoint fails, an SMS spend limit is reached): alarms reach nobody "
+        "there; " + runbook("<env>-ml-notification-delivery"),
+        settings, Metric(SNS_NAMESPACE, NOTIFICATIONS_FAILED_METRIC, "Sum", {"TopicName": topic}))]
 
 
 def compute_alarms(env: EnvConfig, compute: ComputePlatform) -> list[AlarmSpec]:

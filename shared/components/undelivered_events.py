@@ -27,7 +27,15 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.cloudwatch_metrics import SQS_NAMESPACE, SQS_VISIBLE_METRIC
-from shared.components.alarms import AlarmSpec, Metric, alarm_name, event_rule_source_condition, name_prefix, runbook
+from shared.components.alarms import (
+    AlarmSpec,
+    Metric,
+    alarm_name,
+    event_rule_source_condition,
+    name_prefix,
+    occurrence_alarm,
+    runbook,
+)
 from shared.envs import AlarmsConfig
 
 #: SQS keeps a message at most 14 days (botocore sqs SetQueueAttributes, MessageRetentionPeriod: 60 to 1,209,600 s)
@@ -87,12 +95,10 @@ def undelivered_events_alarms(env_name: str, settings: AlarmsConfig, layer: str)
     deliver. ``AWS/SQS`` ``ApproximateNumberOfMessagesVisible`` (Maximum) with dimension QueueName, published every
     minute while the queue is active (Amazon SQS developer guide, "Available CloudWatch metrics for Amazon SQS": a
     queue holding messages is); missing data is notBreaching (an empty queue idle for six hours publishes none)."""
-    return [AlarmSpec(
-        name=alarm_name(env_name, "undelivered-events", layer),
-        description=f"EventBridge left events it could not deliver in {undelivered_queue_name(env_name, layer)} "
-                    "(a resource or key policy refuses it): they are kept 14 days to read; "
-                    + runbook("<env>-ml-undelivered-events-<layer>"),
-        comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="notBreaching",
-        period=settings.period_seconds, evaluation_periods=1,
-        metric=Metric(SQS_NAMESPACE, SQS_VISIBLE_METRIC, "Maximum",
+    return [occurrence_alarm(
+        alarm_name(env_name, "undelivered-events", layer),
+        f"EventBridge left events it could not deliver in {undelivered_queue_name(env_name, layer)} "
+        "(a resource or key policy refuses it): they are kept 14 days to read; "
+        + runbook("<env>-ml-undelivered-events-<layer>"),
+        settings, Metric(SQS_NAMESPACE, SQS_VISIBLE_METRIC, "Maximum",
                       {"QueueName": undelivered_queue_name(env_name, layer)}))]

@@ -15,22 +15,12 @@ Why: a public topic accepts messages injected by anyone (false alarms, or alarms
 its notifications to any subscriber. Matches Security Hub SNS.4 and checkov CKV_AWS_169; no cdk-nag equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs
-
-from shared.policy_support import applies_to, plain, report_public_policy, rule_policy
-from shared.policy_typing import ReportViolation
+from shared.policy_support import owned_policy_not_public, rule_policy
 
 TOPIC = "aws:sns/topic:Topic"
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 
+FIX = ("name the publishing service or account, or add a condition such as aws:SourceAccount or "
+       "aws:SourceArn with fixed values.")
 
-@applies_to(TOPIC, TOPIC_POLICY)
-def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    what = f"SNS {'topic policy' if args.resource_type == TOPIC_POLICY else 'topic'} '{args.name}'"
-    if args.resource_type == TOPIC and plain(args.props).get("policy") in (None, ""):
-        args.not_applicable(f"{what} has no inline policy (SNS's default: its own account only)")
-    report_public_policy(args, "policy", what, report_violation, "name the publishing service or account, or add "
-                         "a condition such as aws:SourceAccount or aws:SourceArn with fixed values.")
-
-
-POLICY = rule_policy(__file__, _validate)
+POLICY = rule_policy(__file__, owned_policy_not_public("SNS", "topic", TOPIC, TOPIC_POLICY, FIX))

@@ -14,22 +14,12 @@ notices) or fill it with false ones, whose alarm then pages on call. Matches Sec
 equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs
-
-from shared.policy_support import applies_to, plain, report_public_policy, rule_policy
-from shared.policy_typing import ReportViolation
+from shared.policy_support import owned_policy_not_public, rule_policy
 
 QUEUE = "aws:sqs/queue:Queue"
 QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
 
+FIX = ("name the sending service or account, or add a condition such as aws:SourceAccount or "
+       "aws:SourceArn with fixed values.")
 
-@applies_to(QUEUE, QUEUE_POLICY)
-def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    what = f"SQS {'queue policy' if args.resource_type == QUEUE_POLICY else 'queue'} '{args.name}'"
-    if args.resource_type == QUEUE and plain(args.props).get("policy") in (None, ""):
-        args.not_applicable(f"{what} has no inline policy (SQS's default: its own account only)")
-    report_public_policy(args, "policy", what, report_violation, "name the sending service or account, or add a "
-                         "condition such as aws:SourceAccount or aws:SourceArn with fixed values.")
-
-
-POLICY = rule_policy(__file__, _validate)
+POLICY = rule_policy(__file__, owned_policy_not_public("SQS", "queue", QUEUE, QUEUE_POLICY, FIX))
