@@ -110,3 +110,26 @@ def test_before_the_end_or_as_a_preview_it_runs(edit_env: Any, monkeypatch: pyte
     assert "note: preview would be refused:" in out and "pulumi state delete" in out
     code, out, runner = _orchestrate(["up", "dev", "--yes", "--layers", "network", "--exact"], urns, AFTER, monkeypatch)
     assert code == 0 and runner.started() == ["network"], out
+
+
+def test_the_state_deletes_name_the_envs_backend(edit_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each command runs on the env's backend with the secrets provider its state records, as the orchestrator's own
+    runs do: against the CLI's own login it would miss the stack or act on a same-named one."""
+    import io
+
+    from shared.envs import load_env
+    from shared.errors import ConfigError
+    from shared.orchestrate.cli import check_ended_app_mesh
+    from shared.orchestrate.model import Action, Operation
+    from shared.orchestrate.plan import make_plan
+
+    urns = app_mesh_urns({"resources": _app_mesh_state(edit_env)})
+    monkeypatch.setattr(lifecycle, "today", lambda: AFTER)
+    operation = Operation(Action.DESTROY)
+    backend = "s3://ml-platform-state?region=eu-west-1&awssdk=v2"
+    with pytest.raises(ConfigError) as raised:
+        check_ended_app_mesh(make_plan(operation, None), operation, load_env("dev"),
+                             lambda layer, env: urns if layer == "mesh" else [], io.StringIO(), backend)
+    commands = [line.strip() for line in str(raised.value).splitlines() if "pulumi state delete" in line]
+    assert commands == [f"PULUMI_BACKEND_URL='{backend}' PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true pulumi state "
+                        f"delete --stack organization/mesh/dev '{urn}' --yes" for urn in urns]

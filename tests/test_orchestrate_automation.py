@@ -1394,22 +1394,26 @@ class BrokersOfTheAccount(AccountReady):
 
 
 GONE_BROKER = "b-00000000-0000-0000-0000-00000000dead"
-MESSAGING_AWS_SECRET = {"urn": "urn:pulumi:dev::messaging::aws:secretsmanager/secret:Secret::messaging-gateway",
-                        "type": "aws:secretsmanager/secret:Secret", "id": "platform/dev/messaging/gateway"}
+VHOST_URN = MESSAGING_STATE["deployment"]["resources"][-1]["urn"]
+#: an AWS resource of messaging that depends on a RabbitMQ object, as each connection secret's version does on its user
+#: and the vhost (tests/snapshots/*/messaging.json): `pulumi state delete` of the vhost would be refused
+MESSAGING_SECRET_VERSION = {
+    "urn": "urn:pulumi:dev::messaging::aws:secretsmanager/secretVersion:SecretVersion::messaging-secret-gateway",
+    "type": "aws:secretsmanager/secretVersion:SecretVersion", "id": "platform/dev/messaging/gateway|v1",
+    "dependencies": [VHOST_URN], "propertyDependencies": {"secretString": [VHOST_URN]}}
 
 
-def _broker_deleted_by_hand(fake_cli: FakeCli, *, objects: bool) -> None:
-    """The broker stack records GONE_BROKER (its endpoint answers no more); messaging's state holds an AWS secret and,
-    with ``objects``, its RabbitMQ vhost and provider."""
+def _broker_deleted_by_hand(fake_cli: FakeCli) -> Path:
+    """The broker stack records GONE_BROKER (its endpoint answers no more); messaging's state (its file, returned)
+    holds its RabbitMQ vhost and provider and a secret version that depends on the vhost."""
     fake_cli.create_stacks("dev")
     (fake_cli.state / f"{ENDPOINT_LAYER}.dev.outputs.json").write_text(json.dumps(
         {"management_endpoint": "https://127.0.0.1:1", "broker_id": GONE_BROKER, "broker_mode": "amazon-mq"}))
     state = json.loads(json.dumps(MESSAGING_STATE))
-    resources = state["deployment"]["resources"]
-    resources.append(MESSAGING_AWS_SECRET)
-    if not objects:
-        resources[:] = [r for r in resources if not r["type"].startswith("rabbitmq:")]
-    (fake_cli.state / "messaging.dev.state.json").write_text(json.dumps(state))
+    state["deployment"]["resources"].append(MESSAGING_SECRET_VERSION)
+    path = fake_cli.state / "messaging.dev.state.json"
+    path.write_text(json.dumps(state))
+    return path
 
 
 def _run_with(argv: list[str], tmp_path: Path, account: AccountReady) -> tuple[int, str]:
@@ -1418,30 +1422,55 @@ def _run_with(argv: list[str], tmp_path: Path, account: AccountReady) -> tuple[i
     return main(argv, runner=runner, out=out, images=ReleasedEverywhere(), account=account), out.getvalue()
 
 
+def _printed_commands(error: str) -> list[str]:
+    return [line.strip() for line in error.splitlines() if line.startswith("  ") and (
+        "pulumi " in line or "state_drop" in line or line.strip().startswith("mkdir"))]
+
+
 @pytest.mark.parametrize("argv", REFRESH_AND_DESTROY_RUNS)
-def test_a_teardown_after_the_broker_was_deleted_by_hand_names_the_state_deletes_not_a_way_in(
+def test_a_teardown_after_the_broker_was_deleted_by_hand_takes_the_objects_out_of_the_state_first(
         fake_cli: FakeCli, tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     """Deleted outside Pulumi, the broker took its RabbitMQ objects with it, and no deploy runner or tunnel reaches
-    it: a refresh or destroy that would call it for messaging's objects is refused before any layer, naming the
-    `pulumi state delete` of each (they change only the state), and the way back for an env to keep. A preview-only
-    run too: its preview would call the deleted broker as well."""
-    _broker_deleted_by_hand(fake_cli, objects=True)
+    it: a refresh or destroy that would call it for messaging's objects is refused before any layer, naming how to
+    take them out of the state (export, state_drop, import on the env's backend: `pulumi state delete` refuses an
+    object an AWS resource depends on) and the way back for an env to keep. A preview-only run too: its preview
+    would call the deleted broker as well."""
+    _broker_deleted_by_hand(fake_cli)
     code, output = _run_with(argv, tmp_path, BrokersOfTheAccount())
     error = capsys.readouterr().err
     assert code == 2 and not fake_cli.operations(argv[0]), output + error
-    vhost = MESSAGING_STATE["deployment"]["resources"][-1]["urn"]
-    assert f"pulumi state delete --stack organization/messaging/dev '{vhost}' --yes" in error
+    commands = _printed_commands(error)
+    assert len(commands) == 4 and commands[0] == "mkdir -p build", commands
+    export, drop, load = commands[1:]
+    backend = "PULUMI_BACKEND_URL="
+    assert backend in export and "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true" in export and backend in load
+    assert " pulumi -C stacks/messaging stack export --stack organization/messaging/dev --file " in export
+    assert " pulumi -C stacks/messaging stack import --stack organization/messaging/dev --file " in load
+    assert drop.startswith(".venv/bin/python -m shared.orchestrate.state_drop rabbitmq ")
+    assert "state delete --stack" not in error
     assert f"records the Amazon MQ broker {GONE_BROKER}, which account" in error
     assert "`nox -s refresh -- dev --layers broker --exact`" in error and "Nothing was run" in error
     assert "deploy runner" not in error.replace("no deploy runner or tunnel", "") and "port-forwarding" not in error
 
 
 @pytest.mark.parametrize("argv", [argv for argv in REFRESH_AND_DESTROY_RUNS if "--preview-only" not in argv])
-def test_once_the_objects_are_dropped_the_teardown_runs_messaging_without_the_probe(
-        fake_cli: FakeCli, tmp_path: Path, argv: list[str]) -> None:
-    """What the refusal asks for done: messaging's state holds AWS resources alone, which its refresh or destroy acts
-    on from anywhere; the deleted broker's endpoint is not probed."""
-    _broker_deleted_by_hand(fake_cli, objects=False)
+def test_the_printed_state_edit_lets_the_teardown_run_without_the_probe(
+        fake_cli: FakeCli, tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """What the refusal asks for done (its state_drop step on the stack's exported state; the export and import
+    carry the file as it is): messaging's state holds AWS resources alone, the secret version that depended on the
+    vhost kept without the reference, and its refresh or destroy acts from anywhere without probing the deleted
+    broker's endpoint."""
+    from shared.orchestrate import state_drop
+
+    state = _broker_deleted_by_hand(fake_cli)
+    _run_with(argv, tmp_path, BrokersOfTheAccount())
+    drop = _printed_commands(capsys.readouterr().err)[2]
+    assert state_drop.main(["rabbitmq", str(state)]) == 0, drop
+    resources = json.loads(state.read_text())["deployment"]["resources"]
+    assert not [r for r in resources if r["type"].startswith("rabbitmq:")]
+    (version,) = [r for r in resources if r["type"] == MESSAGING_SECRET_VERSION["type"]]
+    assert version["dependencies"] == [] and version["propertyDependencies"] == {"secretString": []}
+
     code, output = _run_with(argv, tmp_path, BrokersOfTheAccount())
     assert code == 0, output
     assert "reach messaging: not probed, its stack holds no RabbitMQ object" in output
@@ -1451,10 +1480,10 @@ def test_once_the_objects_are_dropped_the_teardown_runs_messaging_without_the_pr
 def test_a_broker_the_account_still_holds_is_probed_as_before(fake_cli: FakeCli, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     """The broker is there but answers only inside the VPC: the refusal names the ways in (runner, tunnel)."""
-    _broker_deleted_by_hand(fake_cli, objects=True)
+    _broker_deleted_by_hand(fake_cli)
     code, output = _run_with(["destroy", "dev", "--yes", "--local-state"], tmp_path, BrokersOfTheAccount(GONE_BROKER))
     error = capsys.readouterr().err
-    assert code == 2 and "state delete" not in error, output + error
+    assert code == 2 and "state_drop" not in error, output + error
     assert "cannot run from here" in error and "deploy runner" in error
 
 

@@ -1465,6 +1465,11 @@ class AutomationRunner:
         found = self._app_mesh.get((env.name, layer))
         return None if found is None else list(found)
 
+    def state_backend_url(self, layer: str, env: EnvConfig) -> str | None:
+        """The URL of the backend ``layer``'s stack of ``env`` lives on (one backend holds every layer of an env), once
+        :meth:`prepare` resolved it; None before."""
+        return self._backend.url if self._backend is not None and self._backend_env == env.name else None
+
     def rabbitmq_urns(self, layer: str, env: EnvConfig) -> list[str] | None:
         """The URNs of the RabbitMQ objects ``layer``'s state held when :meth:`prepare` read it, in the order they can
         be dropped from it; None when it was not read."""

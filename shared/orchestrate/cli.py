@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
-from shared import lifecycle
+from shared import REPO_ROOT, lifecycle
 from shared.amazonmq import BROKER_WAIT_MINUTES, engine_tuple
 from shared.broker_capacity import RUNNING_BROKER_VARIABLE, capacity_notes, running_broker, running_broker_value
 from shared.broker_upgrade import ENGINE_KEY
@@ -47,6 +48,7 @@ from shared.orchestrate.model import (
     Status,
     env_file_digest,
 )
+from shared.orchestrate.pending import env_words
 from shared.orchestrate.plan import Plan, make_plan, requested_layers
 from shared.orchestrate.reach import (
     BrokersReader,
@@ -241,16 +243,30 @@ def check_destroy_blockers(check: AccountCheck, env: EnvConfig, operation: Opera
     _refuse_before_any_layer(check.destroy_blockers(env, layers, held), operation, out)
 
 
+def state_drop_commands(stack: str, env_name: str, backend_url: str | None) -> str:
+    """The commands, run from the repository root, that take messaging's RabbitMQ objects out of ``stack``'s state on
+    ``backend_url``: export, :mod:`shared.orchestrate.state_drop`, import (``-C``: as if started in stacks/messaging,
+    where the stack's settings are; the file's path absolute, as ``-C`` moves the CLI's own)."""
+    state = shlex.quote(str(REPO_ROOT / "build" / f"messaging-{env_name}.state.json"))
+    backend = " ".join(env_words(backend_url)) + " " if backend_url else ""
+    return "\n".join(f"  {line}" for line in (
+        "mkdir -p build",
+        f"{backend}pulumi -C stacks/messaging stack export --stack {stack} --file {state}",
+        f".venv/bin/python -m shared.orchestrate.state_drop rabbitmq {state}",
+        f"{backend}pulumi -C stacks/messaging stack import --stack {stack} --file {state}"))
+
+
 def check_lost_broker_teardown(plan: Plan, operation: Operation, env: EnvConfig, check: AccountCheck,
-                               deployed: OutputsReader, rabbitmq: UrnsReader | None, out: TextIO) -> None:
+                               deployed: OutputsReader, rabbitmq: UrnsReader | None, backend_url: str | None,
+                               out: TextIO) -> None:
     """A ``refresh`` or ``destroy`` of messaging whose broker was deleted outside Pulumi, refused before any layer
-    (AccountError, exit 2): messaging's state still holds the RabbitMQ objects that
-    were on it, and its run would call the deleted broker's management API for each (the reach probe would send the
-    user to a deploy runner or tunnel, which reach nothing either). The objects went with the broker: what this prints
-    drops them from the state (``pulumi state delete``, which changes nothing in AWS), after which the run calls AWS
-    alone (:meth:`shared.orchestrate.reach.ReachCheck.preflight` probes no stack without RabbitMQ objects). Refused
-    with ``--preview-only`` too, whose preview would call the deleted broker as well. ``up`` and ``preview`` refuse the
-    lost broker in their account preflight (:func:`_find_lost_broker`)."""
+    (AccountError, exit 2): messaging's state still holds the RabbitMQ objects that were on it, and its run would call
+    the deleted broker's management API for each (the reach probe would send the user to a deploy runner or tunnel,
+    which reach nothing either). The objects went with the broker: what this prints takes them out of the state on
+    ``backend_url`` (export, :mod:`shared.orchestrate.state_drop`, import; nothing changes in AWS), after which the run
+    calls AWS alone (:meth:`shared.orchestrate.reach.ReachCheck.preflight` probes no stack without RabbitMQ objects).
+    Refused with ``--preview-only`` too, whose preview would call the deleted broker as well. ``up`` and ``preview``
+    refuse the lost broker in their account preflight (:func:`_find_lost_broker`)."""
     if (operation.action not in (Action.REFRESH, Action.DESTROY) or "messaging" not in plan.layers
             or env.messaging.broker != "amazon-mq" or env.messaging.management.endpoint or rabbitmq is None):
         return
@@ -273,17 +289,17 @@ def check_lost_broker_teardown(plan: Plan, operation: Operation, env: EnvConfig,
         _refuse_before_any_layer(report, operation, out)  # its notes
         return
     stack = _stack_name(env, "messaging")
-    commands = "\n".join(f"  pulumi state delete --stack {stack} '{urn}' --yes" for urn in urns)
     report.refusals.append(
         f"{env_path(env.name)}: the broker layer's stack {_stack_name(env, 'broker')} records the Amazon MQ broker "
         f"{recorded}, which account {env.account_id} ({env.region}) no longer holds (deleted outside Pulumi), and "
         f"messaging's stack {stack} still holds {len(urns)} RabbitMQ objects that were on it: its {operation.label} "
         "would call the deleted broker for each and fail (no deploy runner or tunnel reaches a broker that is gone). "
-        "They went with the broker; drop them from the state (the commands change only the state; in this order none "
-        f"is left with a child or dependent), in stacks/messaging:\n{commands}\nthen run this again: messaging's "
-        f"{operation.label} then calls AWS alone. To bring the env back instead: `nox -s refresh -- {env.name} "
-        "--layers broker --exact`, then `up`, which creates a new broker and the topology on it (README, \"Disaster "
-        "recovery\"). Nothing was run")
+        "They went with the broker; take them out of messaging's state, which changes nothing in AWS (`pulumi state "
+        "delete` cannot, one by one: messaging's AWS resources depend on them), from the repository root:\n"
+        f"{state_drop_commands(stack, env.name, backend_url)}\nthen run this again: messaging's {operation.label} "
+        f"then calls AWS alone. To bring the env back instead: `nox -s refresh -- {env.name} --layers broker "
+        "--exact`, then `up`, which creates a new broker and the topology on it (README, \"Disaster recovery\"). "
+        "Nothing was run")
     for note in report.notes:
         out.write(f"note: {note}\n")
     # refused with --preview-only too: its preview would call the deleted broker as well
@@ -982,7 +998,8 @@ def check_port_admission(plan: Plan, operation: Operation, env: EnvConfig, read_
 
 
 def check_ended_app_mesh(plan: Plan, operation: Operation, env: EnvConfig,
-                         app_mesh: Callable[[str, EnvConfig], Sequence[str] | None] | None, out: TextIO) -> None:
+                         app_mesh: Callable[[str, EnvConfig], Sequence[str] | None] | None, out: TextIO,
+                         backend_url: str | None = None) -> None:
     """ConfigError (exit 2) before any layer runs when the mesh layer's state still holds App Mesh resources after
     AWS ended App Mesh (shared.lifecycle): an ``up`` that moved the env to service-connect, a ``destroy`` or a
     ``refresh`` would call the App Mesh API for them (delete, read), which AWS no longer serves ("AWS App Mesh end of
@@ -999,7 +1016,10 @@ def check_ended_app_mesh(plan: Plan, operation: Operation, env: EnvConfig,
     stack = _stack_name(env, "mesh")
     # in app_mesh_urns's order: none is left with a child or dependent in the state (which `pulumi state delete`
     # refuses)
-    commands = "\n".join(f"  pulumi state delete --stack {stack} '{urn}' --yes" for urn in urns)
+    # on the env's backend, with the secrets provider its state records (shared.orchestrate.pending.env_words): the
+    # CLI's own login would miss the stack or act on a same-named one
+    backend = " ".join(env_words(backend_url)) + " " if backend_url else ""
+    commands = "\n".join(f"  {backend}pulumi state delete --stack {stack} '{urn}' --yes" for urn in urns)
     reason = (f"the mesh stack {stack} still holds {len(urns)} App Mesh resources, whose API AWS stopped serving on "
               f"{item.blocks_update} ({item.source}): {operation.label} would fail at the mesh layer calling it, after "
               "the layers before it ran. Drop them from the state first (AWS keeps nothing to delete for you; the "
@@ -1146,7 +1166,7 @@ def _main(argv: Sequence[str] | None, *, runner: LayerRunner | None, out: TextIO
         check_port_drop(plan, operation, env, deployed, out)
         check_port_admission(plan, operation, env, deployed, out)
         check_destroy_protect(plan, operation, env, runner.protected_urns)
-        check_ended_app_mesh(plan, operation, env, getattr(runner, "app_mesh_urns", None), out)
+        check_ended_app_mesh(plan, operation, env, runner.app_mesh_urns, out, runner.state_backend_url("mesh", env))
         account_check = account if account is not None else default_account_check()
         # an interface no layer deletes stops network's subnets, after every other layer (shared.orchestrate.interfaces)
         check_network_destroy(plan, operation, env, deployed, account_check.foreign_resources, out)
@@ -1155,8 +1175,8 @@ def _main(argv: Sequence[str] | None, *, runner: LayerRunner | None, out: TextIO
                                    lambda layer: runner.stack_exists(layer, env), deployed, runner.state_broker_ids)
         check_program_secrets(account_check, env, operation, plan.layers, out)
         check_destroy_blockers(account_check, env, operation, plan.layers, out, runner.state_log_groups)
-        check_lost_broker_teardown(plan, operation, env, account_check, deployed,
-                                   getattr(runner, "rabbitmq_urns", None), out)
+        check_lost_broker_teardown(plan, operation, env, account_check, deployed, runner.rabbitmq_urns,
+                                   runner.state_backend_url("messaging", env), out)
         check_broker_way_back(plan, operation, env, deployed, found.broker_running)
         runner.program_environment(program_environment(env, found.broker_running))
         if operation.expect_no_changes:  # what a settle check notes instead of failing for (shared.orchestrate.settled)

@@ -375,6 +375,10 @@ class ImageGatedRunner:
         """:meth:`AutomationRunner.app_mesh_urns` (None: cannot tell)."""
         return cast("list[str] | None", self._inner_answer("app_mesh_urns", layer, env))
 
+    def state_backend_url(self, layer: str, env: EnvConfig) -> str | None:
+        """:meth:`AutomationRunner.state_backend_url` (None: cannot tell)."""
+        return cast("str | None", self._inner_answer("state_backend_url", layer, env))
+
     def rabbitmq_urns(self, layer: str, env: EnvConfig) -> list[str] | None:
         """:meth:`AutomationRunner.rabbitmq_urns` (None: cannot tell)."""
         return cast("list[str] | None", self._inner_answer("rabbitmq_urns", layer, env))

@@ -166,7 +166,7 @@ def _quote(word: str) -> str:
     return shlex.quote(word)
 
 
-def _env_words(backend_url: str) -> list[str]:
+def env_words(backend_url: str) -> list[str]:
     """The variables every command runs with: the env's backend, and the secrets provider its state records (a
     checkout without ``stacks/<layer>/Pulumi.<env>.yaml``, a CI runner or the deploy runner, otherwise builds the
     backend's default one: a passphrase that fails, or re-encrypts; pkg/cmd/pulumi/stack/secrets.go
@@ -177,7 +177,7 @@ def _env_words(backend_url: str) -> list[str]:
 def import_command(stack: str, op: PendingOperation, backend_url: str) -> str:
     """The ``pulumi import`` that takes ``op``'s resource into the state at its own URN (its id, where the program
     gives it, else ``<ID>``)."""
-    words = [*_env_words(backend_url), "pulumi", "import", "--stack", stack]
+    words = [*env_words(backend_url), "pulumi", "import", "--stack", stack]
     if op.parent:
         words += ["--parent", _quote(f"parent={op.parent}")]
     if op.provider:  # a provider reference is <URN>::<id>; --provider takes the URN (pkg/resource/providers)
@@ -189,7 +189,7 @@ def import_command(stack: str, op: PendingOperation, backend_url: str) -> str:
 
 def refresh_command(stack: str, backend_url: str, run_program: bool) -> str:
     """The ``pulumi refresh`` that drops every pending-create record of ``stack`` (after the imports)."""
-    words = [*_env_words(backend_url), "pulumi", "refresh", "--stack", stack,
+    words = [*env_words(backend_url), "pulumi", "refresh", "--stack", stack,
              *(["--run-program"] if run_program else []), "--clear-pending-creates", "--yes"]
     return " ".join(words)
 
