@@ -409,7 +409,9 @@ NAMED_STAR_ACTIONS: dict[str, tuple[str, ...]] = {
     "sns": ("sns:GetSubscriptionAttributes", "sns:ListSubscriptions", "sns:ListTopics",
             "sns:SetSubscriptionAttributes", "sns:Unsubscribe"),
     "events": ("events:ListRules",),
-    "sqs": ("sqs:ListQueues",),
+    # aws_sqs_queue and aws_sqs_queue_policy call only actions on the queue's ARN (terraform-provider-aws sqs/queue.go,
+    # queue_policy.go: CreateQueue, Get/SetQueueAttributes, ListQueueTags, Tag/UntagQueue, DeleteQueue)
+    "sqs": (),
     # AWS Budgets' actions each take the budget (Service Authorization Reference, AWS Budgets): the provider's reads and
     # writes (CreateBudget, DescribeBudget, the notification and tag calls) are ModifyBudget, ViewBudget and the tag
     # actions on it; only the account-wide list of budget actions takes "*", and no stack calls it

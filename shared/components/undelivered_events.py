@@ -85,7 +85,9 @@ class UndeliveredEvents(pulumi.ComponentResource):
             name, queue_url=self.queue.url,
             policy=self.queue.arn.apply(lambda arn: json.dumps(
                 queue_policy(arn, args.partition, args.account_id, args.region, args.env_name), sort_keys=True)),
-            opts=pulumi.ResourceOptions(parent=self.queue))
+            # the policy is an attribute of the queue: replaced create-first, the old one's delete would clear the new
+            # one (SetQueueAttributes Policy="", pulumi/pulumi-aws #1923) and EventBridge could send nothing here
+            opts=pulumi.ResourceOptions(parent=self.queue, delete_before_replace=True))
         self.dead_letter_config = aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=self.queue.arn)
         self.register_outputs({"queue": args.queue_name})
 
