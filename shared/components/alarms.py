@@ -588,8 +588,9 @@ def event_delivery_alarms(env_name: str, settings: AlarmsConfig,
                           rules: dict[str, pulumi.Input[str]]) -> list[AlarmSpec]:
     """EventBridge failing to deliver a rule's events (``rules``: subject -> the name of the default bus's rule
     ``<env>-ml-<subject>``, whose alarm is ``<env>-ml-event-delivery-<subject>``): the events
-    are dropped, and what they feed goes quiet (the task-stops log group, and with it the crash-loop alarms, whose
-    missing data is notBreaching; an event notification to the topic).
+    go to the layer's dead-letter queue (shared.components.undelivered_events) instead, and what they feed goes quiet
+    (the task-stops log group, and with it the crash-loop alarms, whose missing data is notBreaching; an event
+    notification to the topic).
 
     ``AWS/Events`` ``FailedInvocations`` (Sum) with dimension RuleName: deliveries that failed for good, a refused one
     (a resource policy, a key policy) at once (EventBridge user guide, "Monitoring Amazon EventBridge"). EventBridge
@@ -598,7 +599,7 @@ def event_delivery_alarms(env_name: str, settings: AlarmsConfig,
     return [occurrence_alarm(
         alarm_name(env_name, "event-delivery", subject),
         f"EventBridge could not deliver the events of its rule {name_prefix(env_name)}{subject} (a "
-        "resource or key policy refuses it): they are dropped; "
+        "resource or key policy refuses it): they wait in its layer's undelivered-events queue; "
         + runbook("<env>-ml-event-delivery-<rule>"),
         settings, Metric(EVENTS_NAMESPACE, FAILED_INVOCATIONS_METRIC, "Sum", {"RuleName": rule}))
         for subject, rule in sorted(rules.items())]
