@@ -14,7 +14,8 @@
   repository variables in ``$VARS_JSON``).
 
 Repository variables (names upper-case, ``<ENV>`` is the env name upper-cased):
-``AWS_CI_ENABLED`` (``true`` turns on pull-request previews), ``AWS_READ_ROLE_ARN_<ENV>`` (read-only
+``AWS_CI_ENABLED`` (``true`` turns on pull-request previews), ``DEPLOY_ENABLED_<ENV>`` (``true`` turns on the env's
+deploy jobs, once its first full ``up`` is done), ``AWS_READ_ROLE_ARN_<ENV>`` (read-only
 role for previews and promotion gates), ``VPC_RUNNER_PROJECT_<ENV>`` (CodeBuild project serving the
 env's in-VPC runner), ``PULUMI_BACKEND_URL`` (state, unless the env file's ``state.backend_url``).
 GitHub environment ``<env>``: variable ``AWS_ROLE_ARN`` (deploy role), secret
@@ -107,6 +108,20 @@ def vpc_runner_expression(env: str) -> str:
 
 
 # -- generated workflows ------------------------------------------------------------------------------
+
+
+def deploy_enabled_variable(env: str) -> str:
+    """The repository variable (``true``) that turns ``env``'s deploy jobs on: set once the env's first full ``up`` is
+    done (README, "A fresh account, in order", step 8). Until then a push to main would run them against a backend,
+    role or runner that does not exist yet (a red first commit), create the GitHub environment on the fly without its
+    deployment-branch rule, or race the first ``up`` from a laptop on the same stacks; the jobs are skipped instead."""
+    return f"DEPLOY_ENABLED_{env_key(env)}"
+
+
+def deploy_enabled(env: str) -> str:
+    """The ``if:`` expression of a deploy job of ``env`` (:func:`deploy_enabled_variable`)."""
+    return f"vars.{deploy_enabled_variable(env)} == 'true'"
+
 
 
 def cli_step(indent: str, cli_version: str) -> list[str]:
@@ -348,6 +363,7 @@ def render_deploy_dev(env: str = "dev") -> str:
         lines += [
             f"  {layer_job_id(layer)}:",
             f"    name: {deploy_job_name(env, layer)}",
+            f"    if: {deploy_enabled(env)}  # set once {env}'s first full up is done",
         ]
         if upstreams:
             lines.append(f"    needs: [{', '.join(layer_job_id(upstream) for upstream in upstreams)}]")
@@ -371,6 +387,7 @@ def render_deploy_dev(env: str = "dev") -> str:
     lines += [
         f"  {SETTLED_JOB}:",
         f"    name: {env} settles",
+        f"    if: {deploy_enabled(env)}",
         f"    needs: [{', '.join(layer_job_id(layer) for layer in order())}]",
         "    # messaging's preview talks to an endpoint that answers only inside the VPC: the in-VPC runner",
         f"    runs-on: {vpc_runner_expression(env)}",
@@ -479,7 +496,7 @@ def render_deploy_promoted() -> str:
         config = load_env(env)
         minutes = env_job_minutes(config, catalog)
         upstream = upstream_of(env)
-        selected = f"if: contains(fromJSON(needs.changed.outputs.envs).*.env, '{env}')"
+        selected = f"if: {deploy_enabled(env)} && contains(fromJSON(needs.changed.outputs.envs).*.env, '{env}')"
         lines += [
             f"  tried-{env}:",
             f"    name: {env}'s code deployed in {upstream} first",

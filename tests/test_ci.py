@@ -102,6 +102,29 @@ def test_the_generator_follows_a_changed_dag(monkeypatch: pytest.MonkeyPatch) ->
     assert list(jobs).index("up-broker") < list(jobs).index("up-compute")
 
 
+def test_every_job_that_deploys_an_env_waits_for_its_opt_in() -> None:
+    """A team pushes the repository before its first `up` (README, "A fresh account, in order", step 8 checks out the
+    pushed commit): a deploy job that ran then would fail on a backend or role not there yet (a red first commit),
+    create the GitHub environment without its deployment-branch rule, or race the first `up` on the same stacks.
+    Every job with an `environment:` in the generated deploy workflows runs only where DEPLOY_ENABLED_<ENV> is true,
+    and the README tells when to set it."""
+    guarded = 0
+    for path in (workflows.WORKFLOW_DIR / workflows.DEPLOY_DEV, workflows.WORKFLOW_DIR / workflows.DEPLOY_PROMOTED):
+        for name, job in load(path)["jobs"].items():
+            env = job.get("environment")
+            if env is None:
+                continue
+            guarded += 1
+            condition = str(job.get("if", ""))
+            assert f"vars.DEPLOY_ENABLED_{env.upper()} == 'true'" in condition, (path.name, name, condition)
+    assert guarded >= len(dag.order()) + 2  # dev's layers and settle, staging, prod
+    jobs = load(workflows.WORKFLOW_DIR / workflows.DEPLOY_PROMOTED)["jobs"]
+    for env in ("staging", "prod"):  # its tried gate too: nothing is asked of a reviewer before the opt-in
+        assert f"vars.DEPLOY_ENABLED_{env.upper()} == 'true'" in str(jobs[f"tried-{env}"]["if"])
+    readme = " ".join((REPO_ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert "`DEPLOY_ENABLED_<ENV>=true` once the env's first full `up` is done" in readme
+
+
 def test_the_check_command_fails_on_a_stale_workflow(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(workflows, "WORKFLOW_DIR", tmp_path)

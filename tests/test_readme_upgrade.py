@@ -351,3 +351,15 @@ def test_the_upgrade_notes_name_the_free_threaded_refusal_and_the_self_resyncing
     section = upgrade_section()
     assert "free-threaded Python (`python3.13t`) is now refused, exit 2" in section
     assert "re-syncs `.venv` by itself" in section
+
+
+def test_the_upgrade_notes_say_to_turn_the_deploy_jobs_on_before_merging() -> None:
+    """The generated deploy jobs now wait for DEPLOY_ENABLED_<ENV> (shared.workflows.deploy_enabled): an existing
+    repository that merges this change without it skips every deploy, green, and nothing says so but the notes."""
+    from shared import workflows
+
+    section = upgrade_section()
+    assert "Set `DEPLOY_ENABLED_<ENV>=true` before merging this change" in section
+    rendered = workflows.render_deploy_dev() + workflows.render_deploy_promoted()
+    assert all(workflows.deploy_enabled_variable(env) in rendered for env in ("dev", "staging", "prod"))
+    assert "`sqs-queue-policy-not-public`" in section
