@@ -125,6 +125,19 @@ def test_every_job_that_deploys_an_env_waits_for_its_opt_in() -> None:
     assert "`DEPLOY_ENABLED_<ENV>=true` once the env's first full `up` is done" in readme
 
 
+def test_a_dependabot_pull_request_is_neither_previewed_nor_uploads_findings() -> None:
+    """GitHub runs a Dependabot pull request as a fork's (read-only token, no OIDC, no Actions secrets) but from this
+    repository and with its variables: a guard on the head repository alone would let it reach the preview (no
+    credentials: the required `previews` check red) and the SARIF upload (read-only token: `policy` red)."""
+    jobs = load(workflows.WORKFLOW_DIR / "pull-request.yml")["jobs"]
+    guard = "github.event.pull_request.user.login != 'dependabot[bot]'"
+    assert guard in " ".join(str(jobs["changed"]["if"]).split())
+    (upload,) = [step for job in jobs.values() for step in steps_of(job)
+                 if str(step.get("uses", "")).startswith("github/codeql-action/upload-sarif")]
+    condition = " ".join(str(upload["if"]).split())
+    assert guard in condition and "github.event.pull_request.head.repo.full_name == github.repository" in condition
+
+
 def test_the_check_command_fails_on_a_stale_workflow(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(workflows, "WORKFLOW_DIR", tmp_path)
