@@ -1384,13 +1384,15 @@ def test_an_emptied_messaging_stack_is_not_refused_for_the_reach_of_a_deleted_br
 
 
 class BrokersOfTheAccount(AccountReady):
-    """The account's Amazon MQ brokers are ``held`` (ListBrokers), everything else ready."""
+    """The account's Amazon MQ brokers are ``held`` (ListBrokers), those of ``deleting`` being deleted, everything else
+    ready."""
 
-    def __init__(self, *held: str) -> None:
-        self.held = held
+    def __init__(self, *held: str, deleting: tuple[str, ...] = ()) -> None:
+        self.held, self.deleting = held, deleting
 
     def brokers(self, env: EnvConfig) -> AccountReport:
-        return AccountReport(brokers={broker_id: f"ml-{env.name}" for broker_id in self.held})
+        return AccountReport(brokers={broker_id: f"ml-{env.name}" for broker_id in (*self.held, *self.deleting)},
+                             deleting_brokers=frozenset(self.deleting))
 
 
 GONE_BROKER = "b-00000000-0000-0000-0000-00000000dead"
@@ -1475,6 +1477,17 @@ def test_the_printed_state_edit_lets_the_teardown_run_without_the_probe(
     assert code == 0, output
     assert "reach messaging: not probed, its stack holds no RabbitMQ object" in output
     assert "messaging" in {call["layer"] for call in fake_cli.operations(argv[0])}
+
+
+def test_a_broker_amazon_mq_is_deleting_is_taken_for_gone(fake_cli: FakeCli, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """ListBrokers lists a broker until its delete ends (BrokerState DELETION_IN_PROGRESS): its endpoint already
+    answers no more, so the teardown is refused as for a gone one, not sent to a runner or tunnel."""
+    _broker_deleted_by_hand(fake_cli)
+    code, output = _run_with(["destroy", "dev", "--yes", "--local-state"], tmp_path,
+                             BrokersOfTheAccount(deleting=(GONE_BROKER,)))
+    error = capsys.readouterr().err
+    assert code == 2 and "shared.orchestrate.state_drop rabbitmq" in error, output + error
 
 
 def test_a_broker_the_account_still_holds_is_probed_as_before(fake_cli: FakeCli, tmp_path: Path,

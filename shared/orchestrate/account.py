@@ -504,6 +504,9 @@ class AccountReport:
     """The Amazon MQ brokers of the account and region (id -> name), read where the run has the broker or messaging
     layer of an ``amazon-mq`` env; None: not read. The orchestrator refuses a run whose broker stack records a
     broker that is not among them (:func:`lost_broker_refusal`)."""
+    deleting_brokers: frozenset[str] = frozenset()
+    """Those of :attr:`brokers` Amazon MQ is deleting (BrokerState DELETION_IN_PROGRESS: ListBrokers lists a broker
+    until its delete ends), which a teardown takes for gone (shared.orchestrate.cli.check_lost_broker_teardown)."""
     caller_judged: list[str] = field(default_factory=list)
     """The refusals (of :attr:`refusals`) from EC2 DryRun probes, which judge the credentials that ask: ``up``'s are
     the deploy role, a pull request's preview has the read-only role (ReadOnlyAccess grants no create), so a preview
@@ -1252,8 +1255,10 @@ class AwsAccountCheck:
         paginated); a note where they cannot be read."""
         try:
             pages = self.clients(env, "mq").get_paginator("list_brokers").paginate()
-            report.brokers = {str(summary["BrokerId"]): str(summary.get("BrokerName", ""))
-                              for page in pages for summary in page.get("BrokerSummaries", [])}
+            summaries = [summary for page in pages for summary in page.get("BrokerSummaries", [])]
+            report.brokers = {str(summary["BrokerId"]): str(summary.get("BrokerName", "")) for summary in summaries}
+            report.deleting_brokers = frozenset(str(summary["BrokerId"]) for summary in summaries
+                                                if summary.get("BrokerState") == "DELETION_IN_PROGRESS")
         except aws_errors() as error:
             report.notes.append(f"whether {env.name}'s broker still exists is unknown (ListBrokers: {error})")
             return

@@ -285,13 +285,14 @@ def check_lost_broker_teardown(plan: Plan, operation: Operation, env: EnvConfig,
     except AwsAccessError as error:
         out.write(f"note: whether {env.name}'s broker still exists is unknown ({error})\n")
         return
-    if report.brokers is None or recorded in report.brokers:
+    if report.brokers is None or (recorded in report.brokers and recorded not in report.deleting_brokers):
         _refuse_before_any_layer(report, operation, out)  # its notes
         return
     stack = _stack_name(env, "messaging")
     report.refusals.append(
         f"{env_path(env.name)}: the broker layer's stack {_stack_name(env, 'broker')} records the Amazon MQ broker "
-        f"{recorded}, which account {env.account_id} ({env.region}) no longer holds (deleted outside Pulumi), and "
+        f"{recorded}, which account {env.account_id} ({env.region}) no longer holds or is deleting (deleted "
+        "outside Pulumi), and "
         f"messaging's stack {stack} still holds {len(urns)} RabbitMQ objects that were on it: its {operation.label} "
         "would call the deleted broker for each and fail (no deploy runner or tunnel reaches a broker that is gone). "
         "They went with the broker; take them out of messaging's state, which changes nothing in AWS (`pulumi state "
