@@ -32,7 +32,7 @@ PROVIDER_MODULE_SERVICES: dict[str, tuple[str, ...]] = {
     "cloudwatch": ("cloudwatch", "logs", "events"),
     "codebuild": ("codebuild",), "ec2": ("ec2",), "ecr": ("ecr",), "ecs": ("ecs",), "iam": ("iam",), "kms": ("kms",),
     "lambda_": ("lambda",), "lb": ("elbv2",), "mq": ("mq",), "s3": ("s3",), "secretsmanager": ("secretsmanager",),
-    "servicediscovery": ("servicediscovery",), "sns": ("sns",), "ssm": ("ssm",), "vpc": ("ec2",),
+    "servicediscovery": ("servicediscovery",), "sns": ("sns",), "sqs": ("sqs",), "ssm": ("ssm",), "vpc": ("ec2",),
 }
 _PROVIDER_MODULE = re.compile(r"\baws\.([a-z_0-9]+)\.[A-Z]")
 #: boto3 clients the orchestrator, the dynamic providers and the functions make: ``clients(env, "ecr")``,

@@ -110,6 +110,9 @@ TAGGING: dict[str, tuple[str, tuple[str, str] | None, str]] = {
     # PutParameter with Tags needs ssm:AddTagsToResource too (SSM user guide, "Tag Systems Manager parameters");
     # the name's leading "/" is the ARN's separator
     "aws:ssm/parameter:Parameter": ("ssm:AddTagsToResource", None, "arn:aws:ssm:{region}:{account}:parameter{name}"),
+    # CreateQueue with tags needs sqs:TagQueue too (botocore sqs CreateQueue.tags: "To be able to tag a queue on
+    # creation, you must have the sqs:CreateQueue and sqs:TagQueue permissions"; the ARN has no "queue/")
+    "aws:sqs/queue:Queue": ("sqs:TagQueue", None, "arn:aws:sqs:{region}:{account}:{name}"),
 }
 #: IAM actions that are permissions only (no API of that name in botocore's model of the service): S3's tag-on-create
 #: (botocore s3 CreateBucketConfiguration.Tags: "You must have the s3:TagResource permission")

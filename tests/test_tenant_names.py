@@ -62,6 +62,8 @@ RULES: dict[tuple[str, str], NameRule] = {
     ("aws:secretsmanager/secret:Secret", "name"): NameRule(512, r"[A-Za-z0-9/_+=.@-]+",
                                                            "botocore secretsmanager NameType"),
     ("aws:sns/topic:Topic", "name"): NameRule(256, r"[A-Za-z0-9_-]+", "botocore sns CreateTopic.Name (documentation)"),
+    ("aws:sqs/queue:Queue", "name"): NameRule(80, r"[A-Za-z0-9_-]+",
+                                              "botocore sqs CreateQueue.QueueName (documentation)"),
     ("aws:budgets/budget:Budget", "name"): NameRule(100, r"[^:\\]+", "botocore budgets BudgetName"),
     ("aws:ssm/parameter:Parameter", "name"): NameRule(1011, r"[a-zA-Z0-9_./-]+",
                                                       "botocore ssm PutParameter.Name (documentation)"),
