@@ -48,7 +48,7 @@ from shared.orchestrate.model import (
     Status,
     env_file_digest,
 )
-from shared.orchestrate.pending import env_words
+from shared.orchestrate.pending import env_prefix
 from shared.orchestrate.plan import Plan, make_plan, requested_layers
 from shared.orchestrate.reach import (
     BrokersReader,
@@ -248,7 +248,7 @@ def state_drop_commands(stack: str, env_name: str, backend_url: str | None) -> s
     ``backend_url``: export, :mod:`shared.orchestrate.state_drop`, import (``-C``: as if started in stacks/messaging,
     where the stack's settings are; the file's path absolute, as ``-C`` moves the CLI's own)."""
     state = shlex.quote(str(REPO_ROOT / "build" / f"messaging-{env_name}.state.json"))
-    backend = " ".join(env_words(backend_url)) + " " if backend_url else ""
+    backend = env_prefix(backend_url)
     return "\n".join(f"  {line}" for line in (
         "mkdir -p build",
         f"{backend}pulumi -C stacks/messaging stack export --stack {stack} --file {state}",
@@ -1019,7 +1019,7 @@ def check_ended_app_mesh(plan: Plan, operation: Operation, env: EnvConfig,
     # refuses)
     # on the env's backend, with the secrets provider its state records (shared.orchestrate.pending.env_words): the
     # CLI's own login would miss the stack or act on a same-named one
-    backend = " ".join(env_words(backend_url)) + " " if backend_url else ""
+    backend = env_prefix(backend_url)
     commands = "\n".join(f"  {backend}pulumi state delete --stack {stack} '{urn}' --yes" for urn in urns)
     reason = (f"the mesh stack {stack} still holds {len(urns)} App Mesh resources, whose API AWS stopped serving on "
               f"{item.blocks_update} ({item.source}): {operation.label} would fail at the mesh layer calling it, after "

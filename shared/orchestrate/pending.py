@@ -174,6 +174,11 @@ def env_words(backend_url: str) -> list[str]:
     return [f"PULUMI_BACKEND_URL={_quote(backend_url)}", "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true"]
 
 
+def env_prefix(backend_url: str | None) -> str:
+    """:func:`env_words` as the start of a printed command line (nothing where the backend is unknown)."""
+    return " ".join(env_words(backend_url)) + " " if backend_url else ""
+
+
 def import_command(stack: str, op: PendingOperation, backend_url: str) -> str:
     """The ``pulumi import`` that takes ``op``'s resource into the state at its own URN (its id, where the program
     gives it, else ``<ID>``)."""
